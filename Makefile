@@ -1,0 +1,46 @@
+# Two commands for a newcomer: `make run` (execute and render every notebook) and `make test`.
+# Both create .venv on first use; it is rebuilt when requirements.txt or pyproject.toml change.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+# Put the venv first on PATH so kernels, jupyter and ruff all come from it.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: venv run test lint lab bench refresh-notebooks clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	mkdir -p $(VENV)/etc/ipython
+	cp tools/ipython_kernel_config.py $(VENV)/etc/ipython/ipython_kernel_config.py
+	# Build matplotlib's font cache now, so its one-time notice never lands in a notebook output.
+	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python tools/notebooks.py render notebooks build/html
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/extraction.py
+
+refresh-notebooks: $(STAMP)
+	$(BIN)/python tools/notebooks.py refresh notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
