@@ -1,0 +1,265 @@
+"""Shared layers: which layers a model calls more than once, and the output of every call.
+
+A layer instance called on several inputs keeps ONE set of weights; Keras records each call as a
+separate node of the model's graph. ``layer.output`` only returns the first call's output, so this
+module walks the graph and hands back every call.
+
+    >>> calls = layer_calls(model)            # every call of every layer, nested models flattened
+    >>> shared_layers(model)                   # {"shared_dense": 10}
+    >>> call_outputs(model, "shared_dense")    # 10 symbolic tensors, one per call
+
+Reading the graph needs private Keras attributes; they are read in ONE function, ``_trace``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    """One call of one layer in a model's (flattened) graph.
+
+    ``name`` is the layer path ("dense", or "encoder/dense" inside a nested model), ``index`` the
+    0-based position of this call among the ``calls`` calls of that layer, ``outputs`` this call's
+    symbolic output(s), connected to ``model.inputs``.
+
+        >>> call = layer_calls(model)[0]
+        >>> keras.Model(model.inputs, call.outputs)  # works, also for layers of nested models
+    """
+
+    name: str
+    index: int
+    calls: int
+    layer: keras.layers.Layer
+    outputs: Any
+
+    @property
+    def key(self) -> str:
+        """The public name of this call: ``name`` if the layer is called once, else ``name@index``.
+
+        >>> [c.key for c in layer_calls(model)]  # ['shared@0', 'shared@1', 'head']
+        """
+        return self.name if self.calls == 1 else f"{self.name}@{self.index}"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call event read from Keras' graph: the operation and its flat symbolic in/outputs."""
+
+    operation: Any
+    inputs: list
+    outputs: list
+
+
+def _trace(inputs: list, outputs: list) -> list[_Call]:
+    """All call events between ``inputs`` and ``outputs``, InputLayer calls left out.
+
+    The ONLY function of the package that reads private Keras graph attributes
+    (``KerasTensor._keras_history``, ``Operation._inbound_nodes``, ``Node.input_tensors``,
+    ``Node.outputs``, ``Node.is_input``). Order: a topological order that traces outputs and
+    arguments depth-first, in order, and keeps the calls of one operation in the order they were
+    made (so call 0 is the call behind ``layer.output``).
+
+        >>> [c.operation.name for c in _trace(model.inputs, model.outputs)]  # ['dense', 'head']
+    """
+    input_ids = {id(x) for x in inputs}
+    order: list[Any] = []  # nodes in depth-first post-order
+    parents: dict[int, list[Any]] = {}
+    seen: set[int] = set()
+    try:
+
+        def producer(tensor: Any) -> Any:
+            if id(tensor) in input_ids:
+                return None
+            operation, node_index, _ = tensor._keras_history
+            return None if operation is None else operation._inbound_nodes[node_index]
+
+        stack = [(producer(t), False) for t in reversed(outputs)]
+        while stack:
+            node, expanded = stack.pop()
+            if node is None or node.is_input or (id(node) in seen and not expanded):
+                continue
+            if expanded:
+                order.append(node)
+                continue
+            seen.add(id(node))
+            node_parents = [producer(t) for t in node.input_tensors]
+            parents[id(node)] = [p for p in node_parents if p is not None and not p.is_input]
+            stack.append((node, True))
+            stack.extend((p, False) for p in reversed(node_parents))
+        creation = {id(n): n.operation._inbound_nodes.index(n) for n in order}
+        calls = {id(n): _Call(n.operation, list(n.input_tensors), list(n.outputs)) for n in order}
+    except (AttributeError, TypeError, ValueError) as e:
+        raise RuntimeError(
+            "helpers.shared._trace could not read the Keras graph; Keras' private graph "
+            f"attributes (_keras_history, _inbound_nodes, Node) changed: {type(e).__name__}: {e}"
+        ) from e
+
+    # Kahn's algorithm: parents first; the calls of one operation in creation order;
+    # ties broken by depth-first position.
+    position = {id(n): i for i, n in enumerate(order)}
+    before: dict[int, list[Any]] = {id(n): list(parents[id(n)]) for n in order}
+    by_operation: dict[int, list[Any]] = {}
+    for n in order:
+        by_operation.setdefault(id(n.operation), []).append(n)
+    for nodes in by_operation.values():
+        nodes.sort(key=lambda n: creation[id(n)])
+        for earlier, later in zip(nodes, nodes[1:], strict=False):
+            before[id(later)].append(earlier)
+    waiting = {id(n): len({id(p) for p in before[id(n)]}) for n in order}
+    after: dict[int, list[Any]] = {id(n): [] for n in order}
+    for n in order:
+        for p in {id(p): p for p in before[id(n)]}.values():
+            after[id(p)].append(n)
+    ready = [(position[id(n)], n) for n in order if waiting[id(n)] == 0]
+    heapq.heapify(ready)
+    result = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        result.append(calls[id(n)])
+        for child in after[id(n)]:
+            waiting[id(child)] -= 1
+            if waiting[id(child)] == 0:
+                heapq.heappush(ready, (position[id(child)], child))
+    return result
+
+
+def _graph_io(model: keras.Model) -> tuple[list, list] | None:
+    """A model's flat symbolic inputs and outputs, or None for a model without a graph."""
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or not outputs:
+        return None
+    return list(inputs), list(outputs)
+
+
+def _as_output(flat: list) -> Any:
+    """Keras' convention for ``layer.output``: one tensor alone, several as a list."""
+    return flat[0] if len(flat) == 1 else list(flat)
+
+
+# model -> (its outputs when walked, its calls): walking again returns the same tensors, so
+# repeated calls add no nodes to any layer; a Sequential that gains a layer gets new outputs.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
+    """(path, layer, outputs connected to ``model.inputs``) for every call, nested models flattened.
+
+    A nested model's inner calls are reached through a small wrapper Functional
+    ``keras.Model(nested.inputs, inner_outputs)`` named ``layer_calls__<path>__<k>``, called on the
+    nested model's outer inputs: this adds one node to the wrapper (never to your layers) per
+    nested call, once per model, as results are cached.
+    """
+    io = _graph_io(model)
+    if io is None:
+        raise ValueError(
+            f"Model {model.name!r} has no defined inputs, so it has no graph to walk. Start it "
+            "with keras.Input(shape=...), call model.build((None, ...)), or call it once on data."
+        )
+    cached = _CACHE.get(model)
+    if (
+        cached is not None
+        and len(cached[0]) == len(io[1])
+        and all(a is b for a, b in zip(cached[0], io[1], strict=True))
+    ):
+        return cached[1]
+    walked: list[tuple[str, keras.layers.Layer, Any]] = []
+    wrappers: dict[tuple[int, int], keras.Model] = {}
+    for call in _trace(*io):
+        layer = call.operation
+        if not isinstance(layer, keras.layers.Layer):
+            continue  # a bare keras.ops operation: traced through, not listed
+        inner_io = _graph_io(layer) if isinstance(layer, keras.Model) else None
+        if inner_io is not None:
+            if len(call.inputs) != len(inner_io[0]):
+                raise ValueError(
+                    f"Nested model {layer.name!r} was called with {len(call.inputs)} symbolic "
+                    f"tensors but has {len(inner_io[0])} inputs; cannot connect its inner layers."
+                )
+            args = call.inputs[0] if len(call.inputs) == 1 else call.inputs
+            wrapper_inputs = inner_io[0][0] if len(call.inputs) == 1 else inner_io[0]
+            occurrences: dict[str, int] = {}
+            for k, (inner_path, inner_layer, inner_outputs) in enumerate(_walk(layer)):
+                path = f"{layer.name}/{inner_path}"
+                occurrence = occurrences[path] = occurrences.get(path, -1) + 1
+                if (id(layer), k) not in wrappers:  # one wrapper per inner call, reused per call
+                    name = f"layer_calls__{path.replace('/', '__')}__{occurrence}"
+                    wrappers[(id(layer), k)] = keras.Model(wrapper_inputs, inner_outputs, name=name)
+                walked.append((path, inner_layer, wrappers[(id(layer), k)](args)))
+        walked.append((layer.name, layer, _as_output(call.outputs)))
+    _CACHE[model] = (io[1], walked)
+    return walked
+
+
+def layer_calls(model: keras.Model) -> list[LayerCall]:
+    """Every call of every layer in ``model``'s graph, nested models flattened, in execution order.
+
+    InputLayers are left out. A nested model appears itself ("encoder", after its inner calls) and
+    through its inner layers ("encoder/dense"). Within one layer, calls keep the order they were
+    made. Side effect: see ``_walk`` (a cached wrapper per nested inner layer; your layers and
+    models, their ``output``, predictions and configs are untouched).
+
+        >>> [(c.key, c.calls) for c in layer_calls(model)]  # [('shared@0', 2), ('shared@1', 2)]
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"layer_calls expects a keras.Model (Functional or Sequential), got "
+            f"{type(model).__name__}."
+        )
+    walked = _walk(model)
+    totals: dict[str, int] = {}
+    for path, _, _ in walked:
+        totals[path] = totals.get(path, 0) + 1
+    seen: dict[str, int] = {}
+    result = []
+    for path, layer, outputs in walked:
+        index = seen.get(path, 0)
+        seen[path] = index + 1
+        result.append(LayerCall(path, index, totals[path], layer, outputs))
+    return result
+
+
+def shared_layers(model: keras.Model) -> dict[str, int]:
+    """Every layer called more than once in ``model``'s graph, with its number of calls.
+
+    Nested models are included, their layers named ``outer/inner``.
+
+        >>> shared_layers(model)  # {'shared_dense': 10}
+    """
+    return {c.name: c.calls for c in layer_calls(model) if c.calls > 1 and c.index == 0}
+
+
+def call_outputs(model: keras.Model, layer_name: str) -> list:
+    """The symbolic output of each call of ``layer_name``, in call order.
+
+    Each one is connected to ``model.inputs``: ``keras.Model(model.inputs, outs)`` works.
+    An unknown name raises KeyError listing the known names, closest match first.
+
+        >>> outs = call_outputs(model, "shared_dense")
+        >>> keras.Model(model.inputs, outs).predict(xs)  # one array per call
+    """
+    if not isinstance(layer_name, str):
+        raise TypeError(
+            f"layer_name must be a str such as 'dense' or 'encoder/dense', "
+            f"got {type(layer_name).__name__}."
+        )
+    calls = layer_calls(model)
+    outputs = [c.outputs for c in calls if c.name == layer_name]
+    if not outputs:
+        known = list(dict.fromkeys(c.name for c in calls))
+        ranked = difflib.get_close_matches(layer_name, known, n=len(known), cutoff=0.0)
+        raise KeyError(
+            f"No layer named {layer_name!r} in model {model.name!r}. "
+            f"Known layers (closest first): {', '.join(ranked)}"
+        )
+    return outputs

@@ -1,0 +1,283 @@
+"""Tests for helpers.shared: the graph walker, shared layers and per-call outputs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import shared
+from helpers.shared import LayerCall, call_outputs, layer_calls, shared_layers
+
+L = keras.layers
+RNG = np.random.default_rng(0)
+
+
+def data(*shape: int) -> np.ndarray:
+    return RNG.normal(size=shape).astype("float32")
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def ten_input_model(width: int = 4) -> keras.Model:
+    inputs = [keras.Input((width,), name=f"in_{k}") for k in range(10)]
+    dense = L.Dense(3, name="shared_dense")
+    return keras.Model(inputs, [dense(x) for x in inputs], name="ten")
+
+
+def siamese(n_features: int = 4) -> keras.Model:
+    x = keras.Input((n_features,), name="enc_in")
+    h = L.Dense(3, name="enc_dense")(x)
+    encoder = keras.Model(x, L.Activation("tanh", name="enc_act")(h), name="encoder")
+    a, b = keras.Input((n_features,), name="left"), keras.Input((n_features,), name="right")
+    merged = L.Concatenate(name="merge")([encoder(a), encoder(b)])
+    return keras.Model([a, b], L.Dense(1, name="head")(merged), name="siamese")
+
+
+def predict(model: keras.Model, xs) -> list[np.ndarray]:
+    out = model.predict(xs, verbose=0)
+    return out if isinstance(out, list) else [out]
+
+
+# --- layer_calls: the contract -------------------------------------------------------------
+
+
+def test_layer_calls_lists_every_call_of_a_shared_layer_in_call_order():
+    model = ten_input_model()
+    calls = layer_calls(model)
+    assert [c.key for c in calls] == [f"shared_dense@{k}" for k in range(10)]
+    assert all(isinstance(c, LayerCall) and c.calls == 10 for c in calls)
+    assert [c.index for c in calls] == list(range(10))
+    assert all(c.layer is model.get_layer("shared_dense") for c in calls)
+
+
+def test_key_is_the_bare_name_for_a_layer_called_once():
+    x = keras.Input((2,), name="x")
+    model = keras.Model(x, L.Dense(1, name="only")(L.Dense(2, name="first")(x)), name="m")
+    assert [c.key for c in layer_calls(model)] == ["first", "only"]
+    assert [c.calls for c in layer_calls(model)] == [1, 1]
+
+
+def test_input_layers_are_left_out():
+    model = ten_input_model()
+    names = {c.name for c in layer_calls(model)}
+    assert not any(name.startswith("in_") for name in names)
+
+
+def test_each_call_output_is_connected_and_equals_the_layer_applied_directly():
+    model = ten_input_model()
+    xs = [data(5, 4) for _ in range(10)]
+    extractor = keras.Model(model.inputs, [c.outputs for c in layer_calls(model)], name="ext")
+    dense = model.get_layer("shared_dense")
+    for got, x in zip(predict(extractor, xs), xs, strict=True):
+        np.testing.assert_allclose(got, keras.ops.convert_to_numpy(dense(x)), atol=1e-6)
+
+
+def test_nested_model_appears_itself_and_through_its_inner_layers():
+    model = siamese()
+    keys = [c.key for c in layer_calls(model)]
+    assert keys == [
+        "encoder/enc_dense@0",
+        "encoder/enc_act@0",
+        "encoder@0",
+        "encoder/enc_dense@1",
+        "encoder/enc_act@1",
+        "encoder@1",
+        "merge",
+        "head",
+    ]
+    encoder = model.get_layer("encoder")
+    by_key = {c.key: c for c in layer_calls(model)}
+    assert by_key["encoder@1"].layer is encoder
+    assert by_key["encoder/enc_dense@1"].layer is encoder.get_layer("enc_dense")
+
+
+def test_inner_layer_outputs_of_a_nested_model_are_connected_to_the_outer_inputs():
+    model = siamese()
+    left, right = data(6, 4), data(6, 4)
+    calls = [c for c in layer_calls(model) if c.name == "encoder/enc_dense"]
+    extractor = keras.Model(model.inputs, [c.outputs for c in calls], name="ext")  # no disconnect
+    got_left, got_right = predict(extractor, [left, right])
+    enc_dense = model.get_layer("encoder").get_layer("enc_dense")
+    np.testing.assert_allclose(got_left, keras.ops.convert_to_numpy(enc_dense(left)), atol=1e-6)
+    np.testing.assert_allclose(got_right, keras.ops.convert_to_numpy(enc_dense(right)), atol=1e-6)
+
+
+def test_deeply_nested_model_called_twice_gives_each_inner_call():
+    i0 = keras.Input((2,), name="i0")
+    inner = keras.Model(i0, L.Dense(2, name="c")(i0), name="b")
+    i1 = keras.Input((2,), name="i1")
+    middle = keras.Model(i1, inner(inner(i1)), name="a")
+    i2 = keras.Input((2,), name="i2")
+    top = keras.Model(i2, L.Dense(1, name="h")(middle(i2)), name="top")
+    assert [c.key for c in layer_calls(top)] == ["a/b/c@0", "a/b@0", "a/b/c@1", "a/b@1", "a", "h"]
+    x = data(3, 2)
+    first, second = predict(keras.Model(top.inputs, call_outputs(top, "a/b/c"), name="ext"), x)
+    c = inner.get_layer("c")
+    np.testing.assert_allclose(first, keras.ops.convert_to_numpy(c(x)), atol=1e-6)
+    np.testing.assert_allclose(second, keras.ops.convert_to_numpy(c(c(x))), atol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["input", "build", "call"])
+def test_sequential_models_with_inputs_work(how):
+    layers = [L.Dense(3, name="s1"), L.Dense(2, name="s2")]
+    if how == "input":
+        model = keras.Sequential([keras.Input((4,)), *layers], name="seq")
+    else:
+        model = keras.Sequential(layers, name="seq")
+        if how == "build":
+            model.build((None, 4))
+        else:
+            model(data(2, 4))
+    assert [c.key for c in layer_calls(model)] == ["s1", "s2"]
+    x = data(5, 4)
+    (got,) = predict(keras.Model(model.inputs, layer_calls(model)[0].outputs, name="ext"), x)
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(layers[0](x)), atol=1e-6)
+
+
+def test_nested_sequential_called_twice():
+    seq = keras.Sequential([L.Dense(3, name="s1")], name="seq")
+    seq.build((None, 4))
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    model = keras.Model([a, b], [seq(a), seq(b)], name="m")
+    assert shared_layers(model) == {"seq/s1": 2, "seq": 2}
+    xa, xb = data(2, 4), data(2, 4)
+    got = predict(keras.Model(model.inputs, call_outputs(model, "seq/s1"), name="ext"), [xa, xb])
+    s1 = seq.get_layer("s1")
+    np.testing.assert_allclose(got[1], keras.ops.convert_to_numpy(s1(xb)), atol=1e-6)
+
+
+def test_unbuilt_sequential_raises_value_error_saying_how_to_build_it():
+    model = keras.Sequential([L.Dense(3, name="s1")], name="never_built")
+    with pytest.raises(ValueError) as err:
+        layer_calls(model)
+    message = str(err.value)
+    assert "'never_built' has no defined inputs" in message
+    assert "keras.Input(shape=...)" in message
+    assert "model.build((None, ...))" in message
+    assert "call it once on data" in message
+
+
+def test_multi_output_layer_call_gives_the_output_structure():
+    x = keras.Input((5, 3), name="seq_in")
+    lstm = L.LSTM(4, return_state=True, name="lstm")
+    y, h, c = lstm(x)
+    model = keras.Model(x, [y, h, c], name="m")
+    (call,) = layer_calls(model)
+    assert isinstance(call.outputs, list) and len(call.outputs) == 3
+    assert call.outputs[0] is y and call.outputs[2] is c
+
+
+def test_call_order_follows_the_order_the_calls_were_made_not_the_output_order():
+    p, q = keras.Input((2,), name="p"), keras.Input((2,), name="q")
+    dense = L.Dense(2, name="d")
+    first, second = dense(p), dense(q)
+    model = keras.Model([p, q], [second, first], name="m")  # outputs listed in reverse
+    outs = call_outputs(model, "d")
+    assert outs[0] is first and outs[1] is second
+    assert outs[0] is dense.output
+
+
+def test_walking_again_changes_nothing_about_the_model():
+    model = siamese()
+    left, right = data(3, 4), data(3, 4)
+    before = predict(model, [left, right])
+    config = model.get_config()
+    enc_dense = model.get_layer("encoder").get_layer("enc_dense")
+    first_output = enc_dense.output
+    nodes = len(enc_dense._inbound_nodes)  # private on purpose: proves no node is added
+    reports = [shared_layers(model) for _ in range(3)]
+    calls_a, calls_b = layer_calls(model), layer_calls(model)
+    assert (
+        reports[0]
+        == reports[1]
+        == reports[2]
+        == {
+            "encoder/enc_dense": 2,
+            "encoder/enc_act": 2,
+            "encoder": 2,
+        }
+    )
+    assert all(a.outputs is b.outputs for a, b in zip(calls_a, calls_b, strict=True))
+    assert enc_dense.output is first_output
+    assert len(enc_dense._inbound_nodes) == nodes
+    assert model.get_config() == config
+    for a, b in zip(before, predict(model, [left, right]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_sequential_that_gains_a_layer_is_walked_again():
+    model = keras.Sequential([keras.Input((4,)), L.Dense(3, name="s1")], name="seq")
+    assert [c.key for c in layer_calls(model)] == ["s1"]
+    model.add(L.Dense(2, name="s2"))
+    assert [c.key for c in layer_calls(model)] == ["s1", "s2"]
+
+
+def test_layer_calls_rejects_a_non_model():
+    with pytest.raises(TypeError, match="expects a keras.Model .* got Dense"):
+        layer_calls(L.Dense(2))
+
+
+# --- the one place that reads private Keras attributes -------------------------------------
+
+
+def test_private_keras_graph_attributes_are_still_there():
+    """If this fails, Keras changed its graph internals: fix helpers.shared._trace."""
+    x = keras.Input((2,), name="x")
+    dense = L.Dense(2, name="d")
+    y = dense(dense(x))
+    for attr in ("_keras_history", "shape"):
+        assert hasattr(y, attr), f"KerasTensor lost {attr}; update helpers.shared._trace"
+    operation, node_index, tensor_index = y._keras_history
+    assert operation is dense and node_index == 1 and tensor_index == 0, (
+        "KerasTensor._keras_history is no longer (operation, node_index, tensor_index)"
+    )
+    node = dense._inbound_nodes[node_index]
+    for attr in ("input_tensors", "outputs", "is_input", "operation"):
+        assert hasattr(node, attr), f"keras Node lost {attr}; update helpers.shared._trace"
+    assert node.outputs == [y] and node.input_tensors[0] is dense.output
+    traced = shared._trace([x], [y])
+    assert [c.operation for c in traced] == [dense, dense]
+    assert traced[1].outputs == [y]
+
+
+def test_trace_fails_loudly_when_keras_internals_change():
+    class Fake:  # a tensor without _keras_history, as if Keras had renamed it
+        pass
+
+    with pytest.raises(RuntimeError, match="Keras' private graph attributes .* changed"):
+        shared._trace([], [Fake()])
+
+
+# --- shared_layers and call_outputs --------------------------------------------------------
+
+
+def test_shared_layers_reports_only_layers_called_more_than_once():
+    assert shared_layers(ten_input_model()) == {"shared_dense": 10}
+    x = keras.Input((2,), name="x")
+    assert shared_layers(keras.Model(x, L.Dense(1, name="d")(x), name="m")) == {}
+
+
+def test_call_outputs_unknown_name_lists_known_names_closest_first():
+    with pytest.raises(KeyError) as err:
+        call_outputs(siamese(), "encoder/enc_dens")
+    message = err.value.args[0]
+    assert "No layer named 'encoder/enc_dens' in model 'siamese'" in message
+    known = message.split("Known layers (closest first): ")[1].split(", ")
+    assert known[0] == "encoder/enc_dense"
+    assert sorted(known) == sorted(
+        ["encoder/enc_dense", "encoder/enc_act", "encoder", "merge", "head"]
+    )
+
+
+def test_call_outputs_rejects_a_non_string_name():
+    with pytest.raises(TypeError, match="layer_name must be a str .* got int"):
+        call_outputs(siamese(), 3)
