@@ -1,0 +1,321 @@
+"""Text corpora for the TextCNN notebook: an offline synthetic corpus, real-data loaders, GloVe.
+
+Everything here runs offline except ``load_imdb``, which uses Keras' download cache and fails
+fast with instructions when the file is neither cached nor reachable.
+
+    >>> texts, labels = synthetic_reviews(4, seed=0)
+    >>> len(texts), labels.shape
+    (4, (4,))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+POLARITY_URL = "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
+POLARITY_FILES = {"rt-polarity.pos": 1, "rt-polarity.neg": 0}
+GLOVE_URL = "https://nlp.stanford.edu/data/glove.840B.300d.zip"
+IMDB_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
+
+# Vocabulary of the synthetic corpus. Every adjective has a polarity (+1 or -1).
+_NOUNS = [
+    "movie", "film", "plot", "story", "acting", "cast", "script", "ending",
+    "soundtrack", "dialogue", "pacing", "direction",
+]  # fmt: skip
+_POSITIVE = [
+    "good", "great", "funny", "clever", "moving", "charming", "brilliant", "gripping",
+    "beautiful", "smart",
+]  # fmt: skip
+_NEGATIVE = [
+    "bad", "dull", "boring", "awful", "weak", "clumsy", "predictable", "tedious", "bland",
+    "silly",
+]  # fmt: skip
+_OPENERS = ["", "honestly ,", "i thought", "overall ,", "in the end ,", "to be fair ,"]
+_VERBS = ["was", "is", "felt", "seemed"]
+_INTENSIFIERS = ["very", "really", "quite", "truly"]
+
+
+def _phrase(rng: np.random.Generator, polarity: int, negated: bool) -> str:
+    """An adjective phrase of the given overall polarity, e.g. "not very good" (-1)."""
+    adjectives = _POSITIVE if polarity * (-1 if negated else 1) > 0 else _NEGATIVE
+    words = ["not"] if negated else []
+    if rng.random() < 0.4:
+        words.append(str(rng.choice(_INTENSIFIERS)))
+    words.append(str(rng.choice(adjectives)))
+    return " ".join(words)
+
+
+def synthetic_reviews(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Return ``n`` English-like review sentences and their labels (1 positive, 0 negative).
+
+    The label depends on local word order, which a bag of words cannot see:
+
+    - negation flips an adjective: "the plot was not good" is negative;
+    - intensifiers ("very", "really", ...) sit between "not" and the adjective and change nothing;
+    - contrast: in "X but Y" the clause after "but" decides, so "good but not great" (negative)
+      and "not good but great" (positive) have the same words and opposite labels;
+    - "X and Y" joins two phrases of the same polarity.
+
+    Deterministic for a seed; half of the sentences are positive on average.
+
+    >>> synthetic_reviews(2, seed=1)[0] == synthetic_reviews(2, seed=1)[0]
+    True
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        polarity = 1 if label else -1
+        opener = str(rng.choice(_OPENERS))
+        subject = f"the {rng.choice(_NOUNS)} {rng.choice(_VERBS)}"
+        kind = rng.random()
+        if kind < 0.35:  # one phrase: "the plot was not very good"
+            body = _phrase(rng, polarity, negated=bool(rng.random() < 0.5))
+        elif kind < 0.8:  # contrast: the phrase after "but" decides
+            first_negated = bool(rng.random() < 0.5)
+            if rng.random() < 0.5:  # "good but not great" / "not good but great"
+                first = _phrase(rng, -polarity, negated=first_negated)
+                second = _phrase(rng, polarity, negated=not first_negated)
+            else:  # "good but boring" / "boring but good"
+                first = _phrase(rng, -polarity, negated=False)
+                second = _phrase(rng, polarity, negated=False)
+            body = f"{first} but {second}"
+        else:  # agreement: "funny and not boring"
+            first = _phrase(rng, polarity, negated=bool(rng.random() < 0.5))
+            second = _phrase(rng, polarity, negated=bool(rng.random() < 0.5))
+            body = f"{first} and {second}"
+        texts.append(" ".join(part for part in (opener, subject, body) if part))
+        labels.append(label)
+    return texts, np.asarray(labels, dtype="int32")
+
+
+def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """Load the sentence polarity dataset v1.0 (Kim's MR data) from a downloaded directory.
+
+    The directory must hold ``rt-polarity.pos`` and ``rt-polarity.neg`` (latin-1, one sentence a
+    line), as unpacked from ``rt-polaritydata.tar.gz``. Returns positive sentences first (label 1),
+    then negative ones (label 0); blank lines are skipped.
+
+    >>> texts, labels = load_polarity("rt-polaritydata")  # doctest: +SKIP
+    """
+    folder = Path(directory)
+    how = (
+        f"Download {POLARITY_URL} (sentence polarity dataset v1.0), unpack it and pass the "
+        "folder that holds rt-polarity.pos and rt-polarity.neg."
+    )
+    if not folder.is_dir():
+        raise FileNotFoundError(f"polarity directory {str(folder)!r} does not exist. {how}")
+    missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
+    if missing:
+        found = sorted(p.name for p in folder.iterdir())
+        raise FileNotFoundError(
+            f"{str(folder)!r} lacks {', '.join(missing)} (it holds {found or 'nothing'}). {how}"
+        )
+    texts: list[str] = []
+    labels: list[int] = []
+    for name, label in POLARITY_FILES.items():
+        with open(folder / name, encoding="latin-1") as handle:
+            lines = [line.strip() for line in handle]
+        kept = [line for line in lines if line]
+        if not kept:
+            raise ValueError(f"{name} in {str(folder)!r} has no sentences. {how}")
+        texts.extend(kept)
+        labels.extend([label] * len(kept))
+    return texts, np.asarray(labels, dtype="int32")
+
+
+def _keras_cache_file(name: str) -> Path:
+    """Where ``keras.utils.get_file`` keeps a dataset file (Keras has no public accessor).
+
+    The one place this module reads a private Keras function; tests check it still exists.
+    """
+    from keras.src.backend.config import keras_home
+
+    return Path(keras_home()).expanduser() / "datasets" / name
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    """Temporarily give every new socket a timeout, so a stalled download raises, not hangs."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _reachable(host: str, port: int, timeout: float) -> str | None:
+    """None if a TCP connection to host:port opens within ``timeout`` seconds, else why not.
+
+    Runs in a daemon thread because a DNS lookup ignores socket timeouts and can block for long.
+    """
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as error:
+            outcome.append(f"{type(error).__name__}: {error}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return outcome[0] if outcome else f"no answer within {timeout} s"
+
+
+def load_imdb(
+    num_words: int | None = 20000, maxlen: int | None = None, timeout: float = 5.0
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``keras.datasets.imdb.load_data`` that fails within ``timeout`` seconds when offline.
+
+    If ``imdb.npz`` is not in the Keras cache, the download server is probed first; when it
+    cannot be reached a ``ConnectionError`` says where to put a copy of the file.
+
+    >>> (x_train, y_train), (x_test, y_test) = load_imdb(num_words=10000)  # doctest: +SKIP
+    """
+    for name, value in (("num_words", num_words), ("maxlen", maxlen)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} must be a positive int or None, got {value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    cached = _keras_cache_file("imdb.npz")
+    how = (
+        f"Download {IMDB_URL} on a machine with network access and copy it to {cached} "
+        "(the folder comes from the KERAS_HOME environment variable, default ~/.keras)."
+    )
+    if not cached.is_file():
+        problem = _reachable("storage.googleapis.com", 443, timeout)
+        if problem is not None:
+            raise ConnectionError(
+                f"IMDB is not cached and the server is unreachable ({problem}). {how}"
+            )
+    try:
+        with _socket_timeout(timeout):
+            return keras.datasets.imdb.load_data(num_words=num_words, maxlen=maxlen)
+    except Exception as error:
+        if isinstance(error, ValueError) and "maxlen" in str(error):
+            raise
+        raise ConnectionError(
+            f"could not get IMDB ({type(error).__name__}: {error}). {how}"
+        ) from error
+
+
+def vectorize(
+    texts: Sequence[str],
+    max_tokens: int,
+    sequence_length: int,
+    vocabulary: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Integer sequences for ``texts`` with ``keras.layers.TextVectorization``, and its vocabulary.
+
+    Lower-cases, strips punctuation, splits on whitespace, pads/truncates to ``sequence_length``
+    (0 is padding, 1 is ``[UNK]``). The vocabulary is learned from ``texts`` unless given: pass
+    the vocabulary of the training texts to encode new texts with the same ids.
+
+    >>> ids, vocab = vectorize(["a good film", "a bad film"], max_tokens=10, sequence_length=4)
+    >>> ids.shape, vocab[:2]
+    ((2, 4), ['', '[UNK]'])
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise TypeError(f"texts must be a non-empty list of strings, got {type(texts).__name__}")
+    if not all(isinstance(text, str) for text in texts):
+        raise TypeError("texts must hold only strings")
+    for name, value in (("max_tokens", max_tokens), ("sequence_length", sequence_length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if max_tokens < 3:
+        raise ValueError(
+            f"max_tokens must be at least 3 (padding, [UNK], one word), got {max_tokens}"
+        )
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens,
+        output_mode="int",
+        output_sequence_length=sequence_length,
+        vocabulary=None if vocabulary is None else list(vocabulary)[2:],
+        name="vectorize",
+    )
+    if vocabulary is None:
+        layer.adapt(list(texts))
+    ids = keras.ops.convert_to_numpy(layer(np.asarray(texts, dtype=object))).astype("int32")
+    return ids, [str(token) for token in layer.get_vocabulary()]
+
+
+def load_glove(
+    path: str | os.PathLike, vocabulary: Sequence[str], dim: int
+) -> tuple[np.ndarray, float]:
+    """Stream a GloVe text file into a ``(len(vocabulary), dim)`` float32 embedding matrix.
+
+    Each line is ``word v1 ... v_dim`` separated by single spaces; words may contain spaces (as a
+    few do in glove.840B), so the last ``dim`` fields are the vector. Lookup is exact (the 840B
+    vectors are cased: "The" and "the" are different words); the first line for a word wins.
+
+    Missing words: rows of words not in the file, and of the padding ``""`` and ``"[UNK]"``
+    tokens, are zeros; a trainable Embedding then learns them. The returned fraction is the
+    share of the vocabulary, apart from ``""`` and ``"[UNK]"``, found in the file.
+
+    A line with the wrong number of values raises ``ValueError`` naming its line number.
+
+    >>> matrix, found = load_glove("glove.840B.300d.txt", vocab, 300)  # doctest: +SKIP
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"GloVe file {str(file)!r} does not exist. Download {GLOVE_URL}, unzip it and pass "
+            "glove.840B.300d.txt (or any GloVe-format text file: word, then its values)."
+        )
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    if isinstance(vocabulary, str) or not vocabulary:
+        raise TypeError("vocabulary must be a non-empty list of strings, e.g. from vectorize()")
+    reserved = {"", "[UNK]"}
+    index: dict[str, int] = {}
+    for i, word in enumerate(vocabulary):
+        if word not in reserved:
+            index.setdefault(word, i)
+    matrix = np.zeros((len(vocabulary), dim), dtype="float32")
+    found: set[str] = set()
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            fields = line.split(" ")
+            values = len(fields) - 1
+            if values != dim and (values < dim or _is_number(fields[-dim - 1])):
+                raise ValueError(
+                    f"{file.name} line {number}: {values} values after the word, expected "
+                    f"dim={dim}. Is this a {values}-d file? Pass dim={values}."
+                )
+            word = " ".join(fields[:-dim])
+            if word in index and word not in found:
+                try:
+                    matrix[index[word]] = np.asarray(fields[-dim:], dtype="float32")
+                except ValueError as error:
+                    raise ValueError(f"{file.name} line {number}: {error}") from error
+                found.add(word)
+    return matrix, len(found) / max(len(index), 1)
+
+
+def _is_number(text: str) -> bool:
+    """True if ``text`` parses as a float, e.g. "-0.25"."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,284 @@
+"""helpers.data: the synthetic corpus, the polarity/IMDB/GloVe loaders, vectorize."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from helpers import data
+
+# --- synthetic_reviews ------------------------------------------------------------------------
+
+
+def rule_label(text: str) -> int:
+    """The corpus rules read independently: the phrase after "but" (else the first) decides."""
+    words = text.replace(",", " ").split()
+    if "but" in words:
+        phrase = words[words.index("but") + 1 :]
+    else:
+        verb = next(i for i, w in enumerate(words) if w in data._VERBS)
+        phrase = words[verb + 1 :]
+        if "and" in phrase:
+            phrase = phrase[: phrase.index("and")]
+    adjective = phrase[-1]
+    polarity = 1 if adjective in data._POSITIVE else -1
+    assert adjective in data._POSITIVE + data._NEGATIVE, text
+    if "not" in phrase:
+        polarity = -polarity
+    return int(polarity > 0)
+
+
+def test_synthetic_is_deterministic_for_a_seed_and_differs_across_seeds():
+    texts, labels = data.synthetic_reviews(200, seed=3)
+    again, labels_again = data.synthetic_reviews(200, seed=3)
+    other, _ = data.synthetic_reviews(200, seed=4)
+    assert texts == again
+    np.testing.assert_array_equal(labels, labels_again)
+    assert texts != other
+    assert labels.shape == (200,) and labels.dtype == np.int32
+    assert set(np.unique(labels)) == {0, 1}
+
+
+def test_synthetic_labels_follow_the_word_order_rules():
+    texts, labels = data.synthetic_reviews(1000, seed=0)
+    assert [rule_label(t) for t in texts] == labels.tolist()
+
+
+def test_synthetic_word_counts_alone_do_not_give_the_label():
+    texts, labels = data.synthetic_reviews(3000, seed=0)
+    assert 0.45 < labels.mean() < 0.55
+    for cue in ("not", "but", "very"):
+        with_cue = labels[[cue in t.split() for t in texts]]
+        assert len(with_cue) > 100
+        assert 0.4 < with_cue.mean() < 0.6, f"{cue!r} alone predicts the label"
+    # Same words, opposite labels: only the order tells them apart.
+    bags: dict[tuple[str, ...], set[int]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        bags.setdefault(tuple(sorted(text.split())), set()).add(int(label))
+    assert any(len(seen) == 2 for seen in bags.values())
+
+
+@pytest.mark.parametrize(
+    ("n", "seed", "error"),
+    [(0, 0, ValueError), (2.5, 0, ValueError), (True, 0, ValueError), (3, "a", TypeError)],
+)
+def test_synthetic_rejects_bad_arguments(n, seed, error):
+    with pytest.raises(error, match="n must be|seed must be"):
+        data.synthetic_reviews(n, seed=seed)
+
+
+# --- load_polarity ----------------------------------------------------------------------------
+
+
+def write_polarity(folder, pos=("a fine film", "caf\xe9 charm"), neg=("dull", "", "weak plot")):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rt-polarity.pos").write_bytes("\n".join(pos).encode("latin-1") + b"\n")
+    (folder / "rt-polarity.neg").write_bytes("\n".join(neg).encode("latin-1") + b"\n")
+    return folder
+
+
+def test_load_polarity_reads_latin1_and_labels_pos_then_neg(tmp_path):
+    texts, labels = data.load_polarity(write_polarity(tmp_path / "rt"))
+    assert texts == ["a fine film", "caf\xe9 charm", "dull", "weak plot"]
+    assert labels.tolist() == [1, 1, 0, 0]
+
+
+def test_load_polarity_missing_directory_says_where_data_comes_from(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist.*rt-polaritydata.tar.gz"):
+        data.load_polarity(tmp_path / "nowhere")
+
+
+def test_load_polarity_missing_file_lists_what_is_there(tmp_path):
+    folder = write_polarity(tmp_path / "rt")
+    (folder / "rt-polarity.neg").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=r"lacks rt-polarity.neg \(it holds \['rt-polarity.pos'\]\)"
+    ):
+        data.load_polarity(folder)
+
+
+def test_load_polarity_empty_file_is_an_error(tmp_path):
+    folder = write_polarity(tmp_path / "rt", neg=("", ""))
+    with pytest.raises(ValueError, match="rt-polarity.neg .* has no sentences"):
+        data.load_polarity(folder)
+
+
+# --- load_imdb (never touches the network) ----------------------------------------------------
+
+
+def test_keras_cache_location_private_function_still_exists():
+    # If Keras renames its private keras_home(), this fails loudly instead of load_imdb.
+    path = data._keras_cache_file("imdb.npz")
+    assert path.name == "imdb.npz" and path.parent.name == "datasets"
+
+
+@pytest.fixture
+def no_cache(tmp_path, monkeypatch):
+    missing = tmp_path / "datasets" / "imdb.npz"
+    monkeypatch.setattr(data, "_keras_cache_file", lambda name: missing)
+    return missing
+
+
+def test_load_imdb_offline_fails_fast_with_instructions(no_cache, monkeypatch):
+    lookups = []
+
+    def offline(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    start = time.monotonic()
+    with pytest.raises(ConnectionError) as info:
+        data.load_imdb(num_words=100)
+    assert time.monotonic() - start < 3
+    assert lookups == ["storage.googleapis.com"]
+    message = str(info.value)
+    assert "unreachable" in message and data.IMDB_URL in message and str(no_cache) in message
+
+
+def test_load_imdb_gives_up_on_a_hanging_lookup_within_the_timeout(no_cache, monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: release.wait(20) and [])
+    start = time.monotonic()
+    try:
+        with pytest.raises(ConnectionError, match="no answer within 0.5 s"):
+            data.load_imdb(timeout=0.5)
+        assert time.monotonic() - start < 2
+    finally:
+        release.set()
+
+
+def test_load_imdb_uses_the_cache_without_probing_and_restores_socket_timeout(
+    tmp_path, monkeypatch
+):
+    cached = tmp_path / "imdb.npz"
+    cached.write_bytes(b"stand-in")
+    monkeypatch.setattr(data, "_keras_cache_file", lambda name: cached)
+    monkeypatch.setattr(data, "_reachable", lambda *a: pytest.fail("probed the network"))
+    calls = []
+
+    def fake_load_data(**kwargs):
+        calls.append((kwargs, socket.getdefaulttimeout()))
+        return ("train",), ("test",)
+
+    monkeypatch.setattr(data.keras.datasets.imdb, "load_data", fake_load_data)
+    before = socket.getdefaulttimeout()
+    assert data.load_imdb(num_words=50, maxlen=80, timeout=4) == (("train",), ("test",))
+    assert calls == [({"num_words": 50, "maxlen": 80}, 4)]
+    assert socket.getdefaulttimeout() == before
+
+
+def test_load_imdb_wraps_a_failed_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_keras_cache_file", lambda name: tmp_path / "imdb.npz")
+    monkeypatch.setattr(data, "_reachable", lambda *a: None)
+
+    def broken(**kwargs):
+        raise Exception("URL fetch failure on x: None -- timed out")
+
+    monkeypatch.setattr(data.keras.datasets.imdb, "load_data", broken)
+    with pytest.raises(ConnectionError, match="could not get IMDB .*timed out.*Download"):
+        data.load_imdb()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"num_words": 0}, "num_words must be"), ({"maxlen": "80"}, "maxlen must be"),
+     ({"timeout": 0}, "timeout must be")],
+)  # fmt: skip
+def test_load_imdb_rejects_bad_arguments_before_any_work(kwargs, match, monkeypatch):
+    monkeypatch.setattr(data, "_reachable", lambda *a: pytest.fail("did work"))
+    with pytest.raises((ValueError, TypeError), match=match):
+        data.load_imdb(**kwargs)
+
+
+# --- vectorize --------------------------------------------------------------------------------
+
+
+def test_vectorize_shapes_vocabulary_and_padding():
+    ids, vocab = data.vectorize(["The film, the END.", "a film"], max_tokens=20, sequence_length=6)
+    assert ids.shape == (2, 6) and ids.dtype == np.int32
+    assert vocab[:2] == ["", "[UNK]"]
+    assert [vocab[i] for i in ids[0] if i] == ["the", "film", "the", "end"]
+    assert ids[1, 2:].tolist() == [0, 0, 0, 0]
+
+
+def test_vectorize_with_a_given_vocabulary_reproduces_the_ids():
+    texts, _ = data.synthetic_reviews(300, seed=0)
+    ids, vocab = data.vectorize(texts, 100, 16)
+    again, vocab_again = data.vectorize(texts[:50], 100, 16, vocabulary=vocab)
+    np.testing.assert_array_equal(again, ids[:50])
+    assert vocab_again == vocab
+
+
+def test_vectorize_adapted_on_other_texts_gives_other_ids():
+    # The bug the notebook warns about: a fresh vocabulary renumbers the words.
+    texts, _ = data.synthetic_reviews(300, seed=0)
+    other, _ = data.synthetic_reviews(300, seed=1)
+    ids, vocab = data.vectorize(texts, 100, 16)
+    refit, refit_vocab = data.vectorize(texts + other[:20] * 10, 100, 16)
+    assert refit_vocab != vocab
+    assert not np.array_equal(refit[: len(texts)], ids)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [(("a film", 10, 4), TypeError, "list of strings"), (([], 10, 4), TypeError, "non-empty"),
+     ((["a", 3], 10, 4), TypeError, "only strings"), ((["a"], 2, 4), ValueError, "at least 3"),
+     ((["a"], 10, 0), ValueError, "sequence_length must be")],
+)  # fmt: skip
+def test_vectorize_rejects_bad_arguments(args, error, match):
+    with pytest.raises(error, match=match):
+        data.vectorize(*args)
+
+
+# --- load_glove -------------------------------------------------------------------------------
+
+
+def write_glove(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_load_glove_fills_rows_leaves_missing_zero_and_reports_fraction(tmp_path):
+    glove = write_glove(
+        tmp_path / "g.txt",
+        ["film 1 2 3", "the 0.5 -0.5 0", "unused 9 9 9", ". . . 7 8 9", "film 4 4 4"],
+    )
+    vocab = ["", "[UNK]", "the", "film", "plot", ". . ."]
+    matrix, found = data.load_glove(glove, vocab, 3)
+    assert matrix.shape == (6, 3) and matrix.dtype == np.float32
+    np.testing.assert_array_equal(matrix[2], [0.5, -0.5, 0])
+    np.testing.assert_array_equal(matrix[3], [1, 2, 3])  # first line for a word wins
+    np.testing.assert_array_equal(matrix[5], [7, 8, 9])  # a word with spaces
+    assert not matrix[[0, 1, 4]].any()  # padding, [UNK] and the missing "plot" are zeros
+    assert found == 3 / 4
+
+
+@pytest.mark.parametrize("bad", ["plot 1 2", "plot 1 2 3 4"])
+def test_load_glove_wrong_dimension_names_the_line(tmp_path, bad):
+    glove = write_glove(tmp_path / "g.txt", ["film 1 2 3", "", bad])
+    with pytest.raises(ValueError, match=r"g.txt line 3: \d values after the word, expected dim=3"):
+        data.load_glove(glove, ["", "[UNK]", "film"], 3)
+
+
+def test_load_glove_non_number_names_the_line(tmp_path):
+    glove = write_glove(tmp_path / "g.txt", ["film 1 x 3"])
+    with pytest.raises(ValueError, match="g.txt line 1: could not convert"):
+        data.load_glove(glove, ["film"], 3)
+
+
+def test_load_glove_missing_file_says_where_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist. Download .*glove.840B.300d.zip"):
+        data.load_glove(tmp_path / "none.txt", ["film"], 3)
+
+
+def test_load_glove_rejects_bad_dim_and_vocabulary(tmp_path):
+    glove = write_glove(tmp_path / "g.txt", ["film 1 2 3"])
+    with pytest.raises(ValueError, match="dim must be a positive int, got 0"):
+        data.load_glove(glove, ["film"], 0)
+    with pytest.raises(TypeError, match="vocabulary must be a non-empty list"):
+        data.load_glove(glove, "film", 3)
