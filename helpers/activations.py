@@ -1,0 +1,538 @@
+"""Intermediate activations of any Keras 3 model, one forward pass per batch, in memory or on disk.
+
+How activations are named (``activation_names(model)`` lists them, in execution order):
+
+- a layer's own name, e.g. ``"extractor"``;
+- ``"outer/inner"`` for a layer inside a nested model (the nested model itself is ``"outer"``);
+- ``"name@k"`` for the k-th call (0-based, execution order) of a layer called more than once;
+- ``"key[i]"`` (or ``"key[dict_key]"``) for each tensor of a call whose output is a list/tuple/dict.
+
+Asking for a layer's plain name returns every call and output of it (``"dense"`` -> ``"dense@0"``,
+``"dense@1"``). The graph walking itself is ``helpers.shared.layer_calls``.
+
+>>> acts = extract(model, x, ["extractor"])   # {"extractor": array of shape (len(x), 100)}
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from helpers.shared import layer_calls
+
+INDEX_FILE = "index.json"
+_MAX_LISTED = 25
+
+# model -> {requested names: (model.inputs it was built from, extractor, activation names)}
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+# ---------------------------------------------------------------------------------------------
+
+
+def _targets(model: keras.Model) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """{activation name: symbolic tensor}, and {any name a user may ask for: activation names}."""
+    tensors: dict[str, Any] = {}
+    aliases: dict[str, list[str]] = {}
+    for call in layer_calls(model):
+        if keras.tree.is_nested(call.outputs):
+            keys = []
+            for path, tensor in keras.tree.flatten_with_path(call.outputs):
+                keys.append(f"{call.key}[{','.join(str(p) for p in path)}]")
+                tensors[keys[-1]] = tensor
+        else:
+            keys = [call.key]
+            tensors[call.key] = call.outputs
+        for alias in dict.fromkeys([*keys, call.key, call.name]):
+            known = aliases.setdefault(alias, [])
+            known.extend(k for k in keys if k not in known)
+    return tensors, aliases
+
+
+def _unknown(name: str, model: keras.Model, valid: list[str]) -> KeyError:
+    ranked = difflib.get_close_matches(name, valid, n=len(valid), cutoff=0.0)
+    shown = ", ".join(repr(v) for v in ranked[:_MAX_LISTED])
+    more = len(ranked) - _MAX_LISTED
+    tail = f", ... and {more} more (see activation_names(model))" if more > 0 else ""
+    return KeyError(
+        f"no layer named {name!r} in model {model.name!r}; "
+        f"valid names, closest first: {shown}{tail}"
+    )
+
+
+def _resolve(model: keras.Model, layers: tuple[str, ...] | None) -> tuple[dict[str, Any], tuple]:
+    tensors, aliases = _targets(model)
+    if layers is None:
+        return tensors, tuple(tensors)
+    keys: dict[str, None] = {}
+    for name in layers:
+        if name not in aliases:
+            raise _unknown(name, model, list(tensors))
+        keys.update(dict.fromkeys(aliases[name]))
+    return tensors, tuple(keys)
+
+
+def _layer_request(layers: Any) -> tuple[str, ...] | None:
+    """Validate ``layers`` (None, one name, or an iterable of names) into a tuple of names."""
+    if layers is None:
+        return None
+    if isinstance(layers, str):
+        return (layers,)
+    if not isinstance(layers, Iterable) or isinstance(layers, (bytes, Mapping)):
+        raise TypeError(
+            "layers must be None (every layer), a layer name, or a list of layer names; "
+            f"got {type(layers).__name__}"
+        )
+    names = tuple(layers)
+    if not names:
+        raise ValueError("layers is empty; pass None for every layer, or a list of layer names")
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"layer names must be strings; got {name!r} ({type(name).__name__})")
+    return names
+
+
+def activation_names(model: keras.Model) -> list[str]:
+    """The names ``extract(model, x)`` returns (every layer call), in execution order.
+
+    >>> activation_names(model)   # ['embedding', 'conv3', ..., 'extractor', 'dropout', 'softmax']
+    """
+    _check_model(model)
+    return list(_targets(model)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# The sub-model
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
+    try:
+        inputs = model.inputs
+    except AttributeError:
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"model {model.name!r} ({type(model).__name__}) has no defined inputs yet: start it "
+            "with keras.Input(shape=...), call model.build((None, ...)), or call it once on data "
+            "(extract and extract_to_disk build a Sequential model from the data's shape)"
+        )
+
+
+def _has_inputs(model: keras.Model) -> bool:
+    try:
+        return bool(model.inputs)
+    except AttributeError:
+        return False
+
+
+def _build_from(model: Any, x_batch: Any) -> None:
+    """Give a Sequential model without inputs its inputs from one batch's shape. This builds the
+    user's model in place, exactly as ``model.build((None, *x.shape[1:]))`` would."""
+    if not isinstance(model, keras.Sequential) or _has_inputs(model):
+        return
+    if keras.tree.is_nested(x_batch):
+        raise ValueError(
+            f"Sequential model {model.name!r} takes one input, but each batch of data holds "
+            f"{len(keras.tree.flatten(x_batch))} arrays"
+        )
+    model.build((None, *tuple(x_batch.shape)[1:]))
+
+
+def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str, ...]]:
+    request = _layer_request(layers)
+    _check_model(model)
+    per_model = _CACHE.setdefault(model, {})
+    inputs = list(model.inputs)
+    hit = per_model.get(request)
+    if hit is not None and len(hit[0]) == len(inputs) and all(map(_same, hit[0], inputs)):
+        return hit[1], hit[2]
+    tensors, keys = _resolve(model, request)
+    extractor = keras.Model(inputs, {k: tensors[k] for k in keys}, name=f"{model.name}_features")
+    per_model[request] = (inputs, extractor, keys)
+    return extractor, keys
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b
+
+
+def feature_extractor(model: keras.Model, layers: Any = None) -> keras.Model:
+    """The model from ``model.inputs`` to {activation name: tensor} for the chosen layers.
+
+    Built once per (model, layers) and then reused: the same object comes back until the model's
+    inputs change (e.g. after ``Sequential.add``). ``layers=None`` means every layer call.
+
+    >>> fx = feature_extractor(model, ["extractor"])
+    >>> fx.predict(x, verbose=0)["extractor"].shape   # (len(x), 100)
+    """
+    return _extractor(model, layers)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data -> batches of x
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_array(a: Any) -> bool:
+    return isinstance(a, np.ndarray) or (
+        hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__array__")
+    )
+
+
+def _is_arrays(data: Any) -> bool:
+    """An array, or a non-empty list/tuple/dict of arrays (the inputs of a multi-input model)."""
+    if _is_array(data):
+        return True
+    if isinstance(data, (list, tuple)):
+        return bool(data) and all(_is_array(a) for a in data)
+    if isinstance(data, Mapping):
+        return bool(data) and all(_is_array(a) for a in data.values())
+    return False
+
+
+def _is_dataset(data: Any) -> bool:
+    tf = sys.modules.get("tensorflow")  # only recognised if TensorFlow is already loaded
+    return tf is not None and isinstance(data, tf.data.Dataset)
+
+
+def _x_of(element: Any) -> Any:
+    """x of a batch, following Keras' predict: x, (x,), (x, y) or (x, y, sample_weight)."""
+    if isinstance(element, (list, tuple)):
+        if not 1 <= len(element) <= 3:
+            raise ValueError(
+                "each batch must be x, (x,), (x, y) or (x, y, sample_weight) as in "
+                f"model.predict; got a {type(element).__name__} of {len(element)} items (wrap a "
+                "multi-input x in a tuple: (x_list,), or use a dict keyed by input name)"
+            )
+        return element[0]
+    return element
+
+
+class _Batches:
+    """The batches of x in ``data``, with the first one already read (to build and check)."""
+
+    def __init__(self, data: Any, batch_size: int) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        self.num_samples: int | None = None
+        self.num_batches: int | None = None
+        if _is_arrays(data):
+            sizes = {tuple(a.shape)[0] if a.shape else None for a in keras.tree.flatten(data)}
+            if len(sizes) != 1 or None in sizes:
+                shapes = [tuple(a.shape) for a in keras.tree.flatten(data)]
+                raise ValueError(f"the input arrays must share their first (batch) size; {shapes}")
+            self.num_samples = sizes.pop()
+            self.num_batches = math.ceil(self.num_samples / batch_size)
+            starts = range(0, self.num_samples, batch_size)
+            rest: Iterator[Any] = (
+                keras.tree.map_structure(lambda a, s=s: a[s : s + batch_size], data) for s in starts
+            )
+        elif _is_dataset(data):
+            cardinality = int(data.cardinality())
+            self.num_batches = cardinality if cardinality >= 0 else None
+            rest = map(_x_of, iter(data))
+        elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, Mapping)):
+            self.num_batches = len(data) if hasattr(data, "__len__") else None
+            rest = map(_x_of, iter(data))
+        else:
+            raise TypeError(
+                "data must be a numpy array, a list/tuple/dict of arrays (one per model input), "
+                "an iterable of batches, or a tf.data.Dataset of batches; got "
+                f"{type(data).__name__}"
+            )
+        if self.num_samples == 0:
+            raise ValueError("data holds 0 samples")
+        self.first = next(rest, None)
+        if self.first is None:
+            raise ValueError("data yielded no batches")
+        self._rest = rest
+
+    def __iter__(self) -> Iterator[Any]:
+        first, self.first = self.first, None
+        if first is None:
+            raise RuntimeError("these batches were already read")
+        yield first
+        yield from self._rest
+
+
+def _check_batch(model: keras.Model, x: Any) -> None:
+    """Does this batch of x fit the model's inputs (count, names, ranks)? Checked on batch one."""
+    specs = list(model.inputs)
+    names = [t.name for t in specs]
+    if isinstance(x, Mapping):
+        if set(x) != set(names):
+            raise ValueError(
+                f"model {model.name!r} takes inputs named {names}; the data's dict has keys "
+                f"{sorted(x)}"
+            )
+        pairs = [(t, x[t.name]) for t in specs]
+    else:
+        arrays = keras.tree.flatten(x)
+        if len(arrays) != len(specs):
+            raise ValueError(
+                f"model {model.name!r} takes {len(specs)} input(s) {names}; each batch of the "
+                f"data holds {len(arrays)} array(s)"
+            )
+        pairs = list(zip(specs, arrays, strict=True))
+    for spec, array in pairs:
+        if not _is_array(array) or len(array.shape) != len(spec.shape):
+            shape = tuple(array.shape) if _is_array(array) else type(array).__name__
+            raise ValueError(
+                f"input {spec.name!r} of model {model.name!r} expects batches of shape "
+                f"{tuple(spec.shape)}; got {shape} (is the dataset batched? use dataset.batch(n))"
+            )
+
+
+def _prepare(model: Any, data: Any, batch_size: int) -> _Batches:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
+    batches = _Batches(data, batch_size)
+    _build_from(model, batches.first)
+    _check_model(model)
+    _check_batch(model, batches.first)
+    return batches
+
+
+def _run(extractor: keras.Model, keys: tuple, batches: _Batches) -> Iterator[dict]:
+    """Each batch's activations as numpy arrays: one compiled forward pass per batch."""
+    for x in batches:
+        out = extractor.predict_on_batch(x)
+        size = len(out[keys[0]])
+        for key in keys:
+            if out[key].ndim == 0 or len(out[key]) != size:
+                raise ValueError(
+                    f"activation {key!r} has shape {out[key].shape}, which is not batch-first "
+                    f"like the others (batch of {size})"
+                )
+        yield {k: out[k] for k in keys}
+
+
+# ---------------------------------------------------------------------------------------------
+# In memory
+# ---------------------------------------------------------------------------------------------
+
+
+def extract(
+    model: keras.Model, x: Any, layers: Any = None, batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Activations of the named layers (every layer call when None), one forward pass per batch.
+
+    ``x``: a numpy array, a list/dict of arrays (multi-input), an iterable of batches, or a
+    tf.data.Dataset of batches (batches follow ``model.predict``: x, (x,), (x, y) or
+    (x, y, sample_weight)). A Sequential model without inputs is built from x's shape. Returns
+    {activation name: numpy array}, batch-first, in input order, in the order asked for.
+
+    >>> extract(model, x, ["extractor"])["extractor"].shape   # (len(x), 100)
+    """
+    request = _layer_request(layers)
+    batches = _prepare(model, x, batch_size)
+    extractor, keys = _extractor(model, request)
+    total = batches.num_samples
+    stacked: dict[str, np.ndarray] = {}
+    chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    start = 0
+    for out in _run(extractor, keys, batches):
+        size = len(out[keys[0]])
+        if total is None:
+            for key in keys:
+                chunks[key].append(out[key])
+        else:
+            if not stacked:
+                stacked = {k: np.empty((total, *v.shape[1:]), v.dtype) for k, v in out.items()}
+            for key in keys:
+                _check_tail(key, stacked[key], out[key])
+                stacked[key][start : start + size] = out[key]
+        start += size
+    if total is None:
+        for key in keys:
+            _check_tail(key, chunks[key][0], *chunks[key][1:])
+        return {k: np.concatenate(chunks[k]) for k in keys}
+    return stacked
+
+
+def _check_tail(key: str, first: np.ndarray, *others: np.ndarray) -> None:
+    for other in others:
+        if other.shape[1:] != first.shape[1:]:
+            raise ValueError(
+                f"activation {key!r} changes shape between batches ({first.shape[1:]} then "
+                f"{other.shape[1:]}); pad the inputs to one length to stack them"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# On disk
+# ---------------------------------------------------------------------------------------------
+
+
+def _file_names(keys: tuple[str, ...]) -> dict[str, str]:
+    """A distinct, portable ``.npy`` file name per activation (also on case-insensitive disks)."""
+    names: dict[str, str] = {}
+    taken: set[str] = {INDEX_FILE.lower()}
+    for key in keys:
+        stem = re.sub(r"[^\w@\[\],.=-]", "_", key.replace("/", "__"))
+        name, n = f"{stem}.npy", 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{stem}~{n}.npy"
+        taken.add(name.lower())
+        names[key] = name
+    return names
+
+
+class _NpyAppender:
+    """A ``.npy`` file written as a header and then each batch's bytes appended, so memory holds
+    one batch at a time (a np.memmap would keep every written page resident). The header is
+    rewritten with the final length at the end; numpy pads it so its size does not change."""
+
+    def __init__(self, path: Path, first: np.ndarray) -> None:
+        self.path = path
+        self.dtype = first.dtype
+        self.tail = first.shape[1:]
+        self.count = 0
+        self.file = open(path, "wb")  # noqa: SIM115 -- closed in finish() or abort()
+        self.header_size = self._write_header()
+
+    def _write_header(self) -> int:
+        self.file.seek(0)
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (self.count, *self.tail),
+        }
+        np.lib.format.write_array_header_1_0(self.file, header)
+        return self.file.tell()
+
+    def append(self, batch: np.ndarray) -> None:
+        if batch.shape[1:] != self.tail:
+            raise ValueError(
+                f"activation changes shape between batches ({self.tail} then {batch.shape[1:]}); "
+                "pad the inputs to one length to stream them into one .npy file"
+            )
+        self.file.write(np.ascontiguousarray(batch, dtype=self.dtype).data)
+        self.count += len(batch)
+
+    def finish(self) -> None:
+        self.file.flush()
+        if self._write_header() != self.header_size:
+            raise RuntimeError(f"the .npy header of {self.path.name} changed size; not written")
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+    def abort(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _temp_path(out_dir: Path, name: str) -> Path:
+    fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".partial")
+    os.close(fd)
+    return Path(path)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    temp = _temp_path(path.parent, path.name)
+    try:
+        temp.write_text(json.dumps(obj, indent=2) + "\n")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def extract_to_disk(
+    model: keras.Model,
+    data: Any,
+    layers: Any,
+    out_dir: str | os.PathLike,
+    batch_size: int = 256,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Stream the activations of ``layers`` into one ``.npy`` file each under ``out_dir``.
+
+    Memory holds one batch, not the dataset. ``data`` is what ``extract`` takes. Files are written
+    under hidden temporary names and renamed only once complete; ``index.json`` (activation ->
+    file, shape, dtype, samples) is written last, so its presence means the run finished. Existing
+    outputs are refused (FileExistsError) unless ``overwrite=True``. Returns {activation: path};
+    read a file back with ``np.load(path, mmap_mode="r")``.
+
+    >>> paths = extract_to_disk(model, x, ["extractor"], "features", progress=False)
+    >>> np.load(paths["extractor"]).shape   # (len(x), 100)
+    """
+    request = _layer_request(layers)
+    out_dir = Path(out_dir)
+    if _has_inputs(model):  # refuse before reading any data, when the names are known already
+        _refuse_existing(out_dir, _file_names(_extractor(model, request)[1]), overwrite)
+    batches = _prepare(model, data, batch_size)
+    extractor, keys = _extractor(model, request)
+    names = _file_names(keys)
+    _refuse_existing(out_dir, names, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
+    writers: dict[str, _NpyAppender] = {}
+    try:
+        for step, out in enumerate(_run(extractor, keys, batches), start=1):
+            for key in keys:
+                if key not in writers:
+                    writers[key] = _NpyAppender(_temp_path(out_dir, names[key]), out[key])
+                writers[key].append(out[key])
+            progbar.update(step)
+        for writer in writers.values():
+            writer.finish()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    if batches.num_batches is None:
+        progbar.update(step, finalize=True)
+
+    index_path = out_dir / INDEX_FILE
+    index_path.unlink(missing_ok=True)  # an old index must not describe the new files
+    paths = {}
+    for key in keys:
+        paths[key] = out_dir / names[key]
+        os.replace(writers[key].path, paths[key])
+    index = {
+        "model": model.name,
+        "samples": writers[keys[0]].count,
+        "activations": {
+            key: {
+                "file": names[key],
+                "shape": [writers[key].count, *writers[key].tail],
+                "dtype": writers[key].dtype.name,
+                "samples": writers[key].count,
+            }
+            for key in keys
+        },
+    }
+    _write_json(index_path, index)
+    return paths
+
+
+def _refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> None:
+    if overwrite:
+        return
+    existing = [n for n in [*names.values(), INDEX_FILE] if (out_dir / n).exists()]
+    if existing:
+        raise FileExistsError(
+            f"{len(existing)} output file(s) already exist in the output folder: "
+            f"{', '.join(existing)}; pass overwrite=True to replace them, or choose another out_dir"
+        )
