@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
+import numpy as np
 import pytest
 
 from helpers import softmax
@@ -116,3 +117,285 @@ def test_applies_softmax_only_for_softmax_activation():
     assert not softmax.applies_softmax(keras.layers.Dense(3, activation="sigmoid"))
     with pytest.raises(TypeError, match="needs a keras.layers.Dense; got Softmax"):
         softmax.applies_softmax(keras.layers.Softmax())
+
+
+# ---- a small trained classifier shared by the tests below --------------------------------------
+
+
+def trained(head_activation: str | None = None, *tail: keras.layers.Layer) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = sequential(*tail, activation=head_activation)
+    x, y = data()
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.05),
+        loss="sparse_categorical_crossentropy",  # the model outputs probabilities
+    )
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    return model
+
+
+def data(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = (np.abs(x[:, 0] * 2 + x[:, 1]).astype(int) % K).astype("int64")
+    return x, y
+
+
+def features_of(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    dense = softmax.output_layer(model)
+    return keras.Model(model.inputs, dense.input).predict(x, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    """Dense(K) + separate Softmax layer, trained a little."""
+    return trained(None, keras.layers.Softmax(name="probs"))
+
+
+# ---- class_weights / set_class_weights -----------------------------------------------------------
+
+
+def test_class_weights_are_kernel_columns_and_biases(model):
+    kernel, bias = model.get_layer("head").get_weights()
+    all_k, all_b = softmax.class_weights(model)
+    assert all_k.shape == (D, K) and all_b.shape == (K,)
+    assert np.array_equal(all_k, kernel) and np.array_equal(all_b, bias)
+    some_k, some_b = softmax.class_weights(model, [3, 1])
+    assert some_k.shape == (D, 2) and some_b.shape == (2,)
+    assert np.array_equal(some_k, kernel[:, [3, 1]]) and np.array_equal(some_b, bias[[3, 1]])
+    one_k, one_b = softmax.class_weights(model.get_layer("head"), 2)
+    assert one_k.shape == (D,) and np.array_equal(one_k, kernel[:, 2]) and one_b == bias[2]
+
+
+def test_class_weights_without_bias_gives_zeros():
+    dense = keras.layers.Dense(3, use_bias=False, name="nobias")
+    dense.build((None, 2))
+    kernel, bias = softmax.class_weights(dense)
+    assert kernel.shape == (2, 3) and np.array_equal(bias, np.zeros(3, "float32"))
+
+
+@pytest.mark.parametrize("bad", [K, -1, [0, K + 2]])
+def test_class_out_of_range_names_valid_range(model, bad):
+    with pytest.raises(ValueError, match=r"out of range for 'head' with 5 classes .*0\.\.4"):
+        softmax.class_weights(model, bad)
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, [[0, 1]], "2"])
+def test_class_of_wrong_type(model, bad):
+    with pytest.raises(TypeError, match="int or a 1-D sequence of ints"):
+        softmax.class_weights(model, bad)
+
+
+def test_class_weights_needs_a_built_dense():
+    with pytest.raises(ValueError, match="'fresh' is not built"):
+        softmax.class_weights(keras.layers.Dense(3, name="fresh"))
+    with pytest.raises(TypeError, match="keras.Model or keras.layers.Dense; got ndarray"):
+        softmax.class_weights(np.zeros((2, 3)))
+
+
+def test_set_class_weights_leaves_other_classes_bit_identical():
+    keras.utils.set_random_seed(1)
+    model = sequential()
+    before_k, before_b = softmax.class_weights(model)
+    softmax.set_class_weights(model, [1, 4], np.full((D, 2), 7.0), np.array([1.0, 2.0]))
+    after_k, after_b = softmax.class_weights(model)
+    others = [0, 2, 3]
+    assert np.array_equal(after_k[:, others], before_k[:, others])
+    assert np.array_equal(after_b[others], before_b[others])
+    assert np.array_equal(after_k[:, [1, 4]], np.full((D, 2), 7.0, "float32"))
+    assert np.array_equal(after_b[[1, 4]], np.array([1.0, 2.0], "float32"))
+    with pytest.raises(ValueError, match=r"must have shape \(6, 2\); got \(6, 3\)"):
+        softmax.set_class_weights(model, [1, 4], np.zeros((D, 3)))
+    with pytest.raises(ValueError, match=r"bias for 2 classes must have shape \(2,\); got \(3,\)"):
+        softmax.set_class_weights(model, [1, 4], np.zeros((D, 2)), np.zeros(3))
+
+
+# ---- prediction_weights / logits / logit_contributions -------------------------------------------
+
+
+@pytest.mark.parametrize("head", ["softmax", "separate"])
+def test_prediction_weights_agree_with_predict_and_the_kernel(head):
+    model = trained("softmax") if head == "softmax" else trained(None, keras.layers.Softmax())
+    x, _ = data()
+    pw = softmax.prediction_weights(model, x, batch_size=7)
+    probs = model.predict(x, verbose=0)
+    kernel, bias = model.get_layer("head").get_weights()
+    assert pw.classes.shape == (64,) and pw.probabilities.shape == (64,)
+    assert pw.features.shape == (64, D) and pw.kernel_rows.shape == (64, D)
+    assert pw.bias.shape == (64,)
+    assert np.array_equal(pw.classes, probs.argmax(axis=1))
+    assert np.allclose(pw.probabilities, probs.max(axis=1), atol=1e-6)
+    assert np.array_equal(pw.kernel_rows, kernel[:, pw.classes].T)
+    assert np.array_equal(pw.bias, bias[pw.classes])
+    assert np.allclose(pw.features, features_of(model, x), atol=1e-6)
+    # softmax(h @ W + b) reproduces predict
+    z = pw.features @ kernel + bias
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    assert np.allclose(e / e.sum(axis=1, keepdims=True), probs, atol=1e-6)
+
+
+def test_logits_are_the_dense_pre_activation(model):
+    x, _ = data()
+    z = softmax.logits(model, x)
+    kernel, bias = model.get_layer("head").get_weights()
+    assert z.shape == (64, K)
+    assert np.allclose(z, features_of(model, x) @ kernel + bias, atol=1e-5)
+    logit_model = keras.Model(model.inputs, model.get_layer("head").output)
+    assert np.allclose(z, logit_model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_contributions_plus_bias_equal_the_logits(model):
+    x, _ = data()
+    z = softmax.logits(model, x)
+    rows = np.arange(64)
+    pw = softmax.prediction_weights(model, x)
+    contrib = softmax.logit_contributions(model, x)
+    assert contrib.shape == (64, D)
+    assert np.allclose(contrib.sum(axis=1) + pw.bias, z[rows, pw.classes], atol=1e-5)
+    assert np.allclose(contrib, pw.features * pw.kernel_rows)
+    _, bias = softmax.class_weights(model)
+    fixed = softmax.logit_contributions(model, x, classes=2)
+    assert np.allclose(fixed.sum(axis=1) + bias[2], z[:, 2], atol=1e-5)
+    per_sample = rows % K
+    given = softmax.logit_contributions(model, x, classes=per_sample)
+    assert np.allclose(given.sum(axis=1) + bias[per_sample], z[rows, per_sample], atol=1e-5)
+    with pytest.raises(ValueError, match="one int or 64 ints"):
+        softmax.logit_contributions(model, x, classes=[0, 1])
+
+
+def test_wrong_x_shape_fails_before_any_work(model, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("predict ran before x was checked")
+
+    monkeypatch.setattr(keras.Model, "predict", no_work)
+    bad = np.zeros((3, 5), "float32")
+    expected = r"x has shape \(3, 5\); model 'seq' input 'x' expects \(n, 4\)"
+    with pytest.raises(ValueError, match=expected):
+        softmax.prediction_weights(model, bad)
+    with pytest.raises(ValueError, match=expected):
+        softmax.logit_contributions(model, bad)
+    with pytest.raises(ValueError, match=expected):
+        softmax.logits(model, bad)
+    with pytest.raises(ValueError, match=r"x has shape \(4,\)"):
+        softmax.train_classes(model, np.zeros(4), np.zeros(4, "int64"), [0])
+    with pytest.raises(ValueError, match="positive int; got 0"):
+        softmax.prediction_weights(model, np.zeros((3, 4)), batch_size=0)
+
+
+def test_multi_input_models_take_a_list():
+    a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate(name="cat")([a, b])
+    out = keras.layers.Dense(K, activation="softmax", name="head")(h)
+    model = keras.Model([a, b], out, name="two_in")
+    xa, xb = np.ones((4, 2), "float32"), np.ones((4, 3), "float32")
+    pw = softmax.prediction_weights(model, [xa, xb])
+    assert pw.features.shape == (4, 5)
+    with pytest.raises(ValueError, match=r"has 2 inputs \['a', 'b'\]; got 1 array"):
+        softmax.prediction_weights(model, xa)
+
+
+def test_non_softmax_head_is_refused():
+    model = sequential(activation="sigmoid")
+    with pytest.raises(ValueError, match=r"'head' \(Dense\) with activations \['sigmoid'\]"):
+        softmax.prediction_weights(model, np.zeros((2, 4)))
+    double = sequential(keras.layers.Softmax(name="p"), activation="softmax")
+    with pytest.raises(ValueError, match="one softmax"):
+        softmax.prediction_weights(double, np.zeros((2, 4)))
+
+
+# ---- train_classes -------------------------------------------------------------------------------
+
+CHOSEN, FROZEN = [1, 3], [0, 2, 4]
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda: keras.optimizers.Adam(0.05),
+        lambda: keras.optimizers.SGD(0.5, momentum=0.9),
+        lambda: keras.optimizers.AdamW(0.05, weight_decay=0.5),
+        lambda: keras.optimizers.RMSprop(0.05),
+    ],
+    ids=["adam", "sgd_momentum", "adamw_decay", "rmsprop"],
+)
+def test_train_classes_keeps_other_classes_bit_identical(make_optimizer):
+    model = trained("softmax")
+    x, y = data()
+    body_before = [w.copy() for w in model.get_layer("hidden").get_weights()]
+    kernel0, bias0 = softmax.class_weights(model)
+    logits0 = softmax.logits(model, x)
+    history = softmax.train_classes(model, x, y, CHOSEN, optimizer=make_optimizer(), epochs=3)
+    assert len(history.history["loss"]) == 3
+    kernel1, bias1 = softmax.class_weights(model)
+    assert np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN])
+    assert np.array_equal(bias1[FROZEN], bias0[FROZEN])
+    assert (kernel1[:, CHOSEN] != kernel0[:, CHOSEN]).all()
+    assert (bias1[CHOSEN] != bias0[CHOSEN]).all()
+    for before, after in zip(body_before, model.get_layer("hidden").get_weights(), strict=True):
+        assert np.array_equal(before, after)
+    logits1 = softmax.logits(model, x)
+    assert np.array_equal(logits1[:, FROZEN], logits0[:, FROZEN])
+    assert not np.allclose(logits1[:, CHOSEN], logits0[:, CHOSEN])
+
+
+def test_train_classes_lowers_the_loss_and_accepts_one_hot():
+    model = trained(None, keras.layers.Activation("softmax", name="probs"))
+    x, y = data()
+    one_hot = np.eye(K, dtype="float32")[y]
+    history = softmax.train_classes(model, x, one_hot, [0, 1, 2, 3, 4], epochs=4, batch_size=64)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_train_classes_bad_arguments(model):
+    x, y = data()
+    with pytest.raises(ValueError, match="classes is empty"):
+        softmax.train_classes(model, x, y, [])
+    with pytest.raises(ValueError, match=r"classes \[7\] are out of range .*0\.\.4"):
+        softmax.train_classes(model, x, y, [1, 7])
+    with pytest.raises(ValueError, match=r"labels y .* out of range|out of range for labels"):
+        softmax.train_classes(model, x, y + K, [1])
+    with pytest.raises(ValueError, match=r"one-hot rows \(n, 5\); got shape \(64, 3\)"):
+        softmax.train_classes(model, x, np.zeros((64, 3)), [1])
+    with pytest.raises(ValueError, match="x has 64 samples but y has 10"):
+        softmax.train_classes(model, x, y[:10], [1])
+
+
+# ---- the mistakes the notebook warns about -------------------------------------------------------
+
+
+def test_class_weight_does_not_freeze_other_classes():
+    """fit(class_weight={frozen: 0}) weighs samples; every column still gets a gradient."""
+    model = trained("softmax")
+    x, y = data()
+    kernel0, _ = softmax.class_weights(model)
+    weights = {c: (1.0 if c in CHOSEN else 0.0) for c in range(K)}
+    model.fit(x, y, class_weight=weights, epochs=1, batch_size=64, verbose=0)
+    kernel1, _ = softmax.class_weights(model)
+    assert not np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN])
+
+
+@pytest.mark.parametrize(
+    "make_optimizer, warm, frozen_moves",
+    [
+        (lambda: keras.optimizers.SGD(0.1), False, False),
+        (lambda: keras.optimizers.Adam(0.1), False, False),
+        (lambda: keras.optimizers.Adam(0.1), True, True),
+        (lambda: keras.optimizers.SGD(0.1, momentum=0.9), True, True),
+        (lambda: keras.optimizers.AdamW(0.1), False, True),
+    ],
+    ids=["sgd", "adam_fresh", "adam_warm", "sgd_momentum_warm", "adamw_fresh"],
+)
+def test_zero_gradient_moves_weights_with_decay_or_momentum(make_optimizer, warm, frozen_moves):
+    """Masking gradients to zero is not enough: momentum and weight decay move them anyway."""
+    variable = keras.Variable(np.ones((3, 4), "float32"), name="kernel")
+    optimizer = make_optimizer()
+    gradient = np.full((3, 4), 0.5, "float32")
+    if warm:
+        optimizer.apply_gradients([(gradient, variable)])
+    before = variable.numpy().copy()
+    mask = np.array([1, 1, 0, 0], "float32")
+    optimizer.apply_gradients([(gradient * mask, variable)])
+    after = variable.numpy()
+    assert not np.array_equal(after[:, :2], before[:, :2])
+    assert np.array_equal(after[:, 2:], before[:, 2:]) is not frozen_moves
