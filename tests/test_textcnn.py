@@ -1,0 +1,196 @@
+"""helpers.textcnn: layer shapes, parameter formulas, GloVe weights, feature extraction, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import textcnn
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_size": 6}
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def shapes(model):
+    return {layer.name: tuple(layer.output.shape) for layer in model.layers}
+
+
+def test_window_pooling_keeps_a_halved_sequence_axis():
+    model = textcnn.build_textcnn(**SMALL, num_filters=4, feature_dim=100)
+    got = shapes(model)
+    assert got["embedding"] == (None, 15, 6)
+    for k in (3, 4, 5):
+        assert got[f"conv_{k}"] == (None, 15, 4)  # padding="same"
+        assert got[f"pool_{k}"] == (None, 7, 4)  # floor(15 / 2)
+    assert got["concat"] == (None, 7, 12)
+    assert got["flatten"] == (None, 84)
+    assert got["extractor"] == (None, 100)
+    assert got["output"] == (None, 3)
+
+
+def test_max_over_time_gives_one_number_per_filter():
+    model = textcnn.build_textcnn(**SMALL, num_filters=4, pooling="max_over_time")
+    got = shapes(model)
+    for k in (3, 4, 5):
+        assert got[f"conv_{k}"] == (None, 15 - k + 1, 4)  # padding="valid", as in Kim's code
+        assert got[f"pool_{k}"] == (None, 4)
+    assert got["concat"] == (None, 12)
+    assert "flatten" not in got
+    assert got["extractor"] == (None, 100)
+
+
+@pytest.mark.parametrize("pooling", textcnn.POOLINGS)
+@pytest.mark.parametrize("sequence_length", [15, 16])
+def test_parameter_counts_match_the_formula(pooling, sequence_length):
+    config = {**SMALL, "sequence_length": sequence_length, "pooling": pooling}
+    model = textcnn.build_textcnn(**config, filter_sizes=(2, 3), num_filters=5, feature_dim=7)
+    formula = textcnn.param_formula(**config, filter_sizes=(2, 3), num_filters=5, feature_dim=7)
+    counted = {layer.name: layer.count_params() for layer in model.layers if layer.weights}
+    assert counted == formula
+    assert model.count_params() == sum(formula.values())
+
+
+def test_paper_defaults_parameter_counts():
+    # 3 filter sizes x 50 maps, 100-d extractor: window pooling multiplies the extractor by L // 2.
+    window = textcnn.param_formula(50, 2, 1000, 300)
+    kim = textcnn.param_formula(50, 2, 1000, 300, pooling="max_over_time")
+    assert window["extractor"] == (25 * 150 + 1) * 100 == 375100
+    assert kim["extractor"] == (150 + 1) * 100 == 15100
+    assert window["conv_4"] == kim["conv_4"] == (4 * 300 + 1) * 50
+
+
+def test_relu_then_pool_equals_pool_then_relu():
+    # The paper pools, then applies ReLU; Keras' Conv1D(activation="relu") does ReLU first.
+    x = keras.random.normal((4, 10, 6), seed=1)
+    pool = keras.layers.MaxPooling1D(2, name="pool")
+    a = keras.ops.convert_to_numpy(pool(keras.ops.relu(x)))
+    b = keras.ops.convert_to_numpy(keras.ops.relu(pool(x)))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_embedding_matrix_is_loaded_and_can_be_frozen():
+    matrix = np.random.default_rng(0).normal(size=(40, 6)).astype("float32")
+    model = textcnn.build_textcnn(**SMALL, embedding_matrix=matrix, trainable_embedding=False)
+    embedding = model.get_layer("embedding")
+    np.testing.assert_array_equal(embedding.get_weights()[0], matrix)
+    assert not [w.path for w in model.trainable_weights if w.path.startswith("embedding")]
+    x = np.random.default_rng(1).integers(0, 40, size=(16, 15))
+    model.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
+    np.testing.assert_array_equal(embedding.get_weights()[0], matrix)
+
+
+def test_features_have_feature_dim_per_sequence():
+    from helpers import activations
+
+    model = textcnn.build_textcnn(**SMALL, num_filters=4)
+    x = np.random.default_rng(0).integers(0, 40, size=(9, 15))
+    features = activations.extract(model, x, layers=["extractor"])["extractor"]
+    assert features.shape == (9, 100)
+    sub = keras.Model(model.input, model.get_layer("extractor").output, name="sub")
+    np.testing.assert_allclose(features, sub.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (
+            {"pooling": "global"},
+            ValueError,
+            r"pooling must be one of \('window', 'max_over_time'\)",
+        ),
+        ({"num_classes": 1}, ValueError, "num_classes must be an int >= 2, got 1"),
+        ({"filter_sizes": ()}, ValueError, "filter_sizes must be a non-empty list"),
+        ({"filter_sizes": (3, 3)}, ValueError, "must be distinct"),
+        ({"num_filters": 0}, ValueError, "num_filters must be a positive int, got 0"),
+        ({"pool_size": 20}, ValueError, "pool_size=20 exceeds sequence_length=15"),
+        (
+            {"pooling": "max_over_time", "filter_sizes": (3, 16)},
+            ValueError,
+            "shorter than the widest filter",
+        ),
+        ({"dropout": 1.0}, ValueError, r"dropout is the rate to drop, in \[0, 1\)"),
+        ({"embedding_matrix": np.zeros((41, 6))}, ValueError, r"shape \(41, 6\), expected"),
+    ],
+)
+def test_build_rejects_bad_configurations(change, error, match):
+    with pytest.raises(error, match=match):
+        textcnn.build_textcnn(**{**SMALL, **change})
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.textcnn", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+
+
+def write_polarity(folder: Path) -> Path:
+    from helpers.data import synthetic_reviews
+
+    texts, labels = synthetic_reviews(60, seed=5)
+    folder.mkdir()
+    for name, label in (("rt-polarity.pos", 1), ("rt-polarity.neg", 0)):
+        lines = [t for t, y in zip(texts, labels, strict=True) if y == label]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return folder
+
+
+def test_cli_trains_and_writes_features_and_labels(tmp_path):
+    data_dir = write_polarity(tmp_path / "rt")
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the 1 0 0 0\nmovie 0 1 0 0\ngood 0 0 1 0\n", encoding="utf-8")
+    out = tmp_path / "out"
+    tiny = ["--sequence-length", "16", "--embedding-dim", "4", "--num-filters", "3"]
+    done = run_cli("--data", str(data_dir), "--out", str(out), "--glove", str(glove),
+                   "--epochs", "1", "--quiet", *tiny)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "held-out accuracy" in done.stdout and "on 6 sentences" in done.stdout
+    assert "GloVe: " in done.stdout
+    labels = np.load(out / "labels.npy")
+    assert labels.shape == (60,) and set(labels.tolist()) == {0, 1}
+    features = np.load(out / "extractor.npy")
+    assert features.shape == (60, 100)
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
+    out = tmp_path / "out"
+    cases = [
+        (["--data", str(tmp_path / "missing"), "--out", str(out)], "is not a folder"),
+        (["--out", str(out), "--glove", str(tmp_path / "g.txt")], "does not exist"),
+        (["--out", str(out), "--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--out", str(out), "--max-tokens", "2"], "--max-tokens must be >= 3"),
+        (["--out", str(out), "--pooling", "avg"], "invalid choice: 'avg'"),
+        (["--data", str(tmp_path)], "the following arguments are required: --out"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as info:
+            textcnn.main(args)
+        assert info.value.code == 2 and message in capsys.readouterr().err, args
+    assert not out.exists()
+    out.mkdir()
+    (out / "old.npy").write_bytes(b"x")
+    with pytest.raises(SystemExit):
+        textcnn.main(["--out", str(out)])
+    assert "is not empty; pass --overwrite" in capsys.readouterr().err
