@@ -1,0 +1,599 @@
+"""helpers.weights: weight shapes and axis names, LSTM gates, and PyTorch layouts."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from helpers import weights as W
+
+RNG = np.random.default_rng(0)
+X_SEQ = RNG.normal(size=(3, 5, 4)).astype("float32")  # (batch, time, features)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def value(x) -> np.ndarray:
+    """A tensor or variable as numpy (np.asarray avoids numpy 2's copy-keyword warning)."""
+    return np.asarray(x)
+
+
+def random_biases(layer: keras.layers.Layer) -> None:
+    """Give every bias non-zero values so a conversion that drops or misplaces one shows."""
+    for v in layer.weights:
+        if v.name == "bias":
+            v.assign(RNG.normal(size=v.shape).astype("float32"))
+
+
+def mixed_model() -> keras.Model:
+    """Functional model with a Bidirectional LSTM, a shared Dense and a BatchNormalization."""
+    inputs = keras.Input((5, 4), name="x")
+    h = layers.Bidirectional(layers.LSTM(3, name="lstm"), name="bi")(inputs)
+    h = layers.Dense(6, name="pre")(h)
+    shared = layers.Dense(6, name="shared")
+    h = shared(shared(h))
+    h = layers.BatchNormalization(name="bn")(h)
+    return keras.Model(inputs, h, name="mixed")
+
+
+def conv_model() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            layers.Conv2D(4, (3, 2), name="c2"),
+            layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw"),
+            layers.SeparableConv2D(5, 1, name="sep"),
+            layers.Conv2DTranspose(2, 2, name="tr"),
+            layers.Reshape((-1, 2), name="flat"),
+            layers.Conv1D(3, 2, name="c1"),
+            layers.GRU(2, name="gru"),
+            layers.LayerNormalization(name="ln"),
+        ],
+        name="convs",
+    )
+
+
+def text_model() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((6,), dtype="int32"),
+            layers.Embedding(20, 4, name="emb"),
+            layers.GRU(3, reset_after=False, return_sequences=True, name="gru_v1"),
+            layers.SimpleRNN(2, name="rnn"),
+        ],
+        name="text",
+    )
+
+
+MODELS = [mixed_model, conv_model, text_model]
+
+
+# ---------------------------------------------------------------- weight_table
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_rows_match_the_variables_and_count_params(make):
+    model = make()
+    rows = W.weight_table(model)
+    assert [r.path for r in rows] == [v.path for v in model.weights]
+    for row, v in zip(rows, model.weights, strict=True):
+        assert row.shape == tuple(v.shape)
+        assert len(row.axes) == len(row.shape)
+        assert row.params == int(np.prod(v.shape))
+        assert row.trainable == v.trainable
+        assert any(w is v for w in model.get_layer(row.layer).weights)
+    assert sum(r.params for r in rows) == model.count_params()
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_format_ends_with_totals_equal_to_count_params(make):
+    model = make()
+    text = W.format_weight_table(W.weight_table(model))
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    assert text.splitlines()[-3:] == [
+        f"Total params: {model.count_params():,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {model.count_params() - trainable:,}",
+    ]
+    for v in model.weights:
+        assert v.path in text
+
+
+def test_a_shared_layer_is_counted_once():
+    model = mixed_model()
+    rows = W.weight_table(model)
+    shared = [r for r in rows if r.layer == "shared"]
+    assert [r.path for r in shared] == ["shared/kernel", "shared/bias"]
+    assert len({r.path for r in rows}) == len(rows)
+
+
+class Tied(layers.Layer):
+    """Holds another layer's kernel as its own weight (tied weights)."""
+
+    def __init__(self, source: layers.Dense, **kwargs):
+        super().__init__(**kwargs)
+        self.source = source
+
+    def build(self, input_shape):
+        self.tied = self.source.kernel
+
+    def call(self, x):
+        return keras.ops.matmul(x, keras.ops.transpose(self.tied))
+
+
+def test_a_variable_held_by_two_layers_is_counted_once():
+    inputs = keras.Input((3,))
+    encoder = layers.Dense(5, name="enc")
+    model = keras.Model(inputs, Tied(encoder, name="dec")(encoder(inputs)))
+    rows = W.weight_table(model)
+    assert [r.path for r in rows] == ["enc/kernel", "enc/bias"]
+    assert rows[0].axes == ("input_dim", "units")
+    assert sum(r.params for r in rows) == model.count_params() == 20
+
+
+class Scale(layers.Layer):
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(2, input_shape[-1]), name="scale")
+
+    def call(self, x):
+        return x * self.scale[0]
+
+
+def test_unknown_layers_get_generic_axis_names():
+    model = keras.Sequential([keras.Input((3,)), Scale(name="scale_layer")])
+    (row,) = W.weight_table(model)
+    assert (row.layer, row.shape, row.axes) == ("scale_layer", (2, 3), ("dim0", "dim1"))
+
+
+AXES = {
+    "pre/kernel": ("input_dim", "units"),
+    "pre/bias": ("units",),
+    "bi/forward_lstm/lstm_cell/kernel": ("input_dim", "4*units (i,f,c,o)"),
+    "bi/backward_lstm/lstm_cell/recurrent_kernel": ("units", "4*units (i,f,c,o)"),
+    "bi/backward_lstm/lstm_cell/bias": ("4*units (i,f,c,o)",),
+    "bn/gamma": ("features",),
+    "bn/moving_variance": ("features",),
+    "convs/c2/kernel": ("kernel_h", "kernel_w", "in_channels", "filters"),
+    "convs/c2/bias": ("filters",),
+    "convs/dw/kernel": ("kernel_h", "kernel_w", "in_channels", "depth_multiplier"),
+    "convs/sep/pointwise_kernel": ("1", "1", "in_channels*depth_multiplier", "filters"),
+    "convs/tr/kernel": ("kernel_h", "kernel_w", "filters", "in_channels"),
+    "convs/c1/kernel": ("kernel_w", "in_channels", "filters"),
+    "convs/gru/gru_cell/kernel": ("input_dim", "3*units (z,r,h)"),
+    "convs/gru/gru_cell/bias": ("input|recurrent", "3*units (z,r,h)"),
+    "convs/ln/beta": ("features",),
+    "text/emb/embeddings": ("vocab", "embed_dim"),
+    "text/gru_v1/gru_cell/bias": ("3*units (z,r,h)",),
+    "text/rnn/simple_rnn_cell/recurrent_kernel": ("units", "units"),
+}
+
+
+def test_axes_name_every_supported_layer_kind():
+    found = {r.path: r for make in MODELS for r in W.weight_table(make())}
+    for path, axes in AXES.items():
+        assert found[path].axes == axes, path
+    # The named axes really are those sizes.
+    assert found["convs/c2/kernel"].shape == (3, 2, 3, 4)
+    assert found["convs/tr/kernel"].shape == (2, 2, 2, 5)  # transposed conv: (kh, kw, filters, in)
+    assert found["convs/gru/gru_cell/bias"].shape == (2, 6)
+    assert found["text/gru_v1/gru_cell/bias"].shape == (9,)
+
+
+def test_batch_norm_statistics_are_not_trainable():
+    rows = {r.path: r.trainable for r in W.weight_table(mixed_model()) if r.layer == "bn"}
+    assert rows == {
+        "bn/gamma": True,
+        "bn/beta": True,
+        "bn/moving_mean": False,
+        "bn/moving_variance": False,
+    }
+
+
+def test_weight_table_of_a_single_layer():
+    dense = layers.Dense(2, name="solo")
+    dense.build((None, 3))
+    rows = W.weight_table(dense)
+    assert [(r.layer, r.shape, r.axes) for r in rows] == [
+        ("solo", (3, 2), ("input_dim", "units")),
+        ("solo", (2,), ("units",)),
+    ]
+
+
+def test_an_unbuilt_model_says_how_to_build_it():
+    model = keras.Sequential([layers.Dense(2, name="d")], name="lazy")
+    with pytest.raises(ValueError, match="Sequential 'lazy' was never built") as info:
+        W.weight_table(model)
+    assert "keras.Input(shape=...)" in str(info.value)
+    assert "model(x[:1])" in str(info.value)
+
+
+def test_weight_table_rejects_non_layers():
+    with pytest.raises(TypeError, match="expected a keras Layer or Model, got list"):
+        W.weight_table([1, 2])
+    with pytest.raises(TypeError, match="expects the list returned by weight_table"):
+        W.format_weight_table(["row"])
+
+
+def test_private_keras_attributes_still_work():
+    """_own_weights is the one place that uses private Keras attributes: fail loudly here."""
+    model = mixed_model()
+    own = [(sub.name, [v.path for v in vs]) for sub, vs in W._own_weights(model)]
+    assert own[0] == ("mixed", [])  # the model itself comes first
+    assert ("shared", ["shared/kernel", "shared/bias"]) in own
+    assert ("bi", []) in own and ("forward_lstm", []) in own
+    cells = sorted(paths for name, paths in own if name == "lstm_cell")
+    assert cells == [
+        [f"bi/{d}_lstm/lstm_cell/{n}" for n in ("kernel", "recurrent_kernel", "bias")]
+        for d in ("backward", "forward")
+    ]
+
+
+# ---------------------------------------------------------------- Keras facts the notebook teaches
+
+
+def test_dense_is_x_at_kernel_plus_bias():
+    dense = layers.Dense(32, name="hidden")
+    x = RNG.normal(size=(4, 2000)).astype("float32")
+    y = value(dense(x))
+    kernel, bias = dense.get_weights()
+    assert kernel.shape == (2000, 32) and bias.shape == (32,)
+    np.testing.assert_allclose(y, x @ kernel + bias, rtol=1e-5, atol=1e-5)
+
+
+def test_functional_layers_include_the_input_layer_sequential_does_not():
+    inputs = keras.Input((3,), name="x")
+    functional = keras.Model(inputs, layers.Dense(2, name="d")(inputs))
+    sequential = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="d2")])
+    assert [type(layer).__name__ for layer in functional.layers] == ["InputLayer", "Dense"]
+    assert [type(layer).__name__ for layer in sequential.layers] == ["Dense"]
+    assert functional.layers[0].get_weights() == []
+
+
+def test_variable_name_is_short_and_path_is_the_id():
+    model = mixed_model()
+    kernels = [v for v in model.weights if v.name == "kernel"]
+    assert len(kernels) > 1  # "kernel" alone cannot identify a variable
+    assert len({v.path for v in model.weights}) == len(model.weights)
+
+
+def test_set_weights_errors_name_the_problem():
+    dense = layers.Dense(3, name="d")
+    dense.build((None, 4))
+    kernel, bias = dense.get_weights()
+    with pytest.raises(ValueError, match="weight list of length 1, but the layer was expecting 2"):
+        dense.set_weights([kernel])
+    with pytest.raises(ValueError, match=r"weight shape \(4, 3\) is not compatible .* \(3, 4\)"):
+        dense.set_weights([kernel.T, bias])
+
+
+def test_bidirectional_weights_are_forward_then_backward():
+    model = mixed_model()
+    bi = model.get_layer("bi")
+    paths = [v.path for v in bi.weights]
+    assert [p.split("/")[1] for p in paths] == ["forward_lstm"] * 3 + ["backward_lstm"] * 3
+    assert len(bi.get_weights()) == 6
+    for got, want in zip(bi.get_weights()[:3], bi.forward_layer.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------- LSTM gates
+
+
+def numpy_lstm(gates: dict, x: np.ndarray, go_backwards: bool = False) -> np.ndarray:
+    """An LSTM from gate slices: i, f, o sigmoid, candidate tanh; every step's h."""
+    g = {name: (p["kernel"], p["recurrent_kernel"], p["bias"]) for name, p in gates.items()}
+
+    def pre(name, x_t, h):
+        k, r, b = g[name]
+        return x_t @ k + h @ r + b
+
+    def sigmoid(a):
+        return 1 / (1 + np.exp(-a))
+
+    units = gates["input"]["bias"].shape[0]
+    h = np.zeros((x.shape[0], units), "float32")
+    c = np.zeros_like(h)
+    steps = range(x.shape[1] - 1, -1, -1) if go_backwards else range(x.shape[1])
+    out = []
+    for t in steps:
+        i = sigmoid(pre("input", x[:, t], h))
+        f = sigmoid(pre("forget", x[:, t], h))
+        c = f * c + i * np.tanh(pre("cell", x[:, t], h))
+        h = sigmoid(pre("output", x[:, t], h)) * np.tanh(c)
+        out.append(h)
+    return np.stack(out, axis=1)
+
+
+def test_gate_slices_reproduce_the_lstm():
+    lstm = layers.LSTM(3, return_sequences=True, name="lstm")
+    y = value(lstm(X_SEQ))
+    random_biases(lstm)
+    y = value(lstm(X_SEQ))
+    gates = W.lstm_gates(lstm)
+    assert list(gates) == ["input", "forget", "cell", "output"]
+    for parts in gates.values():
+        assert parts["kernel"].shape == (4, 3)
+        assert parts["recurrent_kernel"].shape == (3, 3)
+        assert parts["bias"].shape == (3,)
+    np.testing.assert_allclose(numpy_lstm(gates, X_SEQ), y, atol=1e-5)
+
+
+def test_gate_order_puts_the_forget_gate_second():
+    """unit_forget_bias=True sets the forget gate's bias to 1: it must land in slice 2 of 4."""
+    lstm = layers.LSTM(3, unit_forget_bias=True, name="lstm")
+    lstm.build((None, 5, 4))
+    gates = W.lstm_gates(lstm)
+    assert {k: float(v["bias"].sum()) for k, v in gates.items()} == {
+        "input": 0.0,
+        "forget": 3.0,
+        "cell": 0.0,
+        "output": 0.0,
+    }
+
+
+def test_gates_of_both_directions_reproduce_the_bidirectional_output():
+    bi = layers.Bidirectional(layers.LSTM(3, name="lstm"), name="bi")
+    bi.build((None, 5, 4))
+    random_biases(bi)
+    y = value(bi(X_SEQ))
+    forward = numpy_lstm(W.lstm_gates(bi.forward_layer), X_SEQ)[:, -1]
+    backward = numpy_lstm(W.lstm_gates(bi.backward_layer), X_SEQ, go_backwards=True)[:, -1]
+    np.testing.assert_allclose(np.concatenate([forward, backward], axis=1), y, atol=1e-5)
+
+
+def test_lstm_gates_without_bias_are_zero():
+    lstm = layers.LSTM(2, use_bias=False, name="lstm")
+    lstm.build((None, 5, 4))
+    assert all(not g["bias"].any() and g["bias"].shape == (2,) for g in W.lstm_gates(lstm).values())
+
+
+def test_lstm_gates_errors():
+    bi = layers.Bidirectional(layers.LSTM(3, name="lstm"), name="bi")
+    with pytest.raises(ValueError, match=r"pass one direction: `bi.forward_layer`"):
+        W.lstm_gates(bi)
+    with pytest.raises(ValueError, match="needs an LSTM or LSTMCell layer, got GRU 'g'"):
+        W.lstm_gates(layers.GRU(2, name="g"))
+    with pytest.raises(ValueError, match="LSTM 'lazy' was never built"):
+        W.lstm_gates(layers.LSTM(2, name="lazy"))
+
+
+# ---------------------------------------------------------------- PyTorch layout
+
+
+def built(layer: keras.layers.Layer, x: np.ndarray) -> np.ndarray:
+    """Call the layer once, randomise its biases, and return its output on x."""
+    layer(x)
+    random_biases(layer)
+    return value(layer(x))
+
+
+def test_dense_to_torch_linear():
+    dense = layers.Dense(3, name="d")
+    x = X_SEQ[:, 0]
+    y = built(dense, x)
+    state = W.to_torch_layout(dense)
+    assert {k: v.shape for k, v in state.items()} == {"weight": (3, 4), "bias": (3,)}
+    np.testing.assert_allclose(W.torch_linear(state, x), y, atol=1e-6)
+
+
+def test_embedding_to_torch_embedding():
+    emb = layers.Embedding(10, 3, name="e")
+    ids = np.array([[1, 9, 0]])
+    y = value(emb(ids))
+    state = W.to_torch_layout(emb)
+    assert state["weight"].shape == (10, 3)
+    np.testing.assert_array_equal(state["weight"][ids], y)
+
+
+def test_conv1d_to_torch_conv1d():
+    conv = layers.Conv1D(6, 3, name="c")
+    y = built(conv, X_SEQ)  # (batch, steps, filters)
+    state = W.to_torch_layout(conv)
+    assert state["weight"].shape == (6, 4, 3)  # (out, in, width)
+    got = W.torch_conv(state, X_SEQ.transpose(0, 2, 1))  # PyTorch is channels first
+    np.testing.assert_allclose(got.transpose(0, 2, 1), y, atol=1e-5)
+
+
+def test_conv2d_to_torch_conv2d():
+    x = RNG.normal(size=(2, 6, 7, 3)).astype("float32")
+    conv = layers.Conv2D(5, (2, 3), name="c")
+    y = built(conv, x)
+    state = W.to_torch_layout(conv)
+    assert state["weight"].shape == (5, 3, 2, 3)  # (out, in, kh, kw)
+    got = W.torch_conv(state, x.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(got.transpose(0, 2, 3, 1), y, atol=1e-5)
+
+
+def test_conv3d_to_torch_conv3d():
+    x = RNG.normal(size=(1, 4, 5, 3, 2)).astype("float32")
+    conv = layers.Conv3D(2, (2, 3, 1), name="c")
+    y = built(conv, x)
+    state = W.to_torch_layout(conv)
+    assert state["weight"].shape == (2, 2, 2, 3, 1)
+    got = W.torch_conv(state, x.transpose(0, 4, 1, 2, 3))
+    np.testing.assert_allclose(got.transpose(0, 2, 3, 4, 1), y, atol=1e-5)
+
+
+def test_torch_conv_is_the_cross_correlation_formula():
+    w = RNG.normal(size=(2, 3, 2, 2))
+    b = RNG.normal(size=2)
+    x = RNG.normal(size=(1, 3, 4, 5))
+    want = np.zeros((1, 2, 3, 4))
+    for o in range(2):
+        for p in range(3):
+            for q in range(4):
+                want[0, o, p, q] = b[o] + np.sum(w[o] * x[0, :, p : p + 2, q : q + 2])
+    np.testing.assert_allclose(W.torch_conv({"weight": w, "bias": b}, x), want, atol=1e-12)
+    with pytest.raises(ValueError, match=r"expected \(batch, 3, \*spatial\)"):
+        W.torch_conv({"weight": w}, x[:, :2])
+
+
+def test_lstm_to_torch_lstm():
+    lstm = layers.LSTM(3, return_sequences=True, name="lstm")
+    y = built(lstm, X_SEQ)
+    state = W.to_torch_layout(lstm)
+    assert {k: v.shape for k, v in state.items()} == {
+        "weight_ih_l0": (12, 4),
+        "weight_hh_l0": (12, 3),
+        "bias_ih_l0": (12,),
+        "bias_hh_l0": (12,),
+    }
+    np.testing.assert_allclose(W.torch_lstm(state, X_SEQ), y, atol=1e-5)
+
+
+def test_gru_to_torch_gru():
+    gru = layers.GRU(3, return_sequences=True, name="gru")
+    y = built(gru, X_SEQ)
+    state = W.to_torch_layout(gru)
+    assert {k: v.shape for k, v in state.items()} == {
+        "weight_ih_l0": (9, 4),
+        "weight_hh_l0": (9, 3),
+        "bias_ih_l0": (9,),
+        "bias_hh_l0": (9,),
+    }
+    np.testing.assert_allclose(W.torch_gru(state, X_SEQ), y, atol=1e-5)
+    # PyTorch's first block is the reset gate, Keras' second (z, r, h).
+    keras_kernel = value(gru.cell.kernel)
+    np.testing.assert_array_equal(state["weight_ih_l0"][:3], keras_kernel[:, 3:6].T)
+
+
+def test_layers_without_bias_convert_without_bias_keys():
+    for layer, x in [
+        (layers.Dense(2, use_bias=False, name="d"), X_SEQ[:, 0]),
+        (layers.LSTM(2, use_bias=False, return_sequences=True, name="l"), X_SEQ),
+        (layers.GRU(2, use_bias=False, return_sequences=True, name="g"), X_SEQ),
+    ]:
+        y = value(layer(x))
+        state = W.to_torch_layout(layer)
+        assert not any("bias" in k for k in state)
+        forward = {"Dense": W.torch_linear, "LSTM": W.torch_lstm, "GRU": W.torch_gru}
+        np.testing.assert_allclose(forward[type(layer).__name__](state, x), y, atol=1e-5)
+
+
+def round_trip_layers() -> list[tuple[keras.layers.Layer, tuple]]:
+    return [
+        (layers.Dense(3, name="d"), (None, 4)),
+        (layers.Embedding(7, 3, name="e"), (None, 2)),
+        (layers.Conv1D(3, 2, name="c1"), (None, 6, 4)),
+        (layers.Conv2D(3, 2, groups=1, name="c2"), (None, 5, 5, 2)),
+        (layers.Conv3D(2, 2, name="c3"), (None, 3, 3, 3, 2)),
+        (layers.LSTM(3, name="l"), (None, 5, 4)),
+        (layers.GRU(3, name="g"), (None, 5, 4)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_round_trip_is_exact(index):
+    layer, shape = round_trip_layers()[index]
+    layer.build(shape)
+    random_biases(layer)
+    before = [w.copy() for w in layer.get_weights()]
+    W.from_torch_layout(layer, W.to_torch_layout(layer))
+    for got, want in zip(layer.get_weights(), before, strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_loading_a_torch_state_then_exporting_gives_it_back(index):
+    layer, shape = round_trip_layers()[index]
+    layer.build(shape)
+    state = {
+        k: RNG.normal(size=v.shape).astype("float32") for k, v in W.to_torch_layout(layer).items()
+    }
+    W.from_torch_layout(layer, state)
+    back = W.to_torch_layout(layer)
+    if "bias_hh_l0" in state and isinstance(layer, layers.LSTM):
+        # Keras keeps one LSTM bias: PyTorch's two come back summed into bias_ih_l0.
+        np.testing.assert_allclose(
+            back.pop("bias_ih_l0"), state.pop("bias_ih_l0") + state.pop("bias_hh_l0"), rtol=1e-6
+        )
+        assert not back.pop("bias_hh_l0").any()
+    assert back.keys() == state.keys()
+    for k in state:
+        np.testing.assert_array_equal(back[k], state[k])
+
+
+def test_unsupported_layers_name_the_supported_ones():
+    with pytest.raises(ValueError, match="supported: Dense, Embedding, Conv1D, Conv2D"):
+        W.to_torch_layout(layers.BatchNormalization(name="bn"))
+    bi = layers.Bidirectional(layers.LSTM(2, name="l"), name="bi")
+    with pytest.raises(ValueError, match="_reverse"):
+        W.to_torch_layout(bi)
+
+
+def test_gru_reset_before_has_no_torch_counterpart():
+    gru = layers.GRU(3, reset_after=False, name="g")
+    with pytest.raises(ValueError, match="reset_after=False, which has no exact PyTorch"):
+        W.to_torch_layout(gru)
+
+
+def test_non_default_rnn_activations_are_refused():
+    with pytest.raises(ValueError, match="activation='relu'.*fixed to tanh and sigmoid"):
+        W.to_torch_layout(layers.LSTM(2, activation="relu", name="l"))
+
+
+def test_to_torch_layout_of_an_unbuilt_layer_says_how_to_build_it():
+    with pytest.raises(ValueError, match=r"Dense 'd' was never built.*layer.build\(input_shape\)"):
+        W.to_torch_layout(layers.Dense(2, name="d"))
+
+
+def test_from_torch_layout_checks_everything_before_writing():
+    dense = layers.Dense(3, name="d")
+    dense.build((None, 4))
+    before = [w.copy() for w in dense.get_weights()]
+    good = W.to_torch_layout(dense)
+    with pytest.raises(KeyError, match=r"unexpected key 'weights'.*closest first\): \['weight'"):
+        W.from_torch_layout(dense, {"weights": good["weight"], "bias": good["bias"]})
+    with pytest.raises(KeyError, match=r"missing key\(s\) \['bias'\]"):
+        W.from_torch_layout(dense, {"weight": good["weight"]})
+    with pytest.raises(ValueError, match=r"'bias' .* has shape \(4,\); PyTorch's layout here is"):
+        W.from_torch_layout(dense, {"weight": 2 * good["weight"], "bias": np.zeros(4)})
+    with pytest.raises(TypeError, match="state must be a dict"):
+        W.from_torch_layout(dense, [good["weight"], good["bias"]])
+    for got, want in zip(dense.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)  # nothing was written by the failed calls
+
+
+# ---------------------------------------------------------------- the mistakes the notebook shows
+
+
+def test_mistake_loading_a_square_torch_linear_without_transposing():
+    """(out, in) loaded as (in, out) raises nothing when in == out, but computes x @ W.T.T."""
+    dense = layers.Dense(4, name="d")
+    x = X_SEQ[:, 0]
+    dense.build((None, 4))
+    torch_state = {"weight": RNG.normal(size=(4, 4)).astype("float32"), "bias": np.zeros(4)}
+    want = W.torch_linear(torch_state, x)
+    dense.set_weights([torch_state["weight"], torch_state["bias"]])  # the mistake: no error
+    assert not np.allclose(value(dense(x)), want, atol=1e-3)
+    W.from_torch_layout(dense, torch_state)  # the fix
+    np.testing.assert_allclose(value(dense(x)), want, atol=1e-5)
+
+
+def test_mistake_reshape_is_not_transpose():
+    kernel = np.arange(6.0).reshape(2, 3)
+    assert kernel.reshape(3, 2).tolist() != kernel.T.tolist()
+
+
+def test_mistake_copying_gru_gates_in_keras_order():
+    gru = layers.GRU(3, return_sequences=True, name="g")
+    y = built(gru, X_SEQ)
+    wrong = {
+        "weight_ih_l0": value(gru.cell.kernel).T,
+        "weight_hh_l0": value(gru.cell.recurrent_kernel).T,
+        "bias_ih_l0": value(gru.cell.bias)[0],
+        "bias_hh_l0": value(gru.cell.bias)[1],
+    }
+    assert not np.allclose(W.torch_gru(wrong, X_SEQ), y, atol=1e-3)
+    np.testing.assert_allclose(W.torch_gru(W.to_torch_layout(gru), X_SEQ), y, atol=1e-5)
