@@ -1,0 +1,266 @@
+"""Restricting a classifier's prediction to allowed classes, and weighting classes in training.
+
+Three tools answer three different questions:
+
+- ``masked_softmax(logits, mask)``: softmax over the allowed classes only; the others are exactly 0.
+- ``with_class_mask(model)``: wraps a classifier into ``[inputs..., allowed] -> probabilities``, so
+  each sample carries its own set of allowed classes, in training and at prediction time.
+- ``class_weight_dict(num_classes, weights)``: the ``{class: weight}`` dict that
+  ``fit(class_weight=...)`` needs (Keras 3 rejects a list).
+
+>>> from helpers import masking
+>>> masking.masked_softmax([[1.0, 2.0, 3.0]], [[1, 0, 1]])   # [[0.1192, 0., 0.8808]]
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from helpers import softmax
+
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
+def _as_tensor(x):
+    """Backend tensor for arrays/lists; symbolic tensors (keras.Input graphs) pass through."""
+    return x if isinstance(x, keras.KerasTensor) else ops.convert_to_tensor(x)
+
+
+def _check_broadcast(logits_shape: tuple, mask_shape: tuple) -> None:
+    """Raise ValueError unless ``mask_shape`` broadcasts to ``logits_shape`` without growing it."""
+    ok = len(mask_shape) <= len(logits_shape) and all(
+        m in (1, None) or i is None or m == i
+        for m, i in zip(reversed(mask_shape), reversed(logits_shape), strict=False)
+    )
+    if not ok:
+        shared = (1,) * (len(logits_shape) - 1) + logits_shape[-1:]
+        raise ValueError(
+            f"mask of shape {mask_shape} does not broadcast to logits of shape {logits_shape}. "
+            "Valid: the logits' shape, or a shape with 1s where the mask is shared "
+            f"(e.g. {shared}: one mask for all rows)."
+        )
+
+
+def masked_softmax(logits, mask, axis: int = -1):
+    """Softmax over the entries where ``mask`` is true; masked entries are exactly 0.
+
+    ``mask`` is boolean, or numeric with 1 = allowed and 0 = masked (like
+    ``keras.layers.Softmax``, values > 0.5 count as allowed). It must broadcast to ``logits``.
+    The allowed entries of each row sum to 1. A row with no allowed entry gives all zeros (not
+    NaN, not uniform). The largest allowed logit is subtracted before ``exp`` and masked logits
+    never reach ``exp``, so float16 and float32 stay finite for any finite logits, and masked
+    logits get exactly zero gradient.
+
+    >>> masked_softmax([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1, 0, 1], [0, 0, 0]])
+    [[0.1192, 0.    , 0.8808],
+     [0.    , 0.    , 0.    ]]
+    """
+    logits, mask = _as_tensor(logits), _as_tensor(mask)
+    dtype = keras.backend.standardize_dtype(logits.dtype)
+    if dtype not in _FLOATS:
+        raise TypeError(f"logits must be floating point ({', '.join(_FLOATS)}); got {dtype}.")
+    shape, mask_shape = tuple(logits.shape), tuple(mask.shape)
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -len(shape) <= axis < len(shape):
+        raise ValueError(
+            f"axis={axis!r} is out of range for logits of shape {shape}; "
+            f"valid: an int in [{-len(shape)}, {len(shape) - 1}]."
+        )
+    _check_broadcast(shape, mask_shape)
+
+    keep = mask if keras.backend.standardize_dtype(mask.dtype) == "bool" else ops.greater(mask, 0.5)
+    zero = ops.zeros((), dtype=dtype)
+    # Shift by the largest *allowed* logit (a constant per row: softmax ignores it, so no gradient).
+    row_max = ops.max(ops.where(keep, logits, float("-inf")), axis=axis, keepdims=True)
+    row_max = ops.stop_gradient(ops.where(ops.isfinite(row_max), row_max, zero))
+    # Masked logits are replaced by 0 *before* exp: no overflow, no inf * 0 in the gradient.
+    shifted = ops.where(keep, ops.subtract(logits, row_max), zero)
+    numer = ops.where(keep, ops.exp(shifted), zero)
+    denom = ops.sum(numer, axis=axis, keepdims=True)
+    # An allowed row has denom >= 1 (its max gives exp(0)); an empty row has 0 and stays 0.
+    return ops.divide(numer, ops.where(denom > 0, denom, ops.ones((), dtype=dtype)))
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class MaskedSoftmax(keras.layers.Layer):
+    """Layer form of :func:`masked_softmax`, called as ``MaskedSoftmax()(logits, allowed)``.
+
+    Unlike ``keras.layers.Softmax()(logits, mask=allowed)`` it does not attach ``allowed`` to its
+    output as a Keras mask, so ``compile``d losses do not try to apply a (batch, classes) mask to
+    (batch,) per-sample losses.
+
+    >>> MaskedSoftmax(name="probs")(keras.Input((3,)), keras.Input((3,))).shape
+    (None, 3)
+    """
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def call(self, logits, allowed):
+        return masked_softmax(logits, allowed, axis=self.axis)
+
+    def compute_output_shape(self, logits_shape, allowed_shape):
+        return logits_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class _DenseLogits(keras.layers.Layer):
+    """``h @ W + b`` of an existing Dense, before its activation, using that Dense's variables."""
+
+    def __init__(self, dense: keras.layers.Dense, **kwargs):
+        super().__init__(dtype=dense.dtype_policy, **kwargs)
+        self.dense = dense  # tracked: the wrapped model's weights are the Dense's own variables
+
+    def call(self, inputs):
+        logits = ops.matmul(inputs, self.dense.kernel)
+        return ops.add(logits, self.dense.bias) if self.dense.use_bias else logits
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.dense.units)
+
+
+def _is_softmax_layer(layer: keras.layers.Layer) -> bool:
+    if isinstance(layer, keras.layers.Softmax):
+        return layer.axis in (-1, [-1], (-1,))
+    return isinstance(layer, keras.layers.Activation) and (
+        layer.activation is keras.activations.softmax
+    )
+
+
+def _output_or_none(layer: keras.layers.Layer):
+    try:
+        return layer.output
+    except (AttributeError, ValueError):  # never called, or called more than once
+        return None
+
+
+def _tail(model: keras.Model, dense: keras.layers.Dense) -> list[keras.layers.Layer]:
+    """The layers between ``dense`` and the model's output, first to last.
+
+    ``softmax.output_layer`` has already checked that they are Activation/Softmax layers.
+    """
+    producer = {id(_output_or_none(layer)): layer for layer in model.layers}
+    tail, tensor = [], model.outputs[0]
+    while tensor is not dense.output:
+        layer = producer[id(tensor)]
+        tail.insert(0, layer)
+        tensor = layer.input
+    return tail
+
+
+def _logits_tensor(model: keras.Model):
+    """The symbolic tensor that the model's final softmax is applied to (or its logits output)."""
+    dense = softmax.output_layer(model)
+    tail = _tail(model, dense)
+    linear = dense.activation is keras.activations.linear
+    if softmax.applies_softmax(dense) and not tail:
+        return _DenseLogits(dense, name=f"{dense.name}_logits")(dense.input)
+    if linear and (not tail or (len(tail) == 1 and _is_softmax_layer(tail[0]))):
+        return dense.output
+    found = [f"{dense.name!r} (Dense, activation={dense.activation.__name__})"]
+    found += [f"{lay.name!r} ({type(lay).__name__})" for lay in tail]
+    raise ValueError(
+        f"with_class_mask needs a classifier ending in logits or a softmax over the last axis; "
+        f"model {model.name!r} ends in {', '.join(found)}. Valid endings: Dense(k), "
+        "Dense(k, activation='softmax'), or Dense(k) followed by one Softmax() or "
+        "Activation('softmax')."
+    )
+
+
+def with_class_mask(
+    model: keras.Model, *, mask_name: str = "allowed_classes", name: str | None = None
+) -> keras.Model:
+    """Wrap a classifier into ``[inputs..., allowed] -> probabilities over the allowed classes``.
+
+    The classifier may end in logits or in a softmax (inside its last Dense or as a separate
+    layer). The new model reuses the original's layers, so it shares the same variable objects
+    (training one trains the other), and its probabilities are the original's renormalised over
+    the allowed classes, exactly 0 elsewhere. ``allowed`` has shape ``(num_classes,)`` per sample,
+    1 = allowed, 0 = not. Save the original model, not the wrapper, and wrap again after loading.
+
+    >>> masked = with_class_mask(model)              # model: x -> (batch, 5) logits or probs
+    >>> masked.predict([x, allowed])                 # allowed: (batch, 5) of 0/1
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"with_class_mask needs a keras.Model; got {type(model).__name__}.")
+    logits = _logits_tensor(model)
+    if len(logits.shape) != 2:
+        raise ValueError(
+            f"with_class_mask needs logits of shape (batch, classes); model {model.name!r} gives "
+            f"{tuple(logits.shape)}. Valid: a classifier with one prediction per sample."
+        )
+    taken = [layer.name for layer in model.layers]
+    out_name = f"{mask_name}_softmax"
+    for wanted in (mask_name, out_name):
+        if wanted in taken:
+            close = difflib.get_close_matches(wanted, taken, n=3, cutoff=0.0)
+            raise ValueError(
+                f"name {wanted!r} is already a layer of model {model.name!r} (closest: {close}); "
+                "pass another mask_name=."
+            )
+    allowed = keras.Input(shape=(logits.shape[-1],), name=mask_name)
+    probs = MaskedSoftmax(name=out_name)(logits, allowed)
+    return keras.Model([*model.inputs, allowed], probs, name=name or f"{model.name}_masked")
+
+
+def class_weight_dict(
+    num_classes: int, weights: Mapping[int, float] | Sequence[float], *, default: float = 1.0
+) -> dict[int, float]:
+    """The ``{class_index: weight}`` dict for ``fit(class_weight=...)``, with every class present.
+
+    ``weights`` is a sequence of ``num_classes`` weights, or a mapping of some classes to weights
+    (classes left out get ``default``; Keras itself uses 1.0 for a missing class). Weights must
+    be finite, >= 0, and not all 0 (no class would train).
+
+    >>> class_weight_dict(4, {2: 0.0, 3: 0.0})
+    {0: 1.0, 1: 1.0, 2: 0.0, 3: 0.0}
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"num_classes must be an int; got {type(num_classes).__name__}.")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1; got {num_classes}.")
+    num_classes = int(num_classes)
+    if isinstance(weights, Mapping):
+        for key in weights:
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+                raise TypeError(f"class keys must be ints; got {key!r} ({type(key).__name__}).")
+            if not 0 <= key < num_classes:
+                raise ValueError(
+                    f"class {key} is out of range; valid classes are 0..{num_classes - 1}."
+                )
+        full = {c: weights.get(c, default) for c in range(num_classes)}
+    elif isinstance(weights, (Sequence, np.ndarray)) and not isinstance(weights, (str, bytes)):
+        if len(weights) != num_classes:
+            raise ValueError(
+                f"weights has {len(weights)} entries but num_classes={num_classes}; valid: one "
+                "weight per class, or a mapping {class: weight}."
+            )
+        full = dict(enumerate(weights))
+    else:
+        raise TypeError(
+            f"weights must be a mapping {{class: weight}} or a sequence of {num_classes} weights; "
+            f"got {type(weights).__name__}."
+        )
+    out = {}
+    for c, w in full.items():
+        try:
+            value = float(w)
+        except (TypeError, ValueError):
+            raise TypeError(f"weight of class {c} must be a number; got {w!r}.") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"weight of class {c} is {value}; valid: a finite number >= 0.")
+        out[c] = value
+    if not any(out.values()):
+        raise ValueError(
+            f"all {num_classes} class weights are 0, so no sample would contribute to the loss; "
+            "give at least one class a weight > 0."
+        )
+    return out

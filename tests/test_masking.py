@@ -1,0 +1,418 @@
+"""helpers.masking: exact zeros, renormalised probabilities, shared weights, zero gradients,
+float16, bad masks and weights; plus one test per mistake notebook 03 warns about."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers.masking import MaskedSoftmax, class_weight_dict, masked_softmax, with_class_mask
+
+C = 5
+
+
+def random_case(rows: int = 64, classes: int = C, seed: int = 0, scale: float = 3.0):
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(rows, classes)) * scale).astype("float32")
+    mask = rng.random((rows, classes)) < 0.5
+    mask[np.arange(rows), rng.integers(0, classes, rows)] = True  # every row allows something
+    return logits, mask
+
+
+def reference(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Softmax over the allowed entries in float64, 0 elsewhere."""
+    z = np.where(mask, logits.astype("float64"), -np.inf)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.where(mask, np.exp(z), 0.0)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def classifier(ending: str, seed: int = 0) -> keras.Model:
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(8, activation="relu", name="hidden")(x)
+    if ending == "dense_softmax":
+        out = keras.layers.Dense(C, activation="softmax", name="head")(h)
+    else:
+        out = keras.layers.Dense(C, name="head")(h)
+        if ending == "activation":
+            out = keras.layers.Activation("softmax", name="act")(out)
+        elif ending == "softmax_layer":
+            out = keras.layers.Softmax(name="sm")(out)
+    return keras.Model(x, out, name="clf")
+
+
+def probabilities(model: keras.Model, ending: str, x: np.ndarray) -> np.ndarray:
+    out = keras.ops.convert_to_numpy(model(x))
+    return keras.ops.convert_to_numpy(keras.ops.softmax(out)) if ending == "logits" else out
+
+
+ENDINGS = ["logits", "dense_softmax", "activation", "softmax_layer"]
+
+
+# ---------------------------------------------------------------- masked_softmax
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_masked_entries_are_exactly_zero_and_allowed_sum_to_one(dtype):
+    logits, mask = random_case()
+    p = keras.ops.convert_to_numpy(masked_softmax(logits.astype(dtype), mask))
+    assert p.dtype == dtype
+    assert np.all(p[~mask] == 0.0)
+    assert np.all(p[mask] > 0.0)
+    tol = 1e-6 if dtype == "float32" else 2e-3
+    np.testing.assert_allclose(p.astype("float64").sum(-1), 1.0, atol=tol)
+    np.testing.assert_allclose(p, reference(logits, mask), atol=tol)
+
+
+def test_fully_masked_row_gives_zeros_not_nan_or_uniform():
+    logits, mask = random_case(rows=4)
+    mask[2] = False
+    p = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+    assert np.all(p[2] == 0.0)
+    np.testing.assert_allclose(p[[0, 1, 3]].sum(-1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_extreme_logits_stay_finite(dtype):
+    big = float(np.finfo(dtype).max) / 2
+    logits = np.array([[big, -big, 1.0], [-big, -big, 0.0], [big, big, big]], dtype)
+    mask = np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0]], bool)
+    p = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+    assert np.all(np.isfinite(p))
+    np.testing.assert_array_equal(p, np.array([[0, 0, 1], [0.5, 0.5, 0], [0, 0, 0]], dtype))
+
+
+def test_float16_where_keras_softmax_loses_the_row():
+    # Keras 3.15's Softmax replaces masked logits by -3e4 in float16 (-1e9 in float32). Allowed
+    # logits below that lose to the masked ones, and the row comes back all zeros.
+    logits = np.array([[-40000.0, -40000.0, 0.0]], "float16")
+    mask = np.array([[True, True, False]])
+    keras_p = keras.ops.convert_to_numpy(keras.layers.Softmax(dtype="float16")(logits, mask=mask))
+    ours = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+    assert keras_p.sum() == 0.0
+    np.testing.assert_array_equal(ours, np.array([[0.5, 0.5, 0.0]], "float16"))
+
+
+def test_matches_keras_softmax_layer_with_mask_on_ordinary_logits():
+    logits, mask = random_case()
+    mask[3] = False
+    keras_p = keras.ops.convert_to_numpy(keras.layers.Softmax()(logits, mask=mask))
+    ours = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+    np.testing.assert_allclose(ours, keras_p, atol=1e-6)
+    assert np.all(keras_p[~mask] == 0.0) and np.all(keras_p[3] == 0.0)
+
+
+def test_numeric_mask_uses_keras_rule_and_broadcasts():
+    logits, _ = random_case(rows=3)
+    row = np.array([1.0, 0.0, 1.0, 0.0, 0.0], "float32")
+    for mask in (row, row[None, :], np.tile(row, (3, 1)), row.astype(bool)):
+        p = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+        np.testing.assert_allclose(p, reference(logits, np.tile(row > 0.5, (3, 1))), atol=1e-6)
+
+
+def test_axis_other_than_last():
+    logits, mask = random_case(rows=6)
+    p = keras.ops.convert_to_numpy(masked_softmax(logits.T, mask.T, axis=0))
+    np.testing.assert_allclose(p.T, reference(logits, mask), atol=1e-6)
+
+
+def test_masked_logits_get_exactly_zero_gradient_even_when_huge():
+    z = tf.Variable([[1.0, 80.0, 3.0, 1e30], [2.0, 0.5, -1.0, 4.0]])
+    mask = np.array([[1, 0, 1, 0], [0, 0, 0, 0]], "float32")
+    with tf.GradientTape() as tape:
+        p = masked_softmax(z, mask)
+        loss = -tf.math.log(p[0, 0]) + tf.reduce_sum(p[1])
+    grad = tape.gradient(loss, z).numpy()
+    assert np.all(np.isfinite(grad))
+    assert np.all(grad[mask == 0] == 0.0)
+    # d(-log p0)/dz = p - onehot over the allowed entries {0, 2}
+    p0 = reference(np.array([[1.0, 3.0]]), np.ones((1, 2), bool))[0]
+    np.testing.assert_allclose(grad[0, [0, 2]], p0 - [1.0, 0.0], atol=1e-6)
+
+
+def test_bad_mask_shape_names_both_shapes():
+    logits = np.zeros((2, 3), "float32")
+    with pytest.raises(ValueError, match=r"mask of shape \(2, 4\).*logits of shape \(2, 3\)"):
+        masked_softmax(logits, np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"mask of shape \(1, 2, 3\)"):
+        masked_softmax(logits, np.ones((1, 2, 3)))
+
+
+def test_bad_axis_and_dtype():
+    with pytest.raises(ValueError, match=r"axis=2 is out of range.*\[-2, 1\]"):
+        masked_softmax(np.zeros((2, 3), "float32"), np.ones((2, 3)), axis=2)
+    with pytest.raises(TypeError, match="logits must be floating point.*got int32"):
+        masked_softmax(np.zeros((2, 3), "int32"), np.ones((2, 3)))
+
+
+def test_layer_works_symbolically_and_round_trips_config():
+    logits_in, allowed_in = keras.Input((C,), name="z"), keras.Input((C,), name="allowed")
+    out = MaskedSoftmax(name="probs")(logits_in, allowed_in)
+    assert tuple(out.shape) == (None, C)
+    model = keras.Model([logits_in, allowed_in], out, name="m")
+    logits, mask = random_case(rows=7)
+    p = keras.ops.convert_to_numpy(model([logits, mask.astype("float32")]))
+    np.testing.assert_allclose(p, reference(logits, mask), atol=1e-6)
+    clone = MaskedSoftmax.from_config(MaskedSoftmax(axis=0, name="p").get_config())
+    assert clone.axis == 0 and clone.name == "p"
+
+
+# ---------------------------------------------------------------- with_class_mask
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_wrapped_model_renormalises_original_over_allowed(ending):
+    model = classifier(ending)
+    wrapped = with_class_mask(model)
+    x = np.random.default_rng(1).normal(size=(16, 4)).astype("float32")
+    _, mask = random_case(rows=16, seed=2)
+    mask[5] = False
+    p = keras.ops.convert_to_numpy(wrapped([x, mask.astype("float32")]))
+    orig = probabilities(model, ending, x)
+    renorm = np.where(mask, orig, 0.0)
+    renorm[mask.any(1)] /= renorm[mask.any(1)].sum(-1, keepdims=True)
+    np.testing.assert_allclose(p, renorm, atol=1e-6)
+    assert np.all(p[~mask] == 0.0)
+    assert np.all(p[5] == 0.0)
+    np.testing.assert_allclose(np.delete(p, 5, axis=0).sum(-1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_wrapped_model_shares_the_same_variable_objects(ending):
+    model = classifier(ending)
+    wrapped = with_class_mask(model)
+    assert {id(v) for v in wrapped.weights} == {id(v) for v in model.weights}
+    assert len(wrapped.weights) == len(model.weights) == 4
+    assert [i.name for i in wrapped.inputs] == ["x", "allowed_classes"]
+
+
+def test_training_the_wrapper_trains_the_original_and_masked_columns_get_zero_gradient():
+    model = classifier("dense_softmax")
+    wrapped = with_class_mask(model)
+    head = model.get_layer("head")
+    x = np.random.default_rng(3).normal(size=(8, 4)).astype("float32")
+    allowed = np.zeros((8, C), "float32")
+    allowed[:, [0, 2, 3]] = 1.0  # classes 1 and 4 are never allowed
+    y = np.array([0, 2, 3, 0, 2, 3, 0, 2])
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, wrapped([x, allowed]))
+    kernel_grad, bias_grad = tape.gradient(loss, [head.kernel, head.bias])
+    assert np.isfinite(float(loss))
+    assert np.all(kernel_grad.numpy()[:, [1, 4]] == 0.0) and np.all(bias_grad.numpy()[[1, 4]] == 0)
+    assert np.abs(kernel_grad.numpy()[:, [0, 2, 3]]).max() > 0
+
+    before = head.kernel.numpy().copy()
+    wrapped.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    history = wrapped.fit([x, allowed], y, batch_size=8, epochs=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    after = model.get_layer("head").kernel.numpy()  # read through the ORIGINAL model
+    assert np.all(after[:, [1, 4]] == before[:, [1, 4]])
+    assert not np.allclose(after[:, [0, 2, 3]], before[:, [0, 2, 3]])
+
+
+def test_a_different_mask_per_sample_at_prediction_time():
+    wrapped = with_class_mask(classifier("logits"))
+    x = np.ones((3, 4), "float32")  # the same input three times
+    allowed = np.array([[1, 1, 0, 0, 0], [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]], "float32")
+    p = wrapped.predict([x, allowed], verbose=0)
+    assert np.all((p > 0) == (allowed > 0))
+    assert p[2, 4] == pytest.approx(1.0)
+
+
+def test_sequential_classifier():
+    keras.backend.clear_session()
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="d"), keras.layers.Softmax(name="s")],
+        name="seq",
+    )
+    wrapped = with_class_mask(model)
+    x = np.ones((2, 4), "float32")
+    p = keras.ops.convert_to_numpy(wrapped([x, np.array([[1, 0, 1], [0, 1, 0]], "float32")]))
+    assert p[0, 1] == 0.0 and p[1, 1] == pytest.approx(1.0)
+
+
+def test_rejects_endings_that_are_not_logits_or_softmax():
+    keras.backend.clear_session()
+    x = keras.Input((4,), name="x")
+    sig = keras.Model(x, keras.layers.Dense(C, activation="sigmoid", name="head")(x), name="sig")
+    with pytest.raises(ValueError, match=r"ends in 'head' \(Dense, activation=sigmoid\)"):
+        with_class_mask(sig)
+    tail = keras.layers.Activation("sigmoid", name="act")(keras.layers.Dense(C, name="d")(x))
+    with pytest.raises(ValueError, match=r"'act' \(Activation\)"):
+        with_class_mask(keras.Model(x, tail, name="m"))
+    with pytest.raises(TypeError, match="needs a keras.Model; got Dense"):
+        with_class_mask(keras.layers.Dense(3))
+
+
+def test_rejects_per_token_logits_and_taken_names():
+    keras.backend.clear_session()
+    x = keras.Input((6, 4), name="x")
+    seq = keras.Model(x, keras.layers.Dense(C, name="head")(x), name="tagger")
+    with pytest.raises(ValueError, match=r"logits of shape \(batch, classes\).*\(None, 6, 5\)"):
+        with_class_mask(seq)
+    model = classifier("logits")
+    with pytest.raises(ValueError, match=r"name 'hidden' is already a layer.*closest: \['hidden'"):
+        with_class_mask(model, mask_name="hidden")
+
+
+# ---------------------------------------------------------------- the mistakes in the notebook
+
+
+def test_mistake_typo_drops_the_dense_and_the_helper_refuses_it():
+    # The answer's misspelt variable: the Dense output is discarded and the mask multiplies the
+    # features instead. When sizes agree this builds silently; the Dense is not in the model.
+    keras.backend.clear_session()
+    x, allowed = keras.Input((C,), name="x"), keras.Input((C,), name="allowed")
+    features = keras.layers.Dense(C, activation="relu", name="features")(x)
+    outputs_typo = keras.layers.Dense(C, name="logits")(features)  # noqa: F841
+    probs = keras.layers.Activation("softmax", name="act")(
+        keras.layers.Multiply(name="mul")([features, allowed])
+    )
+    model = keras.Model([x, allowed], probs, name="typo")
+    assert "logits" not in [layer.name for layer in model.layers]
+    with pytest.raises(ValueError, match="no Dense layer producing its output"):
+        with_class_mask(model)
+
+
+def test_mistake_multiplying_logits_by_zero_leaks_mass():
+    logits, mask = random_case()
+    leaky = keras.ops.convert_to_numpy(keras.ops.softmax(logits * mask))
+    leaked = leaky[~mask.astype(bool)].reshape(-1)
+    assert leaked.min() > 0.0
+    ours = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+    assert np.all(ours[~mask] == 0.0)
+
+
+def test_mistake_multiplying_probabilities_breaks_row_sums():
+    logits, mask = random_case()
+    p = keras.ops.convert_to_numpy(keras.ops.softmax(logits)) * mask
+    partial = ~mask.all(-1)
+    assert np.all(p[partial].sum(-1) < 1.0 - 1e-6)
+
+
+def test_mistake_keras_softmax_mask_in_a_model_breaks_compiled_loss():
+    # keras.layers.Softmax supports masking, so Softmax()(logits, mask=allowed) attaches the
+    # (batch, classes) mask to its output; the compiled loss then multiplies it into the (batch,)
+    # per-sample losses and fails. MaskedSoftmax does not attach a mask.
+    keras.backend.clear_session()
+    x, allowed = keras.Input((4,), name="x"), keras.Input((C,), name="allowed")
+    logits = keras.layers.Dense(C, name="logits")(x)
+    keras_probs = keras.layers.Softmax(name="sm")(logits, mask=allowed)
+    model = keras.Model([x, allowed], keras_probs, name="km")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    data = [np.ones((6, 4), "float32"), np.ones((6, C), "float32")]
+    shape_clash = r"Dimensions must be equal, but are 6 and 5|Incompatible shapes: \[6,5\] vs"
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=shape_clash):
+        model.evaluate(data, np.zeros(6), batch_size=6, verbose=0)
+
+    ours = MaskedSoftmax(name="ours")(logits, allowed)
+    good = keras.Model([x, allowed], ours, name="good")
+    good.compile("sgd", "sparse_categorical_crossentropy")
+    assert np.isfinite(good.evaluate(data, np.zeros(6), batch_size=6, verbose=0))
+
+
+def test_mistake_class_weight_list_is_rejected_by_keras_and_the_dict_works():
+    model = classifier("dense_softmax")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.ones((4, 4), "float32"), np.array([0, 1, 2, 3])
+    with pytest.raises(AttributeError, match="'list' object has no attribute 'get'"):
+        model.fit(x, y, class_weight=[1.0, 1.0, 0.0, 0.0, 1.0], verbose=0)
+    history = model.fit(x, y, class_weight=class_weight_dict(C, [1, 1, 0, 0, 1]), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+# ---------------------------------------------------------------- class_weight_dict
+
+
+def test_class_weight_dict_from_mapping_sequence_and_array():
+    assert class_weight_dict(4, {2: 0.0, 3: 0}) == {0: 1.0, 1: 1.0, 2: 0.0, 3: 0.0}
+    assert class_weight_dict(4, {np.int64(1): 2}, default=0.0) == {0: 0.0, 1: 2.0, 2: 0.0, 3: 0.0}
+    assert class_weight_dict(3, [1, 2.5, 0]) == {0: 1.0, 1: 2.5, 2: 0.0}
+    out = class_weight_dict(np.int64(2), np.array([0.5, 1.5]))
+    assert out == {0: 0.5, 1: 1.5}
+    assert all(type(k) is int and type(v) is float for k, v in out.items())
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((3, {3: 1.0}), ValueError, r"class 3 is out of range; valid classes are 0\.\.2"),
+        ((3, {-1: 1.0}), ValueError, r"class -1 is out of range"),
+        ((3, [1.0, -0.5, 1.0]), ValueError, r"weight of class 1 is -0\.5; valid: a finite number"),
+        ((3, [1.0, float("nan"), 1.0]), ValueError, r"weight of class 1 is nan"),
+        ((3, [0, 0, 0]), ValueError, r"all 3 class weights are 0"),
+        ((2, {0: 0.0}, 0.0), ValueError, r"all 2 class weights are 0"),
+        ((3, [1.0, 1.0]), ValueError, r"weights has 2 entries but num_classes=3"),
+        ((3, {"a": 1.0}), TypeError, r"class keys must be ints; got 'a'"),
+        ((3, {True: 1.0}), TypeError, r"class keys must be ints; got True"),
+        ((3, "abc"), TypeError, r"mapping \{class: weight\} or a sequence of 3 weights; got str"),
+        ((3, [1, "x", 1]), TypeError, r"weight of class 1 must be a number; got 'x'"),
+        ((0, []), ValueError, r"num_classes must be >= 1; got 0"),
+        ((2.0, [1, 1]), TypeError, r"num_classes must be an int; got float"),
+    ],
+)
+def test_class_weight_dict_errors(args, error, message):
+    *positional, default = args if len(args) == 3 else (*args, 1.0)
+    with pytest.raises(error, match=message):
+        class_weight_dict(*positional, default=default)
+
+
+def test_class_weight_equals_sample_weight_and_zero_weight_shrinks_the_loss():
+    # Keras turns class_weight into sample_weight = w[y]; with the default reduction
+    # ("sum_over_batch_size") zero-weight samples still count in the divisor.
+    x = np.random.default_rng(4).normal(size=(10, 4)).astype("float32")
+    y = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3, 4])
+    weights = class_weight_dict(C, {0: 1.0, 1: 1.0}, default=0.0)
+    sample_weight = np.array([weights[int(c)] for c in y], "float32")
+
+    losses = []
+    for kwargs in ({"class_weight": weights}, {"sample_weight": sample_weight}):
+        model = classifier("dense_softmax", seed=5)
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        losses.append(model.fit(x, y, batch_size=10, epochs=1, verbose=0, **kwargs))
+    assert losses[0].history["loss"] == losses[1].history["loss"]
+
+    model = classifier("dense_softmax", seed=5)
+    p = model(x)
+    per_sample = keras.losses.SparseCategoricalCrossentropy(reduction=None)(y, p).numpy()
+    default = keras.losses.SparseCategoricalCrossentropy()(y, p, sample_weight=sample_weight)
+    by_weight = keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")(
+        y, p, sample_weight=sample_weight
+    )
+    np.testing.assert_allclose(float(default), per_sample[sample_weight > 0].sum() / 10, rtol=1e-6)
+    np.testing.assert_allclose(float(by_weight), per_sample[sample_weight > 0].mean(), rtol=1e-6)
+    np.testing.assert_allclose(losses[0].history["loss"][0], float(default), rtol=1e-6)
+    np.testing.assert_allclose(float(default) / float(by_weight), 4 / 10, rtol=1e-6)
+
+
+def test_class_weight_is_the_same_for_sparse_and_one_hot_targets():
+    x = np.random.default_rng(6).normal(size=(10, 4)).astype("float32")
+    y = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3, 4])
+    weights = class_weight_dict(C, [1.0, 2.0, 0.0, 0.5, 1.0])
+    runs = []
+    for targets, loss in (
+        (y, "sparse_categorical_crossentropy"),
+        (np.eye(C)[y], "categorical_crossentropy"),
+    ):
+        model = classifier("dense_softmax", seed=7)
+        model.compile("sgd", loss)
+        runs.append(model.fit(x, targets, batch_size=10, class_weight=weights, verbose=0))
+    np.testing.assert_allclose(runs[0].history["loss"], runs[1].history["loss"], rtol=1e-6)
+
+
+def test_weighted_metrics_ignore_zero_weight_samples():
+    model = classifier("dense_softmax", seed=8)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])  # fmt: skip
+    x = np.random.default_rng(9).normal(size=(10, 4)).astype("float32")
+    pred = np.argmax(keras.ops.convert_to_numpy(model(x)), -1)
+    y = np.where(np.arange(10) < 5, pred, (pred + 1) % C)  # first 5 right, last 5 wrong
+    sw = (np.arange(10) < 5).astype("float32")
+    result = model.evaluate(x, y, sample_weight=sw, batch_size=10, verbose=0, return_dict=True)
+    assert result["accuracy"] == pytest.approx(0.5)
+    assert result["weighted_accuracy"] == pytest.approx(1.0)
