@@ -35,7 +35,7 @@ from helpers.shared import layer_calls
 INDEX_FILE = "index.json"
 _MAX_LISTED = 25
 
-# model -> {requested names: (model.inputs it was built from, extractor, activation names)}
+# model -> {requested names: (model.inputs + outputs when built, extractor, activation names)}
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -57,9 +57,9 @@ def _targets(model: keras.Model) -> tuple[dict[str, Any], dict[str, list[str]]]:
         else:
             keys = [call.key]
             tensors[call.key] = call.outputs
-        for alias in dict.fromkeys([*keys, call.key, call.name]):
+        for alias, names in [*((k, [k]) for k in keys), (call.key, keys), (call.name, keys)]:
             known = aliases.setdefault(alias, [])
-            known.extend(k for k in keys if k not in known)
+            known.extend(k for k in names if k not in known)
     return tensors, aliases
 
 
@@ -160,12 +160,17 @@ def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str,
     _check_model(model)
     per_model = _CACHE.setdefault(model, {})
     inputs = list(model.inputs)
+    graph = [*inputs, *model.outputs]  # Sequential.add keeps the inputs but makes new outputs
     hit = per_model.get(request)
-    if hit is not None and len(hit[0]) == len(inputs) and all(map(_same, hit[0], inputs)):
+    if hit is not None and len(hit[0]) == len(graph) and all(map(_same, hit[0], graph)):
         return hit[1], hit[2]
     tensors, keys = _resolve(model, request)
-    extractor = keras.Model(inputs, {k: tensors[k] for k in keys}, name=f"{model.name}_features")
-    per_model[request] = (inputs, extractor, keys)
+    extractor = keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs,
+        {k: tensors[k] for k in keys},
+        name=f"{model.name}_features",
+    )
+    per_model[request] = (graph, extractor, keys)
     return extractor, keys
 
 

@@ -1,0 +1,494 @@
+"""Tests for helpers.activations: extract, feature_extractor, extract_to_disk."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import weakref
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import activations
+from helpers.activations import (
+    activation_names,
+    extract,
+    extract_to_disk,
+    feature_extractor,
+)
+
+L = keras.layers
+RNG = np.random.default_rng(0)
+CLOSE = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def data(*shape: int) -> np.ndarray:
+    return RNG.normal(size=shape).astype("float32")
+
+
+def tokens(n: int, length: int = 12, vocab: int = 30) -> np.ndarray:
+    return RNG.integers(0, vocab, (n, length)).astype("int32")
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def textcnn(length: int = 12, vocab: int = 30) -> keras.Model:
+    """A small TextCNN, as in seed 003: embedding, 3 conv widths, pooling, Dense 'extractor'."""
+    inp = keras.Input((length,), dtype="int32", name="tokens")
+    emb = L.Embedding(vocab, 8, name="embedding")(inp)
+    pooled = []
+    for width in (3, 4, 5):
+        conv = L.Conv1D(4, width, padding="same", activation="relu", name=f"conv{width}")(emb)
+        pooled.append(L.MaxPooling1D(2, name=f"pool{width}")(conv))
+    h = L.Flatten(name="flatten")(L.Concatenate(name="concat")(pooled))
+    h = L.Dense(6, activation="relu", name="extractor")(h)
+    out = L.Dense(3, activation="softmax", name="softmax")(L.Dropout(0.5, name="dropout")(h))
+    return keras.Model(inp, out, name="textcnn")
+
+
+def sub_model(model: keras.Model, name: str, x) -> np.ndarray:
+    """The classic per-layer reference: a sub-model to one layer's output, then predict."""
+    return keras.Model(model.inputs, model.get_layer(name).output).predict(x, verbose=0)
+
+
+# --- extract equals a per-layer sub-model, for each kind of model ----------------------------
+
+
+def test_functional_every_layer_matches_one_sub_model_per_layer():
+    model, x = textcnn(), tokens(40)
+    acts = extract(model, x, batch_size=16)
+    names = [layer.name for layer in model.layers[1:]]
+    assert sorted(acts) == sorted(names)
+    assert list(acts) == activation_names(model)
+    for name in names:
+        np.testing.assert_allclose(acts[name], sub_model(model, name, x), **CLOSE)
+    assert acts["extractor"].shape == (40, 6)
+    assert acts["embedding"].shape == (40, 12, 8)
+
+
+def test_returns_the_layers_asked_for_in_that_order():
+    model, x = textcnn(), tokens(10)
+    acts = extract(model, x, ["extractor", "conv4"])
+    assert list(acts) == ["extractor", "conv4"]
+    assert all(isinstance(a, np.ndarray) for a in acts.values())
+
+
+def test_sequential_with_input():
+    model = keras.Sequential(
+        [keras.Input((5,)), L.Dense(4, name="d1"), L.Dense(2, name="d2")], name="seq"
+    )
+    x = data(20, 5)
+    acts = extract(model, x, batch_size=8)
+    assert list(acts) == ["d1", "d2"]
+    np.testing.assert_allclose(acts["d1"], sub_model(model, "d1", x), **CLOSE)
+    np.testing.assert_allclose(acts["d2"], model.predict(x, verbose=0), **CLOSE)
+
+
+def test_sequential_without_input_is_built_from_the_data():
+    model = keras.Sequential([L.Dense(4, name="d1"), L.Dense(2, name="d2")], name="unbuilt")
+    x = data(20, 5)
+    acts = extract(model, x, ["d1"])
+    assert model.built and tuple(model.inputs[0].shape) == (None, 5)
+    np.testing.assert_allclose(acts["d1"], sub_model(model, "d1", x), **CLOSE)
+
+
+def test_sequential_without_input_from_a_generator_of_batches():
+    model = keras.Sequential([L.Embedding(30, 4, name="emb"), L.Flatten(name="flat")], name="seq")
+    x = tokens(9)
+    acts = extract(model, (x[i : i + 4] for i in range(0, 9, 4)), ["flat"])
+    np.testing.assert_allclose(acts["flat"], sub_model(model, "flat", x), **CLOSE)
+
+
+def test_nested_models_name_inner_layers_outer_slash_inner():
+    inner_seq = keras.Sequential(
+        [keras.Input((5,)), L.Dense(4, name="s1"), L.Dense(3, name="s2")], name="block"
+    )
+    e_in = keras.Input((3,), name="e_in")
+    encoder = keras.Model(e_in, L.Dense(2, name="e1")(e_in), name="encoder")
+    x_in = keras.Input((5,), name="x")
+    out = L.Dense(1, name="head")(encoder(inner_seq(x_in)))
+    model = keras.Model(x_in, out, name="outer")
+    x = data(11, 5)
+    acts = extract(model, x, batch_size=4)
+    assert activation_names(model) == [
+        "block/s1", "block/s2", "block", "encoder/e1", "encoder", "head"
+    ]  # fmt: skip
+    block_in = x
+    np.testing.assert_allclose(acts["block/s1"], sub_model(inner_seq, "s1", block_in), **CLOSE)
+    np.testing.assert_allclose(acts["block"], inner_seq.predict(x, verbose=0), **CLOSE)
+    np.testing.assert_allclose(acts["encoder/e1"], sub_model(encoder, "e1", acts["block"]), **CLOSE)
+    np.testing.assert_allclose(acts["head"], model.predict(x, verbose=0), **CLOSE)
+
+
+def siamese() -> keras.Model:
+    e_in = keras.Input((4,), name="e_in")
+    encoder = keras.Model(e_in, L.Dense(3, activation="tanh", name="e_dense")(e_in), name="encoder")
+    a, b = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    merged = L.Concatenate(name="merge")([encoder(a), encoder(b)])
+    return keras.Model([a, b], L.Dense(1, name="head")(merged), name="siamese")
+
+
+def test_siamese_nested_model_called_twice_names_each_call():
+    model = siamese()
+    left, right = data(7, 4), data(7, 4)
+    acts = extract(model, [left, right], ["encoder", "encoder/e_dense"])
+    assert list(acts) == ["encoder@0", "encoder@1", "encoder/e_dense@0", "encoder/e_dense@1"]
+    encoder = model.get_layer("encoder")
+    np.testing.assert_allclose(acts["encoder@0"], encoder.predict(left, verbose=0), **CLOSE)
+    np.testing.assert_allclose(acts["encoder@1"], encoder.predict(right, verbose=0), **CLOSE)
+    np.testing.assert_allclose(acts["encoder/e_dense@1"], acts["encoder@1"], **CLOSE)
+
+
+def two_in_two_out() -> keras.Model:
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    h = L.Dense(4, name="mix")(L.Concatenate(name="cat")([a, b]))
+    return keras.Model([a, b], [L.Dense(1, name="y1")(h), L.Dense(2, name="y2")(h)], name="mimo")
+
+
+def test_multi_input_list_and_dict_give_the_same_activations():
+    model = two_in_two_out()
+    a, b = data(13, 3), data(13, 2)
+    from_list = extract(model, [a, b], batch_size=5)
+    from_dict = extract(model, {"b": b, "a": a}, batch_size=5)
+    y1, y2 = model.predict([a, b], verbose=0)
+    for name in ("cat", "mix", "y1", "y2"):
+        np.testing.assert_array_equal(from_list[name], from_dict[name])
+    np.testing.assert_allclose(from_list["y1"], y1, **CLOSE)
+    np.testing.assert_allclose(from_list["y2"], y2, **CLOSE)
+    np.testing.assert_allclose(from_list["mix"], sub_model(model, "mix", [a, b]), **CLOSE)
+
+
+def shared_dense_model() -> tuple[keras.Model, list]:
+    x = keras.Input((3,), name="x")
+    dense = L.Dense(3, name="dense")
+    first = dense(x)
+    second = dense(L.Activation("relu", name="relu")(first))
+    return keras.Model(x, L.Dense(1, name="out")(second), name="twice"), [first, second]
+
+
+def test_a_layer_called_twice_gives_name_at_k_in_call_order():
+    model, outputs = shared_dense_model()
+    x = data(9, 3)
+    acts = extract(model, x, ["dense"])  # the plain name stands for every call
+    assert list(acts) == ["dense@0", "dense@1"]
+    for k, tensor in enumerate(outputs):
+        reference = keras.Model(model.inputs, tensor).predict(x, verbose=0)
+        np.testing.assert_allclose(acts[f"dense@{k}"], reference, **CLOSE)
+    assert list(extract(model, x, ["dense@1"])) == ["dense@1"]
+
+
+def test_a_layer_with_several_outputs_gives_key_index():
+    x_in = keras.Input((5, 3), name="seq")
+    out, h, c = L.LSTM(4, return_state=True, name="lstm")(x_in)
+    model = keras.Model(x_in, L.Dense(1, name="head")(L.Concatenate(name="cat")([out, h, c])))
+    x = data(6, 5, 3)
+    acts = extract(model, x, ["lstm"])
+    assert list(acts) == ["lstm[0]", "lstm[1]", "lstm[2]"]
+    reference = keras.Model(model.inputs, [out, h, c]).predict(x, verbose=0)
+    for k in range(3):
+        np.testing.assert_allclose(acts[f"lstm[{k}]"], reference[k], **CLOSE)
+    assert list(extract(model, x, ["lstm[1]"])) == ["lstm[1]"]
+
+
+# --- data plumbing ---------------------------------------------------------------------------
+
+
+def test_every_kind_of_data_gives_the_same_arrays_in_input_order():
+    model, x = textcnn(), tokens(23)
+    y = np.zeros(23)
+    expected = sub_model(model, "extractor", x)
+    batches = [x[i : i + 5] for i in range(0, 23, 5)]
+    sources = {
+        "array": x,
+        "generator of x": iter(batches),
+        "list of (x, y)": [(b, y[: len(b)]) for b in batches],
+        "generator of (x,)": ((b,) for b in batches),
+        "tf.data (x, y)": tf.data.Dataset.from_tensor_slices((x, y)).batch(5),
+        "tf.data x": tf.data.Dataset.from_tensor_slices(x).batch(7),
+    }
+    for kind, source in sources.items():
+        got = extract(model, source, ["extractor"], batch_size=5)["extractor"]
+        assert got.shape == (23, 6), kind
+        np.testing.assert_allclose(got, expected, **CLOSE, err_msg=kind)
+
+
+def test_batch_size_does_not_change_the_result():
+    model, x = textcnn(), tokens(30)
+    whole = extract(model, x, ["extractor"], batch_size=30)["extractor"]
+    small = extract(model, x, ["extractor"], batch_size=7)["extractor"]
+    np.testing.assert_allclose(small, whole, **CLOSE)
+
+
+def test_unbatched_dataset_is_refused_with_a_hint():
+    model = textcnn()
+    with pytest.raises(ValueError, match=r"expects batches of shape \(None, 12\).*dataset.batch"):
+        extract(model, tf.data.Dataset.from_tensor_slices(tokens(4)), ["extractor"])
+
+
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        ("not data", TypeError, "data must be a numpy array.*got str"),
+        (5, TypeError, "got int"),
+        (np.zeros((0, 12), "int32"), ValueError, "0 samples"),
+        (iter([]), ValueError, "no batches"),
+        ([np.zeros((3, 12)), np.zeros((4, 12))], ValueError, r"first \(batch\) size.*\(4, 12\)"),
+        ([np.zeros((3, 12)), np.zeros((3, 12))], ValueError, r"takes 1 input.*2 array"),
+        ({"wrong": np.zeros((3, 12))}, ValueError, r"inputs named \['tokens'\].*\['wrong'\]"),
+        (iter([(1, 2, 3, 4)]), ValueError, r"\(x, y, sample_weight\).*4 items"),
+    ],
+)
+def test_bad_data_is_refused_saying_what_was_given(x, error, message):
+    with pytest.raises(error, match=message):
+        extract(textcnn(), x, ["extractor"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"batch_size": 0}, ValueError, "positive int; got 0"),
+        ({"batch_size": 2.5}, ValueError, "positive int; got 2.5"),
+        ({"layers": []}, ValueError, "layers is empty"),
+        ({"layers": [3]}, TypeError, r"strings; got 3 \(int\)"),
+        ({"layers": 3}, TypeError, "got int"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        extract(textcnn(), tokens(3), **kwargs)
+
+
+def test_unknown_name_raises_key_error_listing_valid_names_closest_first():
+    model = textcnn()
+    with pytest.raises(KeyError) as excinfo:
+        extract(model, tokens(3), ["extracter"])
+    message = excinfo.value.args[0]
+    assert "no layer named 'extracter' in model 'textcnn'" in message
+    listed = message.split("closest first: ")[1]
+    assert listed.startswith("'extractor'")
+    assert all(f"'{name}'" in listed for name in activation_names(model))
+
+
+def test_a_model_without_a_graph_says_how_to_build_it():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match=r"keras.Input\(shape=...\).*model.build"):
+        feature_extractor(Subclassed(name="sub"), ["x"])
+    with pytest.raises(TypeError, match="keras.Model; got Dense"):
+        extract(L.Dense(2), data(2, 2))
+
+
+# --- feature_extractor: one model, built once --------------------------------------------------
+
+
+def test_feature_extractor_is_cached_and_extract_reuses_it(monkeypatch):
+    model, x = textcnn(), tokens(20)
+    fx = feature_extractor(model, ["extractor"])
+    assert feature_extractor(model, ["extractor"]) is fx
+    assert feature_extractor(model, "extractor") is fx  # one name as a str: same request
+    assert feature_extractor(model, ["extractor", "conv3"]) is not fx
+    walks, steps = [], []
+    walk = activations.layer_calls
+    monkeypatch.setattr(activations, "layer_calls", lambda m: walks.append(m) or walk(m))
+    real_step = fx.predict_on_batch
+    monkeypatch.setattr(fx, "predict_on_batch", lambda b: steps.append(len(b)) or real_step(b))
+    for _ in range(2):
+        extract(model, x, ["extractor"], batch_size=8)
+    assert walks == []  # no graph walk, no new sub-model
+    assert steps == [8, 8, 4, 8, 8, 4]  # the cached extractor ran: one compiled step per batch
+
+
+def test_feature_extractor_returns_a_dict_model_and_follows_sequential_add():
+    model = keras.Sequential([keras.Input((3,)), L.Dense(2, name="d1")], name="grow")
+    fx = feature_extractor(model)
+    assert isinstance(fx.predict(data(4, 3), verbose=0), dict)
+    model.add(L.Dense(5, name="d2"))
+    grown = feature_extractor(model)
+    assert grown is not fx
+    assert list(extract(model, data(4, 3))) == ["d1", "d2"]
+
+
+def test_the_cache_does_not_keep_the_model_alive():
+    model = textcnn()
+    feature_extractor(model, ["extractor"])
+    extract(model, tokens(4), ["extractor"])
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+class Counter(L.Layer):
+    """Identity that counts how often its call() runs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.count = 0
+
+    def call(self, x):
+        self.count += 1
+        return x
+
+
+def test_every_layer_runs_once_per_batch_whatever_is_extracted():
+    x_in = keras.Input((3,), name="x")
+    counter = Counter(name="counter")
+    h = counter(L.Dense(4, name="d1")(x_in))
+    model = keras.Model(x_in, L.Dense(2, name="d3")(L.Dense(4, name="d2")(h)), name="counted")
+    fx = feature_extractor(model)  # every layer: d1, counter, d2, d3
+    counter.count = 0
+    fx(data(5, 3))  # eager: call() runs as often as the graph calls it
+    assert counter.count == 1
+    assert len(fx.layers) == len(model.layers)  # no layer added or duplicated
+
+
+# --- extract_to_disk --------------------------------------------------------------------------
+
+
+def test_disk_equals_memory_and_index_describes_the_files(tmp_path):
+    model, x = textcnn(), tokens(37)
+    paths = extract_to_disk(model, x, ["extractor", "conv3"], tmp_path, batch_size=8, progress=0)
+    memory = extract(model, x, ["extractor", "conv3"], batch_size=8)
+    assert set(paths) == {"extractor", "conv3"}
+    for name, path in paths.items():
+        on_disk = np.load(path, mmap_mode="r")
+        np.testing.assert_array_equal(on_disk, memory[name])
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["samples"] == 37
+    assert index["activations"]["conv3"] == {
+        "file": "conv3.npy",
+        "shape": [37, 12, 4],
+        "dtype": "float32",
+        "samples": 37,
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "conv3.npy",
+        "extractor.npy",
+        "index.json",
+    ]
+
+
+def test_disk_from_a_generator_of_unknown_length(tmp_path):
+    model, x = textcnn(), tokens(19)
+    paths = extract_to_disk(
+        model, (x[i : i + 6] for i in range(0, 19, 6)), "extractor", tmp_path, progress=False
+    )
+    expected = extract(model, x, ["extractor"], batch_size=6)["extractor"]
+    np.testing.assert_array_equal(np.load(paths["extractor"]), expected)
+
+
+def test_npy_header_keeps_its_size_as_the_file_grows(tmp_path):
+    first = np.zeros((1, 7), "float32")
+    writer = activations._NpyAppender(tmp_path / "a.npy", first)
+    for _ in range(3000):
+        writer.append(first)
+    writer.finish()
+    assert np.load(tmp_path / "a.npy").shape == (3000, 7)
+    assert writer.header_size % 64 == 0
+
+
+def test_files_appear_only_when_complete(tmp_path):
+    model, x = textcnn(), tokens(12)
+    seen = []
+
+    def batches():
+        for i in range(0, 12, 4):
+            seen.append(sorted(p.name for p in tmp_path.iterdir()))
+            yield x[i : i + 4]
+
+    extract_to_disk(model, batches(), ["extractor"], tmp_path, progress=False)
+    assert all(not name.endswith((".npy", ".json")) for names in seen for name in names)
+    assert any(name.endswith(".partial") for name in seen[-1])  # work in progress was hidden
+
+
+@pytest.mark.parametrize("interruption", [RuntimeError("disk gone"), KeyboardInterrupt()])
+def test_an_iterator_that_fails_midway_leaves_no_file(tmp_path, interruption):
+    model, x = textcnn(), tokens(12)
+
+    def batches():
+        yield x[:4]
+        yield x[4:8]
+        raise interruption
+
+    with pytest.raises(type(interruption)):
+        extract_to_disk(model, batches(), ["extractor", "conv5"], tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_outputs_are_refused_unless_overwrite(tmp_path):
+    model = textcnn()
+    first, second = tokens(5), tokens(8)
+    path = extract_to_disk(model, first, ["extractor"], tmp_path, progress=False)["extractor"]
+    before = path.read_bytes()
+    read = []
+
+    def batches():
+        read.append(1)
+        yield second
+
+    with pytest.raises(FileExistsError, match=r"extractor.npy, index.json; pass overwrite=True"):
+        extract_to_disk(model, batches(), ["extractor"], tmp_path, progress=False)
+    assert read == [] and path.read_bytes() == before  # refused before reading any data
+    extract_to_disk(model, second, ["extractor"], tmp_path, progress=False, overwrite=True)
+    assert np.load(path).shape == (8, 6)
+    assert json.loads((tmp_path / "index.json").read_text())["samples"] == 8
+
+
+def test_file_names_are_distinct_and_portable():
+    keys = ("dense@0", "dense@1", "dense_1", "enc/d", "enc__d", "Dense@0", "index", "x[0]")
+    names = activations._file_names(keys)
+    lowered = [n.lower() for n in names.values()]
+    assert len(set(lowered)) == len(keys) and "index.json" not in lowered
+    assert all("/" not in n and n.endswith(".npy") for n in names.values())
+
+
+def test_nested_names_are_written_as_files(tmp_path):
+    model = siamese()
+    xs = [data(5, 4), data(5, 4)]
+    paths = extract_to_disk(model, xs, ["encoder/e_dense"], tmp_path, progress=False)
+    assert [p.name for p in paths.values()] == ["encoder__e_dense@0.npy", "encoder__e_dense@1.npy"]
+    memory = extract(model, xs, ["encoder/e_dense"])
+    for key, path in paths.items():
+        np.testing.assert_array_equal(np.load(path), memory[key])
+
+
+def test_progress_bar_is_shown_only_when_asked(tmp_path, capsys):
+    model, x = textcnn(), tokens(12)
+    extract_to_disk(model, x, ["extractor"], tmp_path / "quiet", batch_size=4, progress=False)
+    assert capsys.readouterr().out == ""
+    extract_to_disk(model, x, ["extractor"], tmp_path / "loud", batch_size=4)
+    assert "3/3" in capsys.readouterr().out
+
+
+def resident_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux /proc")
+def test_streaming_memory_stays_flat_while_the_file_grows(tmp_path):
+    """Resident memory after 120 batches is that after 20, although 100 MiB more were written."""
+    model = keras.Sequential([keras.Input((16,)), L.Dense(4096, name="wide")], name="wide")
+    batch = data(64, 16)  # 64 x 4096 float32 = 1 MiB of activations per batch
+    rss = []
+
+    def batches():
+        for _ in range(120):
+            rss.append(resident_mib())
+            yield batch
+
+    extract_to_disk(model, batches(), ["wide"], tmp_path, progress=False)
+    assert np.load(tmp_path / "wide.npy", mmap_mode="r").shape == (120 * 64, 4096)
+    growth = max(rss[20:]) - rss[20]
+    assert growth < 30, f"resident memory grew {growth:.0f} MiB from batch 20 to 120"
