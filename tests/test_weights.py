@@ -199,6 +199,36 @@ def test_batch_norm_statistics_are_not_trainable():
     }
 
 
+def test_batch_norm_statistics_move_in_training_mode_only():
+    bn = layers.BatchNormalization(name="bn")
+    x = RNG.normal(loc=3.0, size=(8, 3)).astype("float32")
+    bn(x, training=False)
+    before = [w.copy() for w in bn.get_weights()]
+    bn(x, training=False)
+    assert all(np.array_equal(a, b) for a, b in zip(before, bn.get_weights(), strict=True))
+    bn(x, training=True)
+    moved = [not np.array_equal(a, b) for a, b in zip(before, bn.get_weights(), strict=True)]
+    assert moved == [False, False, True, True]  # gamma, beta, moving_mean, moving_variance
+
+
+def test_batch_norm_inference_formula():
+    bn = layers.BatchNormalization(name="bn")
+    bn.build((None, 3))
+    bn.set_weights([RNG.uniform(0.5, 2.0, size=3).astype("float32") for _ in range(4)])
+    gamma, beta, mean, var = bn.get_weights()
+    x = RNG.normal(size=(4, 3)).astype("float32")
+    want = gamma * (x - mean) / np.sqrt(var + bn.epsilon) + beta
+    np.testing.assert_allclose(value(bn(x, training=False)), want, atol=1e-5)
+
+
+def test_conv_kernel_layout_does_not_depend_on_data_format():
+    last = layers.Conv2D(5, (2, 3), name="last")
+    last.build((None, 6, 7, 3))
+    first = layers.Conv2D(5, (2, 3), data_format="channels_first", name="first")
+    first.build((None, 3, 6, 7))
+    assert tuple(first.kernel.shape) == tuple(last.kernel.shape) == (2, 3, 3, 5)
+
+
 def test_weight_table_of_a_single_layer():
     dense = layers.Dense(2, name="solo")
     dense.build((None, 3))
@@ -264,6 +294,8 @@ def test_variable_name_is_short_and_path_is_the_id():
     kernels = [v for v in model.weights if v.name == "kernel"]
     assert len(kernels) > 1  # "kernel" alone cannot identify a variable
     assert len({v.path for v in model.weights}) == len(model.weights)
+    for array, v in zip(model.get_weights(), model.weights, strict=True):
+        np.testing.assert_array_equal(array, v.numpy())  # get_weights follows model.weights
 
 
 def test_set_weights_errors_name_the_problem():
@@ -597,3 +629,17 @@ def test_mistake_copying_gru_gates_in_keras_order():
     }
     assert not np.allclose(W.torch_gru(wrong, X_SEQ), y, atol=1e-3)
     np.testing.assert_allclose(W.torch_gru(W.to_torch_layout(gru), X_SEQ), y, atol=1e-5)
+
+
+def test_a_trained_kernel_shows_which_input_features_matter():
+    """The notebook's heatmap: only rows 0-2 of the kernel drive the targets, so they dominate."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 12)).astype("float32")
+    true_kernel = np.zeros((12, 4), dtype="float32")
+    true_kernel[:3] = rng.choice([-1.5, 1.5], size=(3, 4))
+    model = keras.Sequential([keras.Input((12,)), layers.Dense(4, name="dense")], name="reg")
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    model.fit(x, x @ true_kernel, epochs=20, batch_size=64, verbose=0)
+    strength = np.abs(model.get_layer("dense").get_weights()[0]).mean(axis=1)
+    assert sorted(np.argsort(strength)[-3:].tolist()) == [0, 1, 2]
+    assert strength[:3].min() > 10 * strength[3:].max()
