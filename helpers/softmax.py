@@ -270,8 +270,15 @@ def _features(model: keras.Model, x: object, batch_size: int) -> np.ndarray:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     sub = keras.Model(model.inputs, dense.input, name=f"{model.name}_features")
-    data = arrays if len(arrays) > 1 else arrays[0]
-    return np.asarray(sub.predict(data, batch_size=batch_size, verbose=0))
+    # Plain calls, not predict(): predict traces a new tf.function for every new sub-model, and
+    # TensorFlow warns about retracing after a few calls.
+    batches = [
+        keras.ops.convert_to_numpy(
+            sub([a[start : start + batch_size] for a in arrays], training=False)
+        )
+        for start in range(0, len(arrays[0]), batch_size)
+    ]
+    return np.concatenate(batches) if batches else np.zeros((0, dense.kernel.shape[0]), "float32")
 
 
 def logits(model: keras.Model, x: object, batch_size: int = 256) -> np.ndarray:

@@ -265,8 +265,9 @@ def test_contributions_plus_bias_equal_the_logits(model):
 
 def test_wrong_x_shape_fails_before_any_work(model, monkeypatch):
     def no_work(*args, **kwargs):
-        raise AssertionError("predict ran before x was checked")
+        raise AssertionError("a model ran before x was checked")
 
+    monkeypatch.setattr(keras.Model, "__call__", no_work)
     monkeypatch.setattr(keras.Model, "predict", no_work)
     bad = np.zeros((3, 5), "float32")
     expected = r"x has shape \(3, 5\); model 'seq' input 'x' expects \(n, 4\)"
@@ -280,6 +281,17 @@ def test_wrong_x_shape_fails_before_any_work(model, monkeypatch):
         softmax.train_classes(model, np.zeros(4), np.zeros(4, "int64"), [0])
     with pytest.raises(ValueError, match="positive int; got 0"):
         softmax.prediction_weights(model, np.zeros((3, 4)), batch_size=0)
+
+
+def test_features_are_batched_and_empty_input_works(model):
+    x, _ = data()
+    assert np.allclose(
+        softmax.prediction_weights(model, x, batch_size=5).features,
+        softmax.prediction_weights(model, x, batch_size=64).features,
+        atol=1e-6,
+    )
+    empty = softmax.prediction_weights(model, x[:0])
+    assert empty.classes.shape == (0,) and empty.kernel_rows.shape == (0, D)
 
 
 def test_multi_input_models_take_a_list():
