@@ -161,10 +161,17 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
     nested call, once per model, as results are cached.
     """
     io = _graph_io(model)
-    if io is None:
+    if io is None and isinstance(model, keras.Sequential):
         raise ValueError(
             f"Model {model.name!r} has no defined inputs, so it has no graph to walk. Start it "
             "with keras.Input(shape=...), call model.build((None, ...)), or call it once on data."
+        )
+    if io is None:
+        raise ValueError(
+            f"Model {model.name!r} ({type(model).__name__}) is a subclassed model: its call() is "
+            "Python code, not a graph of layer calls, so there is nothing to walk. Use the "
+            "functional API or Sequential, or wrap it: keras.Model(inp, model(inp)) lists it as "
+            "one layer."
         )
     cached = _CACHE.get(model)
     if (
@@ -232,11 +239,17 @@ def layer_calls(model: keras.Model) -> list[LayerCall]:
 def shared_layers(model: keras.Model) -> dict[str, int]:
     """Every layer called more than once in ``model``'s graph, with its number of calls.
 
-    Nested models are included, their layers named ``outer/inner``.
+    Nested models are included, their layers named ``outer/inner``. Calls are counted per layer
+    object: a layer used both directly ("dense") and inside a nested model ("sub/dense") is listed
+    under both names, each with the layer's total number of calls.
 
         >>> shared_layers(model)  # {'shared_dense': 10}
     """
-    return {c.name: c.calls for c in layer_calls(model) if c.calls > 1 and c.index == 0}
+    calls = layer_calls(model)
+    per_layer: dict[int, int] = {}
+    for c in calls:
+        per_layer[id(c.layer)] = per_layer.get(id(c.layer), 0) + 1
+    return {c.name: per_layer[id(c.layer)] for c in calls if per_layer[id(c.layer)] > 1}
 
 
 def call_outputs(model: keras.Model, layer_name: str) -> list:

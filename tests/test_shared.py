@@ -191,6 +191,8 @@ def test_walking_again_changes_nothing_about_the_model():
     left, right = data(3, 4), data(3, 4)
     before = predict(model, [left, right])
     config = model.get_config()
+    summary_before = []
+    model.summary(print_fn=lambda line, **kwargs: summary_before.append(line))
     enc_dense = model.get_layer("encoder").get_layer("enc_dense")
     first_output = enc_dense.output
     nodes = len(enc_dense._inbound_nodes)  # private on purpose: proves no node is added
@@ -210,6 +212,9 @@ def test_walking_again_changes_nothing_about_the_model():
     assert enc_dense.output is first_output
     assert len(enc_dense._inbound_nodes) == nodes
     assert model.get_config() == config
+    summary_after = []
+    model.summary(print_fn=lambda line, **kwargs: summary_after.append(line))
+    assert summary_after == summary_before
     for a, b in zip(before, predict(model, [left, right]), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -219,6 +224,24 @@ def test_a_sequential_that_gains_a_layer_is_walked_again():
     assert [c.key for c in layer_calls(model)] == ["s1"]
     model.add(L.Dense(2, name="s2"))
     assert [c.key for c in layer_calls(model)] == ["s1", "s2"]
+
+
+def test_subclassed_model_raises_value_error_saying_it_has_no_graph():
+    class Twice(keras.Model):
+        def __init__(self):
+            super().__init__(name="twice")
+            self.dense = L.Dense(2, name="d")
+
+        def call(self, x):
+            return self.dense(self.dense(x))
+
+    model = Twice()
+    model(data(1, 2))
+    with pytest.raises(ValueError, match=r"'twice' \(Twice\) is a subclassed model.*wrap it"):
+        layer_calls(model)
+    x = keras.Input((2,), name="x")
+    wrapped = keras.Model(x, model(x), name="wrapped")
+    assert [c.key for c in layer_calls(wrapped)] == ["twice"]
 
 
 def test_layer_calls_rejects_a_non_model():
@@ -264,6 +287,16 @@ def test_shared_layers_reports_only_layers_called_more_than_once():
     assert shared_layers(ten_input_model()) == {"shared_dense": 10}
     x = keras.Input((2,), name="x")
     assert shared_layers(keras.Model(x, L.Dense(1, name="d")(x), name="m")) == {}
+
+
+def test_shared_layers_counts_a_layer_used_directly_and_inside_a_nested_model():
+    dense = L.Dense(3, name="d")
+    x = keras.Input((3,), name="x")
+    sub = keras.Model(x, dense(x), name="sub")
+    y = keras.Input((3,), name="y")
+    model = keras.Model(y, dense(sub(y)), name="m")
+    assert [c.key for c in layer_calls(model)] == ["sub/d", "sub", "d"]
+    assert shared_layers(model) == {"sub/d": 2, "d": 2}
 
 
 def test_call_outputs_unknown_name_lists_known_names_closest_first():
