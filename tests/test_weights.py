@@ -470,33 +470,32 @@ def test_torch_conv_is_the_cross_correlation_formula():
         W.torch_conv({"weight": w}, x[:, :2])
 
 
-def test_lstm_to_torch_lstm():
-    lstm = layers.LSTM(3, return_sequences=True, name="lstm")
-    y = built(lstm, X_SEQ)
-    state = W.to_torch_layout(lstm)
-    assert {k: v.shape for k, v in state.items()} == {
-        "weight_ih_l0": (12, 4),
-        "weight_hh_l0": (12, 3),
-        "bias_ih_l0": (12,),
-        "bias_hh_l0": (12,),
+@pytest.mark.parametrize(
+    ("cls", "gates", "forward"), [(layers.LSTM, 4, W.torch_lstm), (layers.GRU, 3, W.torch_gru)]
+)
+def test_rnn_to_torch_rnn(cls, gates, forward):
+    rnn = cls(3, return_sequences=True, name="rnn")
+    y = built(rnn, X_SEQ)
+    state = W.to_torch_layout(rnn)
+    g = gates * 3
+    shapes = {
+        "weight_ih_l0": (g, 4),
+        "weight_hh_l0": (g, 3),
+        "bias_ih_l0": (g,),
+        "bias_hh_l0": (g,),
     }
-    np.testing.assert_allclose(W.torch_lstm(state, X_SEQ), y, atol=1e-5)
+    assert {k: v.shape for k, v in state.items()} == shapes
+    np.testing.assert_allclose(forward(state, X_SEQ), y, atol=1e-5)
 
 
-def test_gru_to_torch_gru():
-    gru = layers.GRU(3, return_sequences=True, name="gru")
-    y = built(gru, X_SEQ)
+def test_torch_gru_starts_with_the_reset_gate():
+    gru = layers.GRU(3, name="gru")
+    gru.build((None, 5, 4))
     state = W.to_torch_layout(gru)
-    assert {k: v.shape for k, v in state.items()} == {
-        "weight_ih_l0": (9, 4),
-        "weight_hh_l0": (9, 3),
-        "bias_ih_l0": (9,),
-        "bias_hh_l0": (9,),
-    }
-    np.testing.assert_allclose(W.torch_gru(state, X_SEQ), y, atol=1e-5)
-    # PyTorch's first block is the reset gate, Keras' second (z, r, h).
-    keras_kernel = value(gru.cell.kernel)
-    np.testing.assert_array_equal(state["weight_ih_l0"][:3], keras_kernel[:, 3:6].T)
+    kernel = value(gru.cell.kernel)  # Keras blocks z, r, h; PyTorch r, z, n
+    np.testing.assert_array_equal(state["weight_ih_l0"][:3], kernel[:, 3:6].T)
+    np.testing.assert_array_equal(state["weight_ih_l0"][3:6], kernel[:, :3].T)
+    np.testing.assert_array_equal(state["weight_ih_l0"][6:], kernel[:, 6:].T)
 
 
 def test_layers_without_bias_convert_without_bias_keys():
