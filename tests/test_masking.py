@@ -263,12 +263,18 @@ def test_rejects_per_token_logits_and_taken_names():
 # ---------------------------------------------------------------- the mistakes in the notebook
 
 
-def test_mistake_typo_drops_the_dense_and_the_helper_refuses_it():
+@pytest.mark.parametrize("width", [C + 3, C])
+def test_mistake_typo_drops_the_dense_and_the_helper_refuses_it(width):
     # The answer's misspelt variable: the Dense output is discarded and the mask multiplies the
-    # features instead. When sizes agree this builds silently; the Dense is not in the model.
+    # features instead. Keras refuses it when the widths differ; when they agree it builds
+    # silently, without the Dense.
     keras.backend.clear_session()
     x, allowed = keras.Input((C,), name="x"), keras.Input((C,), name="allowed")
-    features = keras.layers.Dense(C, activation="relu", name="features")(x)
+    features = keras.layers.Dense(width, activation="relu", name="features")(x)
+    if width != C:
+        with pytest.raises(ValueError, match=r"incompatible shapes.*\(8,\) and \(5,\)"):
+            keras.layers.Multiply(name="mul")([features, allowed])
+        return
     outputs_typo = keras.layers.Dense(C, name="logits")(features)  # noqa: F841
     probs = keras.layers.Activation("softmax", name="act")(
         keras.layers.Multiply(name="mul")([features, allowed])
@@ -286,6 +292,37 @@ def test_mistake_multiplying_logits_by_zero_leaks_mass():
     assert leaked.min() > 0.0
     ours = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
     assert np.all(ours[~mask] == 0.0)
+
+
+def test_mistake_minus_inf_for_masked_logits_gives_nan_rows():
+    logits, mask = random_case(rows=3)
+    mask[1] = False
+    naive = keras.ops.convert_to_numpy(keras.ops.softmax(np.where(mask, logits, -np.inf)))
+    assert np.all(np.isnan(naive[1])) and not np.isnan(naive[[0, 2]]).any()
+    assert np.all(keras.ops.convert_to_numpy(masked_softmax(logits, mask))[1] == 0.0)
+
+
+def test_a_single_allowed_class_gives_probability_one_and_no_gradient():
+    z = tf.Variable([[0.3, -2.0, 5.0], [1.0, 2.0, 3.0]])
+    mask = np.array([[0, 1, 0], [1, 1, 0]], "float32")
+    with tf.GradientTape() as tape:
+        p = masked_softmax(z, mask)
+        loss = keras.losses.SparseCategoricalCrossentropy()(np.array([1, 0]), p)
+    grad = tape.gradient(loss, z).numpy()
+    assert float(p[0, 1]) == 1.0
+    assert np.all(grad[0] == 0.0) and np.all(grad[1, :2] != 0.0)
+
+
+def test_masking_never_lowers_accuracy_when_the_true_class_is_allowed():
+    # A masked prediction differs from the plain one only when the plain argmax is not allowed,
+    # i.e. already wrong (the true class is always allowed).
+    logits, mask = random_case(rows=500, seed=11)
+    y = np.array([np.random.default_rng(i).choice(np.flatnonzero(m)) for i, m in enumerate(mask)])
+    plain = np.argmax(logits, -1)
+    masked = np.argmax(keras.ops.convert_to_numpy(masked_softmax(logits, mask)), -1)
+    assert np.all(mask[np.arange(500), masked])
+    assert np.mean(masked == y) > np.mean(plain == y)
+    assert np.all((plain == masked) | ~mask[np.arange(500), plain])
 
 
 def test_mistake_multiplying_probabilities_breaks_row_sums():
@@ -416,3 +453,5 @@ def test_weighted_metrics_ignore_zero_weight_samples():
     result = model.evaluate(x, y, sample_weight=sw, batch_size=10, verbose=0, return_dict=True)
     assert result["accuracy"] == pytest.approx(0.5)
     assert result["weighted_accuracy"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cannot `class_weight` and `sample_weight` at the same"):
+        model.fit(x, y, class_weight=class_weight_dict(C, [1] * C), sample_weight=sw, verbose=0)
