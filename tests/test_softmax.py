@@ -382,21 +382,53 @@ def test_class_weight_does_not_freeze_other_classes():
     x, y = data()
     kernel0, _ = softmax.class_weights(model)
     weights = {c: (1.0 if c in CHOSEN else 0.0) for c in range(K)}
+    body0 = [w.copy() for w in model.get_layer("hidden").get_weights()]
     model.fit(x, y, class_weight=weights, epochs=1, batch_size=64, verbose=0)
     kernel1, _ = softmax.class_weights(model)
     assert not np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN])
+    body1 = model.get_layer("hidden").get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(body0, body1, strict=True))
+
+
+def test_cross_entropy_gradient_reaches_every_logit():
+    """Why class_weight cannot freeze columns: d CE / d z_j = p_j - y_j is non-zero for all j."""
+    z = np.array([2.0, -1.0, 0.5, 3.0, -2.0])
+    label, step = 3, 1e-6
+
+    def cross_entropy(v):
+        return np.log(np.exp(v - v.max()).sum()) + v.max() - v[label]
+
+    numeric = np.array(
+        [
+            (cross_entropy(z + step * e) - cross_entropy(z - step * e)) / (2 * step)
+            for e in np.eye(K)
+        ]
+    )
+    analytic = np.exp(z) / np.exp(z).sum() - np.eye(K)[label]
+    assert np.allclose(numeric, analytic, atol=1e-6)
+    assert (analytic != 0).all()
 
 
 @pytest.mark.parametrize(
     "make_optimizer, warm, frozen_moves",
     [
         (lambda: keras.optimizers.SGD(0.1), False, False),
+        (lambda: keras.optimizers.SGD(0.1), True, False),
+        (lambda: keras.optimizers.RMSprop(0.1), True, False),
         (lambda: keras.optimizers.Adam(0.1), False, False),
         (lambda: keras.optimizers.Adam(0.1), True, True),
         (lambda: keras.optimizers.SGD(0.1, momentum=0.9), True, True),
         (lambda: keras.optimizers.AdamW(0.1), False, True),
     ],
-    ids=["sgd", "adam_fresh", "adam_warm", "sgd_momentum_warm", "adamw_fresh"],
+    ids=[
+        "sgd",
+        "sgd_warm",
+        "rmsprop_warm",
+        "adam_fresh",
+        "adam_warm",
+        "sgd_momentum_warm",
+        "adamw_fresh",
+    ],
 )
 def test_zero_gradient_moves_weights_with_decay_or_momentum(make_optimizer, warm, frozen_moves):
     """Masking gradients to zero is not enough: momentum and weight decay move them anyway."""
