@@ -257,17 +257,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
 
-    keras.utils.set_random_seed(args.seed)
+    if args.glove is not None:
+        glove_dim = _glove_dim(args.glove)
+        if glove_dim != args.embedding_dim:
+            parser.error(
+                f"--glove {args.glove.name} holds {glove_dim}-d vectors (first line); "
+                f"pass --embedding-dim {glove_dim} (got {args.embedding_dim})"
+            )
     if args.data is None:
         texts, labels = data.synthetic_reviews(args.synthetic_size, seed=args.seed)
         source = f"synthetic corpus ({len(texts)} sentences)"
     else:
-        texts, labels = data.load_polarity(args.data)
+        try:
+            texts, labels = data.load_polarity(args.data)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
         source = f"{args.data} ({len(texts)} sentences)"
     if len(texts) < 10:
         parser.error(
             f"need at least 10 sentences for a 10% held-out split, {source} has {len(texts)}"
         )
+
+    keras.utils.set_random_seed(args.seed)
     order = np.random.default_rng(args.seed).permutation(len(texts))
     held_out = order[: max(1, len(texts) // 10)]
     train = order[len(held_out) :]
@@ -313,6 +324,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {name} features to {path}")
     print(f"wrote labels to {args.out / 'labels.npy'}")
     return 0
+
+
+def _glove_dim(path: Path) -> int:
+    """Number of values on the first line of a GloVe file ("word v1 ... vN" gives N)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        fields = handle.readline().rstrip("\r\n").split(" ")
+    return sum(1 for field in fields[1:] if _is_number(field))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

@@ -257,6 +257,8 @@ def test_cli_trains_and_writes_features_and_labels(tmp_path):
 def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
     out = tmp_path / "out"
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the 0.1 0.2 0.3\n", encoding="utf-8")
     cases = [
         (["--data", str(tmp_path / "missing"), "--out", str(out)], "is not a folder"),
         (["--out", str(out), "--glove", str(tmp_path / "g.txt")], "does not exist"),
@@ -264,6 +266,8 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
         (["--out", str(out), "--max-tokens", "2"], "--max-tokens must be >= 3"),
         (["--out", str(out), "--pooling", "avg"], "invalid choice: 'avg'"),
         (["--data", str(tmp_path)], "the following arguments are required: --out"),
+        (["--data", str(tmp_path), "--out", str(out)], "lacks rt-polarity.pos, rt-polarity.neg"),
+        (["--out", str(out), "--glove", str(glove)], "holds 3-d vectors (first line); pass"),
     ]
     for args, message in cases:
         with pytest.raises(SystemExit) as info:
