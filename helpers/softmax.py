@@ -181,7 +181,9 @@ def set_class_weights(
         _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
     )
     d = dense.kernel.shape[0]
-    new_kernel = np.asarray(kernel, dtype=dense.kernel.dtype).reshape(d, -1)
+    new_kernel = np.asarray(kernel, dtype=dense.kernel.dtype)
+    if new_kernel.shape == (d,) and index.size == 1:
+        new_kernel = new_kernel[:, None]
     if new_kernel.shape != (d, index.size):
         raise ValueError(
             f"kernel for {index.size} classes must have shape ({d}, {index.size}); "
@@ -263,12 +265,21 @@ def _inputs_like(model: keras.Model, x: object) -> list[np.ndarray]:
     return checked
 
 
+def _check_positive(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}.")
+
+
 def _features(model: keras.Model, x: object, batch_size: int) -> np.ndarray:
     """Penultimate features: the input of the output Dense, (n, d), computed in batches."""
     dense = output_layer(model)
     arrays = _inputs_like(model, x)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
+    _check_positive("batch_size", batch_size)
+    if len(dense.input.shape) != 2:
+        raise ValueError(
+            f"Dense {dense.name!r} gets inputs of shape {tuple(dense.input.shape)}; these helpers "
+            "need one feature vector per sample, (batch, features)."
+        )
     sub = keras.Model(model.inputs, dense.input, name=f"{model.name}_features")
     # Plain calls, not predict(): predict traces a new tf.function for every new sub-model, and
     # TensorFlow warns about retracing after a few calls.
@@ -288,7 +299,7 @@ def logits(model: keras.Model, x: object, batch_size: int = 256) -> np.ndarray:
     """
     h = _features(model, x, batch_size)
     kernel, bias = class_weights(model)
-    return np.asarray(keras.ops.convert_to_numpy(keras.ops.matmul(h, kernel) + bias))
+    return keras.ops.convert_to_numpy(keras.ops.matmul(h, kernel) + bias)
 
 
 @dataclass(frozen=True)
@@ -413,6 +424,8 @@ def train_classes(
     )
     if chosen.size == 0:
         raise ValueError(f"classes is empty; choose some of 0..{units - 1}.")
+    _check_positive("epochs", epochs)
+    _check_positive("batch_size", batch_size)
     n = len(_inputs_like(model, x)[0])
     labels = np.asarray(y)
     if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):

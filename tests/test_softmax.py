@@ -206,6 +206,10 @@ def test_set_class_weights_leaves_other_classes_bit_identical():
     assert np.array_equal(after_b[[1, 4]], np.array([1.0, 2.0], "float32"))
     with pytest.raises(ValueError, match=r"must have shape \(6, 2\); got \(6, 3\)"):
         softmax.set_class_weights(model, [1, 4], np.zeros((D, 3)))
+    with pytest.raises(ValueError, match=r"must have shape \(6, 2\); got \(3, 4\)"):
+        softmax.set_class_weights(model, [1, 4], np.zeros((3, 4)))  # same size, wrong layout
+    softmax.set_class_weights(model, 2, np.full(D, 5.0))  # one class: a (d,) column is fine
+    assert np.array_equal(softmax.class_weights(model, 2)[0], np.full(D, 5.0, "float32"))
     with pytest.raises(ValueError, match=r"bias for 2 classes must have shape \(2,\); got \(3,\)"):
         softmax.set_class_weights(model, [1, 4], np.zeros((D, 2)), np.zeros(3))
 
@@ -306,6 +310,13 @@ def test_multi_input_models_take_a_list():
         softmax.prediction_weights(model, xa)
 
 
+def test_dense_on_a_sequence_is_refused():
+    inputs = keras.Input((3, 4), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(K, name="per_step")(inputs), name="steps")
+    with pytest.raises(ValueError, match=r"'per_step' gets inputs of shape \(None, 3, 4\)"):
+        softmax.prediction_weights(model, np.zeros((2, 3, 4)))
+
+
 def test_non_softmax_head_is_refused():
     model = sequential(activation="sigmoid")
     with pytest.raises(ValueError, match=r"'head' \(Dense\) with activations \['sigmoid'\]"):
@@ -369,6 +380,8 @@ def test_train_classes_bad_arguments(model):
         softmax.train_classes(model, x, y + K, [1])
     with pytest.raises(ValueError, match=r"one-hot rows \(n, 5\); got shape \(64, 3\)"):
         softmax.train_classes(model, x, np.zeros((64, 3)), [1])
+    with pytest.raises(ValueError, match="epochs must be a positive int; got 0"):
+        softmax.train_classes(model, x, y, [1], epochs=0)
     with pytest.raises(ValueError, match="x has 64 samples but y has 10"):
         softmax.train_classes(model, x, y[:10], [1])
 
