@@ -312,6 +312,17 @@ def load_glove(
     return matrix, len(found) / max(len(index), 1)
 
 
+def glove_dim(path: str | os.PathLike) -> int:
+    """The vector size of a GloVe text file, read from its first line ("word v1 ... vN" -> N).
+
+    >>> glove_dim("glove.840B.300d.txt")  # doctest: +SKIP
+    300
+    """
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        fields = handle.readline().rstrip("\r\n").split(" ")
+    return sum(1 for field in fields[1:] if _is_number(field))
+
+
 def _is_number(text: str) -> bool:
     """True if ``text`` parses as a float, e.g. "-0.25"."""
     try:

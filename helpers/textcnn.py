@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
 
     if args.glove is not None:
-        glove_dim = _glove_dim(args.glove)
+        glove_dim = data.glove_dim(args.glove)
         if glove_dim != args.embedding_dim:
             parser.error(
                 f"--glove {args.glove.name} holds {glove_dim}-d vectors (first line); "
@@ -324,21 +324,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {name} features to {path}")
     print(f"wrote labels to {args.out / 'labels.npy'}")
     return 0
-
-
-def _glove_dim(path: Path) -> int:
-    """Number of values on the first line of a GloVe file ("word v1 ... vN" gives N)."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        fields = handle.readline().rstrip("\r\n").split(" ")
-    return sum(1 for field in fields[1:] if _is_number(field))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

@@ -271,6 +271,11 @@ def test_load_glove_non_number_names_the_line(tmp_path):
         data.load_glove(glove, ["film"], 3)
 
 
+def test_glove_dim_reads_the_first_line(tmp_path):
+    assert data.glove_dim(write_glove(tmp_path / "a.txt", ["film 1 2 3", "x 1"])) == 3
+    assert data.glove_dim(write_glove(tmp_path / "b.txt", [". . . 0.5 -1"])) == 2
+
+
 def test_load_glove_missing_file_says_where_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist. Download .*glove.840B.300d.zip"):
         data.load_glove(tmp_path / "none.txt", ["film"], 3)
