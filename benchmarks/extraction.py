@@ -196,7 +196,7 @@ def main(samples: int, rss_sizes: tuple[int, int], repeats: int) -> int:
             f"extract_to_disk peak RSS, {size:,} sequences",
             f"{run['peak']:.0f} MB ({run['bytes'] / 1e6:,.0f} MB written)",
         )
-    row(f"  growth, {'+'.join(DISK_LAYERS)}", f"{growth:+.0f} MB", "< 100 MB", results[-1])
+    row(f"  growth, {'+'.join(DISK_LAYERS)}", f"{growth:+.1f} MB", "< 100 MB", results[-1])
 
     forward = forward_flops(model) * samples / t_predict[0] / 1e9
     blas = matmul_gflops()

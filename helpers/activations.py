@@ -23,7 +23,7 @@ import re
 import sys
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -305,14 +305,29 @@ def _check_batch(model: keras.Model, x: Any) -> None:
             )
 
 
-def _prepare(model: Any, data: Any, batch_size: int) -> _Batches:
+def _prepare(
+    model: Any,
+    data: Any,
+    layers: Any,
+    batch_size: int,
+    check: Callable[[tuple[str, ...]], None] | None = None,
+) -> tuple[_Batches, keras.Model, tuple[str, ...]]:
+    """Check the arguments, the layer names and ``check(names)`` before reading any data when the
+    model has inputs; then read batch one, build a Sequential from it if needed, check it."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
+    request = _layer_request(layers)
+    if _has_inputs(model):
+        keys = _extractor(model, request)[1]
+        if check is not None:
+            check(keys)
     batches = _Batches(data, batch_size)
     _build_from(model, batches.first)
-    _check_model(model)
+    extractor, keys = _extractor(model, request)
+    if check is not None:
+        check(keys)
     _check_batch(model, batches.first)
-    return batches
+    return batches, extractor, keys
 
 
 def _run(extractor: keras.Model, keys: tuple, batches: _Batches) -> Iterator[dict]:
@@ -346,9 +361,7 @@ def extract(
 
     >>> extract(model, x, ["extractor"])["extractor"].shape   # (len(x), 100)
     """
-    request = _layer_request(layers)
-    batches = _prepare(model, x, batch_size)
-    extractor, keys = _extractor(model, request)
+    batches, extractor, keys = _prepare(model, x, layers, batch_size)
     total = batches.num_samples
     stacked: dict[str, np.ndarray] = {}
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
@@ -406,12 +419,13 @@ class _NpyAppender:
     one batch at a time (a np.memmap would keep every written page resident). The header is
     rewritten with the final length at the end; numpy pads it so its size does not change."""
 
-    def __init__(self, path: Path, first: np.ndarray) -> None:
-        self.path = path
+    def __init__(self, out_dir: Path, name: str, first: np.ndarray) -> None:
         self.dtype = first.dtype
         self.tail = first.shape[1:]
         self.count = 0
-        self.file = open(path, "wb")  # noqa: SIM115 -- closed in finish() or abort()
+        fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".partial")
+        self.path = Path(path)
+        self.file = os.fdopen(fd, "wb")  # closed in finish() or abort()
         self.header_size = self._write_header()
 
     def _write_header(self) -> int:
@@ -446,19 +460,14 @@ class _NpyAppender:
         self.path.unlink(missing_ok=True)
 
 
-def _temp_path(out_dir: Path, name: str) -> Path:
-    fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".partial")
-    os.close(fd)
-    return Path(path)
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    temp = _temp_path(path.parent, path.name)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
-        temp.write_text(json.dumps(obj, indent=2) + "\n")
+        with os.fdopen(fd, "w") as file:
+            json.dump(obj, file, indent=2)
         os.replace(temp, path)
     finally:
-        temp.unlink(missing_ok=True)
+        Path(temp).unlink(missing_ok=True)
 
 
 def extract_to_disk(
@@ -481,14 +490,15 @@ def extract_to_disk(
     >>> paths = extract_to_disk(model, x, ["extractor"], "features", progress=False)
     >>> np.load(paths["extractor"]).shape   # (len(x), 100)
     """
-    request = _layer_request(layers)
     out_dir = Path(out_dir)
-    if _has_inputs(model):  # refuse before reading any data, when the names are known already
-        _refuse_existing(out_dir, _file_names(_extractor(model, request)[1]), overwrite)
-    batches = _prepare(model, data, batch_size)
-    extractor, keys = _extractor(model, request)
+    batches, extractor, keys = _prepare(
+        model,
+        data,
+        layers,
+        batch_size,
+        lambda k: _refuse_existing(out_dir, _file_names(k), overwrite),
+    )
     names = _file_names(keys)
-    _refuse_existing(out_dir, names, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
@@ -497,7 +507,7 @@ def extract_to_disk(
         for step, out in enumerate(_run(extractor, keys, batches), start=1):
             for key in keys:
                 if key not in writers:
-                    writers[key] = _NpyAppender(_temp_path(out_dir, names[key]), out[key])
+                    writers[key] = _NpyAppender(out_dir, names[key], out[key])
                 writers[key].append(out[key])
             progbar.update(step)
         for writer in writers.values():

@@ -278,6 +278,18 @@ def test_unknown_name_raises_key_error_listing_valid_names_closest_first():
     assert all(f"'{name}'" in listed for name in activation_names(model))
 
 
+def test_an_unknown_name_is_refused_before_any_data_is_read():
+    read = []
+
+    def batches():
+        read.append(1)
+        yield tokens(3)
+
+    with pytest.raises(KeyError, match="extracter"):
+        extract(textcnn(), batches(), ["extracter"])
+    assert read == []
+
+
 def test_a_model_without_a_graph_says_how_to_build_it():
     class Subclassed(keras.Model):
         def call(self, x):
@@ -390,11 +402,11 @@ def test_disk_from_a_generator_of_unknown_length(tmp_path):
 
 def test_npy_header_keeps_its_size_as_the_file_grows(tmp_path):
     first = np.zeros((1, 7), "float32")
-    writer = activations._NpyAppender(tmp_path / "a.npy", first)
+    writer = activations._NpyAppender(tmp_path, "a.npy", first)
     for _ in range(3000):
         writer.append(first)
     writer.finish()
-    assert np.load(tmp_path / "a.npy").shape == (3000, 7)
+    assert np.load(writer.path).shape == (3000, 7)
     assert writer.header_size % 64 == 0
 
 
