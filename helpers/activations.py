@@ -10,6 +10,11 @@ How activations are named (``activation_names(model)`` lists them, in execution 
 Asking for a layer's plain name returns every call and output of it (``"dense"`` -> ``"dense@0"``,
 ``"dense@1"``). The graph walking itself is ``helpers.shared.layer_calls``.
 
+Cost: one compiled call of a cached sub-model per batch (``predict_on_batch``), in which every layer
+of the model runs once, whatever is extracted. One exception: ``layer_calls`` reaches each layer
+inside a nested model through its own small wrapper model, so each inner activation asked for
+recomputes the nested layers before it (ask for the inner layers you need, not all of them).
+
 >>> acts = extract(model, x, ["extractor"])   # {"extractor": array of shape (len(x), 100)}
 """
 
@@ -18,14 +23,15 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import operator
 import os
 import re
+import secrets
 import sys
-import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import keras
 import numpy as np
@@ -162,7 +168,7 @@ def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str,
     inputs = list(model.inputs)
     graph = [*inputs, *model.outputs]  # Sequential.add keeps the inputs but makes new outputs
     hit = per_model.get(request)
-    if hit is not None and len(hit[0]) == len(graph) and all(map(_same, hit[0], graph)):
+    if hit is not None and len(hit[0]) == len(graph) and all(map(operator.is_, hit[0], graph)):
         return hit[1], hit[2]
     tensors, keys = _resolve(model, request)
     extractor = keras.Model(
@@ -172,10 +178,6 @@ def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str,
     )
     per_model[request] = (graph, extractor, keys)
     return extractor, keys
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a is b
 
 
 def feature_extractor(model: keras.Model, layers: Any = None) -> keras.Model:
@@ -423,9 +425,7 @@ class _NpyAppender:
         self.dtype = first.dtype
         self.tail = first.shape[1:]
         self.count = 0
-        fd, path = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".partial")
-        self.path = Path(path)
-        self.file = os.fdopen(fd, "wb")  # closed in finish() or abort()
+        self.path, self.file = _create_temp(out_dir, name, "wb")  # closed in finish() or abort()
         self.header_size = self._write_header()
 
     def _write_header(self) -> int:
@@ -460,14 +460,25 @@ class _NpyAppender:
         self.path.unlink(missing_ok=True)
 
 
+def _create_temp(out_dir: Path, name: str, mode: str) -> tuple[Path, IO]:
+    """A new hidden ``.<name>.<random>.partial`` file, opened exclusively. (Not tempfile.mkstemp:
+    its files are private (0600), and renamed into place they would stay unreadable to others.)"""
+    while True:
+        path = out_dir / f".{name}.{secrets.token_hex(4)}.partial"
+        try:
+            return path, open(path, mode.replace("w", "x"))  # noqa: SIM115 -- the caller closes
+        except FileExistsError:
+            continue
+
+
 def _write_json(path: Path, obj: Any) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    temp, file = _create_temp(path.parent, path.name, "w")
     try:
-        with os.fdopen(fd, "w") as file:
+        with file:
             json.dump(obj, file, indent=2)
         os.replace(temp, path)
     finally:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
 
 
 def extract_to_disk(

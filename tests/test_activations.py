@@ -438,6 +438,14 @@ def test_an_iterator_that_fails_midway_leaves_no_file(tmp_path, interruption):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_written_files_follow_the_umask_like_np_save(tmp_path):
+    paths = extract_to_disk(textcnn(), tokens(4), ["extractor"], tmp_path, progress=False)
+    np.save(tmp_path / "reference.npy", np.zeros(1))
+    mode = (tmp_path / "reference.npy").stat().st_mode & 0o777
+    assert paths["extractor"].stat().st_mode & 0o777 == mode
+    assert (tmp_path / "index.json").stat().st_mode & 0o777 == mode
+
+
 def test_existing_outputs_are_refused_unless_overwrite(tmp_path):
     model = textcnn()
     first, second = tokens(5), tokens(8)
