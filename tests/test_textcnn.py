@@ -169,6 +169,11 @@ def test_on_the_synthetic_corpus_order_matters_and_features_carry_the_label():
     bow.fit(bag_of_words(train, len(vocab)), y_train, epochs=30, batch_size=50, verbose=0)
     bow_acc = acc(bow, bag_of_words(test, len(vocab)), y_test)
     assert bow_acc < 0.85 and cnn_acc - bow_acc > 0.1
+    pair = ["the plot was good but not great", "the plot was not good but great"]
+    pair_ids, _ = data.vectorize(pair, 200, 16, vocabulary=vocab)
+    pair_bow = bag_of_words(pair_ids, len(vocab))
+    np.testing.assert_array_equal(pair_bow[0], pair_bow[1])  # same words, opposite labels
+    assert cnn.predict(pair_ids, verbose=0).argmax(-1).tolist() == [0, 1]
 
     features = activations.extract(cnn, np.concatenate([train, test]), layers="extractor")
     f_train, f_test = features["extractor"][:2000], features["extractor"][2000:]
