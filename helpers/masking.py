@@ -135,31 +135,9 @@ def _is_softmax_layer(layer: keras.layers.Layer) -> bool:
     )
 
 
-def _output_or_none(layer: keras.layers.Layer):
-    try:
-        return layer.output
-    except (AttributeError, ValueError):  # never called, or called more than once
-        return None
-
-
-def _tail(model: keras.Model, dense: keras.layers.Dense) -> list[keras.layers.Layer]:
-    """The layers between ``dense`` and the model's output, first to last.
-
-    ``softmax.output_layer`` has already checked that they are Activation/Softmax layers.
-    """
-    producer = {id(_output_or_none(layer)): layer for layer in model.layers}
-    tail, tensor = [], model.outputs[0]
-    while tensor is not dense.output:
-        layer = producer[id(tensor)]
-        tail.insert(0, layer)
-        tensor = layer.input
-    return tail
-
-
 def _logits_tensor(model: keras.Model):
     """The symbolic tensor that the model's final softmax is applied to (or its logits output)."""
-    dense = softmax.output_layer(model)
-    tail = _tail(model, dense)
+    dense, tail = softmax.output_head(model)
     linear = dense.activation is keras.activations.linear
     if softmax.applies_softmax(dense) and not tail:
         return _DenseLogits(dense, name=f"{dense.name}_logits")(dense.input)

@@ -59,8 +59,14 @@ def _trace_back(model: keras.Model) -> list[keras.layers.Layer]:
     return path
 
 
-def _head(model: keras.Model) -> tuple[keras.layers.Dense, list[keras.layers.Layer]]:
-    """The output Dense and the Activation/Softmax layers after it (in call order)."""
+def output_head(model: keras.Model) -> tuple[keras.layers.Dense, list[keras.layers.Layer]]:
+    """The Dense that produces the logits and the Activation/Softmax layers after it, in call order.
+
+    >>> dense, after = output_head(keras.Sequential([keras.Input((4,)),
+    ...     keras.layers.Dense(3, name="head"), keras.layers.Activation("softmax", name="probs")]))
+    >>> dense.name, [layer.name for layer in after]
+    ('head', ['probs'])
+    """
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"output_layer needs a keras.Model; got {type(model).__name__}. "
@@ -90,7 +96,7 @@ def output_layer(model: keras.Model) -> keras.layers.Dense:
     ...                                keras.layers.Activation("softmax")])).name
     'head'
     """
-    return _head(model)[0]
+    return output_head(model)[0]
 
 
 def applies_softmax(dense: keras.layers.Dense) -> bool:
@@ -210,7 +216,7 @@ def set_class_weights(
 
 def _require_softmax_classifier(model: keras.Model) -> keras.layers.Dense:
     """The output Dense, after checking the model is softmax-of-logits (or plain logits)."""
-    dense, trailing = _head(model)
+    dense, trailing = output_head(model)
     steps = [(dense, dense.activation)]
     for layer in trailing:
         if isinstance(layer, keras.layers.Softmax):

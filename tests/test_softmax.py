@@ -64,6 +64,19 @@ def test_output_layer_skips_trailing_activation_layers(build):
     assert not softmax.applies_softmax(dense)  # its output is logits
 
 
+@pytest.mark.parametrize("build", BUILDERS)
+def test_output_head_lists_the_layers_after_the_dense_in_call_order(build):
+    dense, after = softmax.output_head(
+        build(
+            keras.layers.Activation("linear", name="identity"), keras.layers.Softmax(name="probs")
+        )
+    )
+    assert dense.name == "head"
+    assert [layer.name for layer in after] == ["identity", "probs"]
+    dense, after = softmax.output_head(build(activation="softmax"))
+    assert (dense.name, after) == ("head", [])
+
+
 def test_output_layer_follows_the_graph_not_the_layer_list():
     # A side branch built after the head puts another Dense last in model.layers.
     inputs = keras.Input((4,), name="x")
