@@ -129,11 +129,7 @@ def activation_names(model: keras.Model) -> list[str]:
 def _check_model(model: Any) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
-    try:
-        inputs = model.inputs
-    except AttributeError:
-        inputs = None
-    if not inputs:
+    if not _has_inputs(model):
         raise ValueError(
             f"model {model.name!r} ({type(model).__name__}) has no defined inputs yet: start it "
             "with keras.Input(shape=...), call model.build((None, ...)), or call it once on data "
