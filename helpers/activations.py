@@ -275,31 +275,34 @@ class _Batches:
         yield from self._rest
 
 
-def _check_batch(model: keras.Model, x: Any) -> None:
-    """Does this batch of x fit the model's inputs (count, names, ranks)? Checked on batch one."""
-    specs = list(model.inputs)
-    names = [t.name for t in specs]
+def _as_inputs(model: keras.Model, x: Any) -> list:
+    """One batch of x as a list of arrays ordered like ``model.inputs`` (a dict: by input name)."""
+    names = [t.name for t in model.inputs]
     if isinstance(x, Mapping):
         if set(x) != set(names):
             raise ValueError(
                 f"model {model.name!r} takes inputs named {names}; the data's dict has keys "
                 f"{sorted(x)}"
             )
-        pairs = [(t, x[t.name]) for t in specs]
-    else:
-        arrays = keras.tree.flatten(x)
-        if len(arrays) != len(specs):
-            raise ValueError(
-                f"model {model.name!r} takes {len(specs)} input(s) {names}; each batch of the "
-                f"data holds {len(arrays)} array(s)"
-            )
-        pairs = list(zip(specs, arrays, strict=True))
-    for spec, array in pairs:
+        return [x[name] for name in names]
+    arrays = keras.tree.flatten(x)
+    if len(arrays) != len(names):
+        raise ValueError(
+            f"model {model.name!r} takes {len(names)} input(s) {names}; each batch of the "
+            f"data holds {len(arrays)} array(s)"
+        )
+    return arrays
+
+
+def _check_batch(model: keras.Model, x: Any) -> None:
+    """Does this batch of x fit the model's inputs (count, names, ranks)? Checked on batch one."""
+    for spec, array in zip(model.inputs, _as_inputs(model, x), strict=True):
         if not _is_array(array) or len(array.shape) != len(spec.shape):
             shape = tuple(array.shape) if _is_array(array) else type(array).__name__
             raise ValueError(
                 f"input {spec.name!r} of model {model.name!r} expects batches of shape "
-                f"{tuple(spec.shape)}; got {shape} (is the dataset batched? use dataset.batch(n))"
+                f"{tuple(spec.shape)}; got {shape} (one sample needs a batch axis: x[None]; "
+                "a tf.data.Dataset must be batched: dataset.batch(n))"
             )
 
 
@@ -328,10 +331,13 @@ def _prepare(
     return batches, extractor, keys
 
 
-def _run(extractor: keras.Model, keys: tuple, batches: _Batches) -> Iterator[dict]:
+def _run(
+    model: keras.Model, extractor: keras.Model, keys: tuple, batches: _Batches
+) -> Iterator[dict]:
     """Each batch's activations as numpy arrays: one compiled forward pass per batch."""
     for x in batches:
-        out = extractor.predict_on_batch(x)
+        arrays = _as_inputs(model, x)
+        out = extractor.predict_on_batch(arrays[0] if len(arrays) == 1 else arrays)
         size = len(out[keys[0]])
         for key in keys:
             if out[key].ndim == 0 or len(out[key]) != size:
@@ -364,7 +370,7 @@ def extract(
     stacked: dict[str, np.ndarray] = {}
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     start = 0
-    for out in _run(extractor, keys, batches):
+    for out in _run(model, extractor, keys, batches):
         size = len(out[keys[0]])
         if total is None:
             for key in keys:
@@ -511,7 +517,7 @@ def extract_to_disk(
     progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
     writers: dict[str, _NpyAppender] = {}
     try:
-        for step, out in enumerate(_run(extractor, keys, batches), start=1):
+        for step, out in enumerate(_run(model, extractor, keys, batches), start=1):
             for key in keys:
                 if key not in writers:
                     writers[key] = _NpyAppender(out_dir, names[key], out[key])

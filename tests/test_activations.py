@@ -221,6 +221,12 @@ def test_every_kind_of_data_gives_the_same_arrays_in_input_order():
         np.testing.assert_allclose(got, expected, **CLOSE, err_msg=kind)
 
 
+def test_a_dict_keyed_by_input_name_also_works_for_one_input():
+    model, x = textcnn(), tokens(9)
+    from_dict = extract(model, {"tokens": x}, ["extractor"])["extractor"]
+    np.testing.assert_array_equal(from_dict, extract(model, x, ["extractor"])["extractor"])
+
+
 def test_batch_size_does_not_change_the_result():
     model, x = textcnn(), tokens(30)
     whole = extract(model, x, ["extractor"], batch_size=30)["extractor"]
@@ -232,6 +238,8 @@ def test_unbatched_dataset_is_refused_with_a_hint():
     model = textcnn()
     with pytest.raises(ValueError, match=r"expects batches of shape \(None, 12\).*dataset.batch"):
         extract(model, tf.data.Dataset.from_tensor_slices(tokens(4)), ["extractor"])
+    with pytest.raises(ValueError, match=r"got \(12,\) \(one sample needs a batch axis: x\[None\]"):
+        extract(model, tokens(1)[0], ["extractor"])
 
 
 @pytest.mark.parametrize(
