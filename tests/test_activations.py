@@ -408,6 +408,13 @@ def test_disk_from_a_generator_of_unknown_length(tmp_path):
     np.testing.assert_array_equal(np.load(paths["extractor"]), expected)
 
 
+def test_disk_builds_a_sequential_without_input_from_the_first_batch(tmp_path):
+    model = keras.Sequential([L.Dense(4, name="d1"), L.Dense(2, name="d2")], name="unbuilt")
+    x = data(10, 5)
+    paths = extract_to_disk(model, iter([x[:6], x[6:]]), ["d2"], tmp_path, progress=False)
+    np.testing.assert_allclose(np.load(paths["d2"]), model.predict(x, verbose=0), **CLOSE)
+
+
 def test_npy_header_keeps_its_size_as_the_file_grows(tmp_path):
     first = np.zeros((1, 7), "float32")
     writer = activations._NpyAppender(tmp_path, "a.npy", first)
