@@ -66,6 +66,13 @@ def test_refresh_executes_in_place_with_counts_and_no_timings(source):
     assert "execution" not in cell.metadata
 
 
+def test_refresh_keeps_the_file_mode(source):
+    path = source / "01_first.ipynb"
+    path.chmod(0o644)
+    assert run_tool("refresh", str(path)).returncode == 0
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_render_of_an_empty_folder_says_what_it_expected(tmp_path):
     result = run_tool("render", str(tmp_path), str(tmp_path / "out"))
     assert result.returncode != 0
