@@ -155,10 +155,16 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
     """(path, layer, outputs connected to ``model.inputs``) for every call, nested models flattened.
 
-    A nested model's inner calls are reached through a small wrapper Functional
-    ``keras.Model(nested.inputs, inner_outputs)`` named ``layer_calls__<path>__<k>``, called on the
-    nested model's outer inputs: this adds one node to the wrapper (never to your layers) per
-    nested call, once per model, as results are cached.
+    A nested model's inner calls are reached through ONE wrapper Functional per nested model,
+    ``keras.Model(nested.inputs, [every inner call's outputs, flattened])`` named
+    ``layer_calls__<nested name>``, called ONCE per call of the nested model on that call's outer
+    inputs; each inner call's outputs are its elements of that one wrapper call. So any set of
+    inner activations costs one pass of the nested model per call (the wrapper's); asking also for
+    the nested model's output or a layer after it adds the model's own pass, and each deeper level
+    of nesting adds one more. This adds one node to the wrapper (never to your layers) per nested
+    call, once per model, as results are cached.
+
+        >>> [path for path, _, _ in _walk(model)]  # ['encoder/dense', 'encoder', 'head']
     """
     io = _graph_io(model)
     if io is None and isinstance(model, keras.Sequential):
@@ -181,7 +187,7 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
     ):
         return cached[1]
     walked: list[tuple[str, keras.layers.Layer, Any]] = []
-    wrappers: dict[tuple[int, int], keras.Model] = {}
+    wrappers: dict[int, keras.Model] = {}  # one per nested model, called once per nested call
     for call in _trace(*io):
         layer = call.operation
         if not isinstance(layer, keras.layers.Layer):
@@ -193,19 +199,47 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
                     f"Nested model {layer.name!r} was called with {len(call.inputs)} symbolic "
                     f"tensors but has {len(inner_io[0])} inputs; cannot connect its inner layers."
                 )
-            args = call.inputs[0] if len(call.inputs) == 1 else call.inputs
-            wrapper_inputs = inner_io[0][0] if len(call.inputs) == 1 else inner_io[0]
-            occurrences: dict[str, int] = {}
-            for k, (inner_path, inner_layer, inner_outputs) in enumerate(_walk(layer)):
-                path = f"{layer.name}/{inner_path}"
-                occurrence = occurrences[path] = occurrences.get(path, -1) + 1
-                if (id(layer), k) not in wrappers:  # one wrapper per inner call, reused per call
-                    name = f"layer_calls__{path.replace('/', '__')}__{occurrence}"
-                    wrappers[(id(layer), k)] = keras.Model(wrapper_inputs, inner_outputs, name=name)
-                walked.append((path, inner_layer, wrappers[(id(layer), k)](args)))
+            inner = _walk(layer)
+            if inner:
+                walked.extend(_through_wrapper(layer, inner_io[0], inner, call.inputs, wrappers))
         walked.append((layer.name, layer, _as_output(call.outputs)))
     _CACHE[model] = (io[1], walked)
     return walked
+
+
+def _through_wrapper(
+    nested: keras.Model,
+    nested_inputs: list,
+    inner: list[tuple[str, keras.layers.Layer, Any]],
+    args: list,
+    wrappers: dict[int, keras.Model],
+) -> list[tuple[str, keras.layers.Layer, Any]]:
+    """``inner`` (the walk of ``nested``) re-expressed on ``args``, one call of ``nested``'s
+    outer inputs, through a single call of one wrapper returning every inner output.
+
+        >>> _through_wrapper(encoder, encoder.inputs, _walk(encoder), [x], {})  # encoder/...
+    """
+    unique: dict[int, Any] = {}  # flat inner outputs, each tensor once
+    for _, _, outputs in inner:
+        unique.update((id(t), t) for t in keras.tree.flatten(outputs))
+    if id(nested) not in wrappers:
+        wrappers[id(nested)] = keras.Model(
+            nested_inputs[0] if len(nested_inputs) == 1 else nested_inputs,
+            list(unique.values()),
+            name=f"layer_calls__{nested.name}",
+        )
+    results = keras.tree.flatten(wrappers[id(nested)](args[0] if len(args) == 1 else args))
+    outer = dict(zip(unique, results, strict=True))
+    return [
+        (
+            f"{nested.name}/{path}",
+            layer,
+            keras.tree.pack_sequence_as(
+                outputs, [outer[id(t)] for t in keras.tree.flatten(outputs)]
+            ),
+        )
+        for path, layer, outputs in inner
+    ]
 
 
 def layer_calls(model: keras.Model) -> list[LayerCall]:
@@ -213,8 +247,8 @@ def layer_calls(model: keras.Model) -> list[LayerCall]:
 
     InputLayers are left out. A nested model appears itself ("encoder", after its inner calls) and
     through its inner layers ("encoder/dense"). Within one layer, calls keep the order they were
-    made. Side effect: see ``_walk`` (a cached wrapper per nested inner layer; your layers and
-    models, their ``output``, predictions and configs are untouched).
+    made. Side effect: see ``_walk`` (one cached wrapper per nested model, called once per call of
+    it; your layers and models, their ``output``, predictions and configs are untouched).
 
         >>> [(c.key, c.calls) for c in layer_calls(model)]  # [('shared@0', 2), ('shared@1', 2)]
     """

@@ -373,6 +373,81 @@ def test_every_layer_runs_once_per_batch_whatever_is_extracted():
     assert len(fx.layers) == len(model.layers)  # no layer added or duplicated
 
 
+class RunCounter(L.Layer):
+    """Identity that counts its runs in a variable, so compiled predict batches count too."""
+
+    def build(self, input_shape):
+        self.runs = self.add_weight(shape=(), initializer="zeros", trainable=False, name="runs")
+
+    def call(self, x):
+        self.runs.assign_add(1.0)
+        return x
+
+
+def counted_encoder() -> keras.Model:
+    """Dense, counter, three times over: d1 n1 d2 n2 d3 n3."""
+    e_in = keras.Input((4,), name="e_in")
+    h = e_in
+    for k in (1, 2, 3):
+        h = RunCounter(name=f"n{k}")(L.Dense(4, activation="tanh", name=f"d{k}")(h))
+    return keras.Model(e_in, h, name="encoder")
+
+
+def runs(encoder: keras.Model) -> list[int]:
+    return [int(encoder.get_layer(f"n{k}").runs.numpy()) for k in (1, 2, 3)]
+
+
+def test_several_inner_layers_of_a_nested_model_run_once_per_call_per_batch():
+    encoder = counted_encoder()
+    x_in = keras.Input((4,), name="x")
+    model = keras.Model(x_in, L.Dense(1, name="head")(encoder(x_in)), name="nested")
+    a, b = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    merged = L.Concatenate(name="merge")([encoder(a), encoder(b)])
+    twin = keras.Model([a, b], L.Dense(1, name="head")(merged), name="twin")
+    x, left, right = data(20, 4), data(20, 4), data(20, 4)
+    inner = ["encoder/d1", "encoder/d2", "encoder/n2", "encoder/d3"]
+    reference = {name: sub_model(encoder, name, x) for name in ("d1", "d2", "n2", "d3")}
+    twin_reference = {
+        name: [sub_model(encoder, name, side) for side in (left, right)]
+        for name in ("d1", "d2", "n2", "d3")
+    }
+
+    before = runs(encoder)
+    acts = extract(model, x, inner, batch_size=8)  # 3 batches, one call of the encoder each
+    assert [r - b for r, b in zip(runs(encoder), before, strict=True)] == [3, 3, 3]
+    for name in inner:
+        np.testing.assert_allclose(acts[name], reference[name.split("/")[1]], **CLOSE)
+
+    before = runs(encoder)
+    acts = extract(twin, [left, right], inner, batch_size=8)  # 3 batches, two calls each
+    assert [r - b for r, b in zip(runs(encoder), before, strict=True)] == [6, 6, 6]
+    for name in inner:
+        for k, expected in enumerate(twin_reference[name.split("/")[1]]):
+            np.testing.assert_allclose(acts[f"{name}@{k}"], expected, **CLOSE)
+
+    # The bound: asking also for what follows the encoder adds the model's own pass, no more.
+    before = runs(encoder)
+    extract(model, x, batch_size=8)  # every activation, "head" included
+    assert [r - b for r, b in zip(runs(encoder), before, strict=True)] == [6, 6, 6]
+
+
+def test_a_model_nested_two_deep_adds_one_pass_per_level():
+    encoder = counted_encoder()
+    b_in = keras.Input((4,), name="b_in")
+    block = keras.Model(b_in, L.Dense(2, name="post")(encoder(b_in)), name="block")
+    x_in = keras.Input((4,), name="x")
+    model = keras.Model(x_in, L.Dense(1, name="head")(block(x_in)), name="top")
+    x = data(20, 4)
+    reference = {name: sub_model(encoder, name, x) for name in ("d1", "n2", "d3")}
+    before = runs(encoder)
+    acts = extract(model, x, ["block/encoder/d1", "block/encoder/n2", "block/encoder/d3"], 10)
+    # 2 batches x 2 passes: the block's wrapper runs the encoder itself (for block/post) and
+    # through the encoder's wrapper (for its inner layers); still one pass per level, not per layer.
+    assert [r - b for r, b in zip(runs(encoder), before, strict=True)] == [4, 4, 4]
+    for name in ("d1", "n2", "d3"):
+        np.testing.assert_allclose(acts[f"block/encoder/{name}"], reference[name], **CLOSE)
+
+
 # --- extract_to_disk --------------------------------------------------------------------------
 
 

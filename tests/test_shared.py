@@ -126,6 +126,50 @@ def test_deeply_nested_model_called_twice_gives_each_inner_call():
     np.testing.assert_allclose(second, keras.ops.convert_to_numpy(c(c(x))), atol=1e-6)
 
 
+def test_each_nested_call_goes_through_one_wrapper_call_returning_every_inner_output():
+    model = siamese()
+    inner = [c for c in layer_calls(model) if "/" in c.name]
+    extractor = keras.Model(model.inputs, [c.outputs for c in inner], name="ext")
+    assert [layer.name for layer in extractor.layers] == ["left", "right", "layer_calls__encoder"]
+    wrapper = extractor.get_layer("layer_calls__encoder")
+    encoder = model.get_layer("encoder")
+    assert wrapper.inputs == encoder.inputs and len(wrapper.outputs) == 2  # enc_dense, enc_act
+    assert [c.outputs._keras_history[:2] for c in inner] == [
+        (wrapper, 0),  # private on purpose: which wrapper call made each output
+        (wrapper, 0),
+        (wrapper, 1),
+        (wrapper, 1),
+    ]
+
+
+def test_multi_output_layer_nested_two_deep_keeps_its_output_structure():
+    s_in = keras.Input((5, 3), name="s_in")
+    y, h, c = L.LSTM(4, return_state=True, name="lstm")(s_in)
+    inner = keras.Model(s_in, L.Add(name="add")([h, c]), name="inner")
+    m_in = keras.Input((5, 3), name="m_in")
+    middle = keras.Model(m_in, L.Dense(2, name="d")(inner(m_in)), name="middle")
+    t_in = keras.Input((5, 3), name="t_in")
+    top = keras.Model(t_in, middle(t_in), name="top")
+    by_key = {c.key: c for c in layer_calls(top)}
+    assert list(by_key) == [
+        "middle/inner/lstm",
+        "middle/inner/add",
+        "middle/inner",
+        "middle/d",
+        "middle",
+    ]
+    lstm_outputs = by_key["middle/inner/lstm"].outputs
+    assert isinstance(lstm_outputs, list) and len(lstm_outputs) == 3
+    x = data(3, 5, 3)
+    flat = [*lstm_outputs, by_key["middle/inner/add"].outputs, by_key["middle/d"].outputs]
+    got = predict(keras.Model(top.inputs, flat, name="ext"), x)
+    expected = [keras.ops.convert_to_numpy(t) for t in inner.get_layer("lstm")(x)]
+    expected.append(expected[1] + expected[2])
+    expected.append(keras.ops.convert_to_numpy(top(x)))
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 @pytest.mark.parametrize("how", ["input", "build", "call"])
 def test_sequential_models_with_inputs_work(how):
     layers = [L.Dense(3, name="s1"), L.Dense(2, name="s2")]
