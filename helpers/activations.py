@@ -11,9 +11,11 @@ Asking for a layer's plain name returns every call and output of it (``"dense"``
 ``"dense@1"``). The graph walking itself is ``helpers.shared.layer_calls``.
 
 Cost: one compiled call of a cached sub-model per batch (``predict_on_batch``), in which every layer
-of the model runs once, whatever is extracted. One exception: ``layer_calls`` reaches each layer
-inside a nested model through its own small wrapper model, so each inner activation asked for
-recomputes the nested layers before it (ask for the inner layers you need, not all of them).
+of the model runs once, whatever is extracted. One exception: ``layer_calls`` reaches the layers
+inside a nested model through one wrapper model per nested model, called once per call of it.
+Inner activations alone run the nested model once per call; also asking for the nested model's
+output or a layer after it runs it once more (plus one more per deeper level of nesting), never
+once per inner layer.
 
 >>> acts = extract(model, x, ["extractor"])   # {"extractor": array of shape (len(x), 100)}
 """
