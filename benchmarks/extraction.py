@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import resource
@@ -24,6 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
+
+# The one-sub-model-per-layer baseline traces 12 predict functions on purpose; TensorFlow's
+# "retracing" warning about that would only clutter the table.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 from helpers.activations import activation_names, extract, extract_to_disk
 
