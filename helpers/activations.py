@@ -23,21 +23,20 @@ once per inner layer.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import operator
 import os
 import re
-import secrets
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import keras
 import numpy as np
 
+from helpers._files import create_temp, fsync_and_close, write_json
 from helpers.shared import layer_calls
 
 INDEX_FILE = "index.json"
@@ -429,7 +428,7 @@ class _NpyAppender:
         self.dtype = first.dtype
         self.tail = first.shape[1:]
         self.count = 0
-        self.path, self.file = _create_temp(out_dir, name, "wb")  # closed in finish() or abort()
+        self.path, self.file = create_temp(out_dir, name, "wb")  # closed in finish() or abort()
         self.header_size = self._write_header()
 
     def _write_header(self) -> int:
@@ -455,34 +454,11 @@ class _NpyAppender:
         self.file.flush()
         if self._write_header() != self.header_size:
             raise RuntimeError(f"the .npy header of {self.path.name} changed size; not written")
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        fsync_and_close(self.file)
 
     def abort(self) -> None:
         self.file.close()
         self.path.unlink(missing_ok=True)
-
-
-def _create_temp(out_dir: Path, name: str, mode: str) -> tuple[Path, IO]:
-    """A new hidden ``.<name>.<random>.partial`` file, opened exclusively. (Not tempfile.mkstemp:
-    its files are private (0600), and renamed into place they would stay unreadable to others.)"""
-    while True:
-        path = out_dir / f".{name}.{secrets.token_hex(4)}.partial"
-        try:
-            return path, open(path, mode.replace("w", "x"))  # noqa: SIM115 -- the caller closes
-        except FileExistsError:
-            continue
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    temp, file = _create_temp(path.parent, path.name, "w")
-    try:
-        with file:
-            json.dump(obj, file, indent=2)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def extract_to_disk(
@@ -553,7 +529,7 @@ def extract_to_disk(
             for key in keys
         },
     }
-    _write_json(index_path, index)
+    write_json(index_path, index)
     return paths
 
 

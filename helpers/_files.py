@@ -1,0 +1,102 @@
+"""Atomic writes: a file shows up under its final name only once it is complete.
+
+Everything is first written to a hidden ``.<name>.<random>.partial`` file in the target folder
+(same file system, so the final ``os.replace`` is atomic), flushed and fsynced, then renamed.
+On any error, KeyboardInterrupt included, the partial file is removed and an older file under the
+final name is left as it was. Files get the usual permissions (``0o666`` minus the umask), like
+``np.save`` or ``open`` would give them.
+
+>>> save_npy("features/labels.npy", labels)
+>>> write_json("features/run.json", {"accuracy": 0.91})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+_MODES = ("w", "wb")
+
+
+def create_temp(folder: str | os.PathLike, name: str, mode: str = "wb") -> tuple[Path, IO]:
+    """A new hidden ``.<name>.<random>.partial`` file in ``folder``, opened exclusively.
+
+    The caller closes the file and renames or removes it. (Not tempfile.mkstemp: its files are
+    private, 0600, and renamed into place they would stay unreadable to other users.)
+
+    >>> temp, file = create_temp("features", "wide.npy")   # features/.wide.npy.1f2e3d4c.partial
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}; got {mode!r}")
+    folder = Path(folder)
+    encoding = None if "b" in mode else "utf-8"
+    while True:
+        path = folder / f".{name}.{secrets.token_hex(4)}.partial"
+        try:
+            return path, open(path, mode.replace("w", "x"), encoding=encoding)  # noqa: SIM115
+        except FileExistsError:
+            continue
+
+
+def fsync_and_close(file: IO) -> None:
+    """Flush ``file`` to the disk (not just to the OS) and close it.
+
+    >>> fsync_and_close(file)
+    """
+    file.flush()
+    os.fsync(file.fileno())
+    file.close()
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open ``path`` for writing; it is replaced only when the ``with`` block ends without error.
+
+    >>> with atomic_open("out/table.csv", "w") as f:
+    ...     f.write("a,b\\n")
+    """
+    path = Path(path)
+    temp, file = create_temp(path.parent, path.name, mode)
+    try:
+        with file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> None:
+    """``json.dump(obj)`` into ``path`` atomically (nothing is written if ``obj`` is not JSON).
+
+    >>> write_json("out/index.json", {"samples": 3})
+    """
+    text = json.dumps(obj, indent=indent)  # fails before any file exists
+    with atomic_open(path, "w") as file:
+        file.write(text)
+
+
+def save_npy(path: str | os.PathLike, array: Any) -> None:
+    """``np.save`` one whole array atomically, exactly at ``path`` (no ``.npy`` is appended).
+
+    Object arrays are refused (they would need pickle to load).
+
+    >>> save_npy("out/labels.npy", np.arange(3))
+    >>> np.load("out/labels.npy")   # array([0, 1, 2])
+    """
+    array = np.asarray(array)
+    if array.dtype.hasobject:
+        raise TypeError(
+            f"save_npy writes numeric/string arrays only; got dtype {array.dtype} (object "
+            "arrays need pickle to load): convert it, e.g. np.asarray(x, dtype=float)"
+        )
+    with atomic_open(path, "wb") as file:
+        np.save(file, array, allow_pickle=False)
