@@ -242,21 +242,21 @@ def _through_wrapper(
     ]
 
 
-def layer_calls(model: keras.Model) -> list[LayerCall]:
-    """Every call of every layer in ``model``'s graph, nested models flattened, in execution order.
+def _check_model(caller: str, model: object) -> None:
+    """TypeError naming ``caller`` (the public function the user called) unless ``model`` is a
+    keras.Model.
 
-    InputLayers are left out. A nested model appears itself ("encoder", after its inner calls) and
-    through its inner layers ("encoder/dense"). Within one layer, calls keep the order they were
-    made. Side effect: see ``_walk`` (one cached wrapper per nested model, called once per call of
-    it; your layers and models, their ``output``, predictions and configs are untouched).
-
-        >>> [(c.key, c.calls) for c in layer_calls(model)]  # [('shared@0', 2), ('shared@1', 2)]
+        >>> _check_model("shared_layers", None)  # TypeError: shared_layers expects a keras.Model...
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"layer_calls expects a keras.Model (Functional or Sequential), got "
+            f"{caller} expects a keras.Model (Functional or Sequential) as model, got "
             f"{type(model).__name__}."
         )
+
+
+def _layer_calls(model: keras.Model) -> list[LayerCall]:
+    """``layer_calls`` without the argument check (callers check ``model`` first)."""
     walked = _walk(model)
     totals: dict[str, int] = {}
     for path, _, _ in walked:
@@ -270,6 +270,20 @@ def layer_calls(model: keras.Model) -> list[LayerCall]:
     return result
 
 
+def layer_calls(model: keras.Model) -> list[LayerCall]:
+    """Every call of every layer in ``model``'s graph, nested models flattened, in execution order.
+
+    InputLayers are left out. A nested model appears itself ("encoder", after its inner calls) and
+    through its inner layers ("encoder/dense"). Within one layer, calls keep the order they were
+    made. Side effect: see ``_walk`` (one cached wrapper per nested model, called once per call of
+    it; your layers and models, their ``output``, predictions and configs are untouched).
+
+        >>> [(c.key, c.calls) for c in layer_calls(model)]  # [('shared@0', 2), ('shared@1', 2)]
+    """
+    _check_model("layer_calls", model)
+    return _layer_calls(model)
+
+
 def shared_layers(model: keras.Model) -> dict[str, int]:
     """Every layer called more than once in ``model``'s graph, with its number of calls.
 
@@ -279,7 +293,8 @@ def shared_layers(model: keras.Model) -> dict[str, int]:
 
         >>> shared_layers(model)  # {'shared_dense': 10}
     """
-    calls = layer_calls(model)
+    _check_model("shared_layers", model)
+    calls = _layer_calls(model)
     per_layer: dict[int, int] = {}
     for c in calls:
         per_layer[id(c.layer)] = per_layer.get(id(c.layer), 0) + 1
@@ -290,23 +305,34 @@ def call_outputs(model: keras.Model, layer_name: str) -> list:
     """The symbolic output of each call of ``layer_name``, in call order.
 
     Each one is connected to ``model.inputs``: ``keras.Model(model.inputs, outs)`` works.
-    An unknown name raises KeyError listing the known names, closest match first.
+    An unknown name raises KeyError listing the known names, closest match first; the name of
+    one of the model's inputs (InputLayers are left out) raises KeyError pointing to
+    ``model.inputs``.
 
         >>> outs = call_outputs(model, "shared_dense")
         >>> keras.Model(model.inputs, outs).predict(xs)  # one array per call
     """
+    _check_model("call_outputs", model)
     if not isinstance(layer_name, str):
         raise TypeError(
             f"layer_name must be a str such as 'dense' or 'encoder/dense', "
             f"got {type(layer_name).__name__}."
         )
-    calls = layer_calls(model)
+    calls = _layer_calls(model)
     outputs = [c.outputs for c in calls if c.name == layer_name]
-    if not outputs:
-        known = list(dict.fromkeys(c.name for c in calls))
-        ranked = difflib.get_close_matches(layer_name, known, n=len(known), cutoff=0.0)
+    if outputs:
+        return outputs
+    input_names = [getattr(t, "name", None) for t in model.inputs]
+    if layer_name in input_names:
+        k = input_names.index(layer_name)
         raise KeyError(
-            f"No layer named {layer_name!r} in model {model.name!r}. "
-            f"Known layers (closest first): {', '.join(ranked)}"
+            f"{layer_name!r} is an input of model {model.name!r}: InputLayers are left out of "
+            f"layer_calls and call_outputs, as an input has no call to list. Its tensor is "
+            f"model.inputs[{k}]."
         )
-    return outputs
+    known = list(dict.fromkeys(c.name for c in calls))
+    ranked = difflib.get_close_matches(layer_name, known, n=len(known), cutoff=0.0)
+    raise KeyError(
+        f"No layer named {layer_name!r} in model {model.name!r} (InputLayers are left out; "
+        f"the inputs are model.inputs). Known layers (closest first): {', '.join(ranked)}"
+    )

@@ -33,10 +33,14 @@ def ten_input_model(width: int = 4) -> keras.Model:
     return keras.Model(inputs, [dense(x) for x in inputs], name="ten")
 
 
+def encoder_model(name: str = "encoder", prefix: str = "enc", n_features: int = 4) -> keras.Model:
+    x = keras.Input((n_features,), name=f"{prefix}_in")
+    h = L.Dense(3, name=f"{prefix}_dense")(x)
+    return keras.Model(x, L.Activation("tanh", name=f"{prefix}_act")(h), name=name)
+
+
 def siamese(n_features: int = 4) -> keras.Model:
-    x = keras.Input((n_features,), name="enc_in")
-    h = L.Dense(3, name="enc_dense")(x)
-    encoder = keras.Model(x, L.Activation("tanh", name="enc_act")(h), name="encoder")
+    encoder = encoder_model(n_features=n_features)
     a, b = keras.Input((n_features,), name="left"), keras.Input((n_features,), name="right")
     merged = L.Concatenate(name="merge")([encoder(a), encoder(b)])
     return keras.Model([a, b], L.Dense(1, name="head")(merged), name="siamese")
@@ -289,8 +293,25 @@ def test_subclassed_model_raises_value_error_saying_it_has_no_graph():
 
 
 def test_layer_calls_rejects_a_non_model():
-    with pytest.raises(TypeError, match="expects a keras.Model .* got Dense"):
+    with pytest.raises(TypeError, match="^layer_calls expects a keras.Model .* got Dense"):
         layer_calls(L.Dense(2))
+
+
+@pytest.mark.parametrize(
+    "caller, call",
+    [
+        ("layer_calls", lambda: layer_calls(None)),
+        ("shared_layers", lambda: shared_layers(None)),
+        ("call_outputs", lambda: call_outputs(None, "dense")),
+        ("call_outputs", lambda: call_outputs(None, 3)),  # the model is checked first
+    ],
+)
+def test_a_non_model_error_names_the_function_the_user_called(caller, call):
+    with pytest.raises(TypeError) as err:
+        call()
+    assert str(err.value) == (
+        f"{caller} expects a keras.Model (Functional or Sequential) as model, got NoneType."
+    )
 
 
 # --- the one place that reads private Keras attributes -------------------------------------
@@ -353,6 +374,25 @@ def test_call_outputs_unknown_name_lists_known_names_closest_first():
     assert sorted(known) == sorted(
         ["encoder/enc_dense", "encoder/enc_act", "encoder", "merge", "head"]
     )
+
+
+def test_call_outputs_on_an_input_name_says_inputs_are_left_out_and_points_to_model_inputs():
+    p, q = keras.Input((2,), name="p"), keras.Input((2,), name="q")
+    dense = L.Dense(2, name="d")
+    model = keras.Model([p, q], [dense(p), dense(q)], name="m")
+    with pytest.raises(KeyError) as err:
+        call_outputs(model, "q")
+    message = err.value.args[0]
+    assert message == (
+        "'q' is an input of model 'm': InputLayers are left out of layer_calls and "
+        "call_outputs, as an input has no call to list. Its tensor is model.inputs[1]."
+    )
+    assert model.inputs[1] is q
+
+
+def test_call_outputs_unknown_name_says_input_layers_are_left_out():
+    with pytest.raises(KeyError, match=r"InputLayers are left out; the inputs are model.inputs"):
+        call_outputs(siamese(), "no_such_layer")
 
 
 def test_call_outputs_rejects_a_non_string_name():
@@ -455,6 +495,25 @@ def test_bug_layer_output_is_only_the_first_call_and_get_output_at_is_gone():
         )
 
 
+def edit_check(model: keras.Model, branches: list, variable, pair: list) -> tuple[list[bool], bool]:
+    """Add 1 to ``variable``, then: did each branch's output on ``pair`` change, and does the same
+    input in both branches still give exactly equal outputs? ``variable`` is restored after."""
+    probe = keras.Model(model.inputs, branches, name="branch_probe")
+
+    def run(xs: list) -> list[np.ndarray]:
+        return [keras.ops.convert_to_numpy(t) for t in probe(xs)]
+
+    saved = variable.numpy()
+    before = run(pair)
+    variable.assign(saved + 1.0)
+    try:
+        after, same_input = run(pair), run([pair[0], pair[0]])
+    finally:
+        variable.assign(saved)
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after, strict=True)]
+    return changed, bool(np.array_equal(*same_input))
+
+
 # Keras 3.15's own model.save calls np.array on its variables, which NumPy 2 flags; not our code.
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 def test_save_and_load_keeps_the_sub_model_shared(tmp_path):
@@ -464,14 +523,30 @@ def test_save_and_load_keeps_the_sub_model_shared(tmp_path):
     path = tmp_path / "twin.keras"
     model.save(path)
     loaded = keras.models.load_model(path)  # safe_mode=True by default
-    encoders = [c.layer for c in layer_calls(loaded) if c.name == "encoder"]
-    assert len(encoders) == 2 and encoders[0] is encoders[1]
     assert len(loaded.weights) == len(model.weights) == 4
     assert shared_layers(loaded) == shared_layers(model)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(pair)), before)
-    left, right = call_outputs(loaded, "encoder")
-    twins = keras.Model(loaded.inputs, [left, right], name="twins")([pair[0], pair[0]])
-    np.testing.assert_array_equal(*[keras.ops.convert_to_numpy(t) for t in twins])
+    # one set of variables: editing the loaded encoder's bias moves BOTH branches, and the same
+    # input in both branches still gives bit-identical outputs
+    bias = loaded.get_layer("encoder").get_layer("enc_dense").bias
+    changed, same_input_equal = edit_check(loaded, call_outputs(loaded, "encoder"), bias, pair)
+    assert changed == [True, True] and same_input_equal
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(pair)), before)  # restored
+
+
+def test_the_edit_check_fails_for_two_encoder_copies_with_equal_weights():
+    encoder, copy = encoder_model(), encoder_model("encoder_copy", "copy")
+    copy.set_weights(encoder.get_weights())
+    a, b = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    model = keras.Model([a, b], L.Subtract(name="difference")([encoder(a), copy(b)]), name="copies")
+    pair = [data(4, 4), data(4, 4)]
+    same = keras.ops.convert_to_numpy(model([pair[0], pair[0]]))
+    assert np.all(same == 0)  # "same input -> difference exactly 0" cannot tell copies apart
+    assert shared_layers(model) == {}
+    branches = call_outputs(model, "encoder") + call_outputs(model, "encoder_copy")
+    bias = encoder.get_layer("enc_dense").bias
+    changed, same_input_equal = edit_check(model, branches, bias, pair)
+    assert changed == [True, False] and not same_input_equal
 
 
 def test_bug_inputs_of_different_widths_into_one_dense_and_the_fix():
