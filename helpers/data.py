@@ -14,11 +14,15 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import keras
 import numpy as np
+
+from helpers import _files
+from helpers._checks import check_int
 
 POLARITY_URL = "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
 POLARITY_FILES = {"rt-polarity.pos": 1, "rt-polarity.neg": 0}
@@ -69,10 +73,8 @@ def synthetic_reviews(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     >>> synthetic_reviews(2, seed=1)[0] == synthetic_reviews(2, seed=1)[0]
     True
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    n = check_int("n", n)
+    seed = check_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     texts, labels = [], []
     for _ in range(n):
@@ -115,8 +117,10 @@ def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         f"Download {POLARITY_URL} (sentence polarity dataset v1.0), unpack it and pass the "
         "folder that holds rt-polarity.pos and rt-polarity.neg."
     )
-    if not folder.is_dir():
+    if not folder.exists():
         raise FileNotFoundError(f"polarity directory {str(folder)!r} does not exist. {how}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{str(folder)!r} is not a folder. {how}")
     missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
     if missing:
         found = sorted(p.name for p in folder.iterdir())
@@ -187,11 +191,8 @@ def load_imdb(
 
     >>> (x_train, y_train), (x_test, y_test) = load_imdb(num_words=10000)  # doctest: +SKIP
     """
-    for name, value in (("num_words", num_words), ("maxlen", maxlen)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{name} must be a positive int or None, got {value!r}")
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    num_words = check_int("num_words", num_words, allow_none=True)
+    maxlen = check_int("maxlen", maxlen, allow_none=True)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     cached = _keras_cache_file("imdb.npz")
@@ -216,6 +217,36 @@ def load_imdb(
         ) from error
 
 
+RESERVED = ["", "[UNK]"]
+
+
+def _check_vocabulary(vocabulary: object, max_tokens: int | None = None) -> list[str]:
+    """``vocabulary`` as a list if it is one ``vectorize`` returned: "", "[UNK]", distinct words."""
+    if isinstance(vocabulary, str) or not isinstance(vocabulary, Sequence):
+        raise TypeError(
+            f"vocabulary must be a list of strings as vectorize() returns it, got "
+            f"{type(vocabulary).__name__}"
+        )
+    vocabulary = list(vocabulary)
+    if vocabulary[:2] != RESERVED:
+        raise ValueError(
+            f"vocabulary must start with {RESERVED} (padding id 0, unknown id 1), as vectorize() "
+            f"returns it; got {vocabulary[:4]}{' ...' if len(vocabulary) > 4 else ''}. For a "
+            f"word list of your own pass {RESERVED} + words"
+        )
+    if not all(isinstance(token, str) for token in vocabulary):
+        raise TypeError("vocabulary must hold only strings")
+    repeated = sorted({t for t in vocabulary if vocabulary.count(t) > 1})
+    if repeated:
+        raise ValueError(f"vocabulary repeats {repeated[:5]}; each token needs one id")
+    if max_tokens is not None and len(vocabulary) > max_tokens:
+        raise ValueError(
+            f"vocabulary has {len(vocabulary)} tokens, more than max_tokens={max_tokens}; "
+            f"pass max_tokens >= {len(vocabulary)}"
+        )
+    return vocabulary
+
+
 def vectorize(
     texts: Sequence[str],
     max_tokens: int,
@@ -226,7 +257,9 @@ def vectorize(
 
     Lower-cases, strips punctuation, splits on whitespace, pads/truncates to ``sequence_length``
     (0 is padding, 1 is ``[UNK]``). The vocabulary is learned from ``texts`` unless given: pass
-    the vocabulary of the training texts to encode new texts with the same ids.
+    the vocabulary of the training texts to encode new texts with the same ids. A given
+    vocabulary must be one ``vectorize`` returned, starting with ``""`` and ``"[UNK]"`` (ids 0
+    and 1); anything else raises ValueError rather than shifting every id by two.
 
     >>> ids, vocab = vectorize(["a good film", "a bad film"], max_tokens=10, sequence_length=4)
     >>> ids.shape, vocab[:2]
@@ -236,24 +269,76 @@ def vectorize(
         raise TypeError(f"texts must be a non-empty list of strings, got {type(texts).__name__}")
     if not all(isinstance(text, str) for text in texts):
         raise TypeError("texts must hold only strings")
-    for name, value in (("max_tokens", max_tokens), ("sequence_length", sequence_length)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    max_tokens = check_int("max_tokens", max_tokens)
+    sequence_length = check_int("sequence_length", sequence_length)
     if max_tokens < 3:
         raise ValueError(
             f"max_tokens must be at least 3 (padding, [UNK], one word), got {max_tokens}"
         )
+    if vocabulary is not None:
+        vocabulary = _check_vocabulary(vocabulary, max_tokens)
     layer = keras.layers.TextVectorization(
         max_tokens=max_tokens,
         output_mode="int",
         output_sequence_length=sequence_length,
-        vocabulary=None if vocabulary is None else list(vocabulary)[2:],
+        vocabulary=None if vocabulary is None else vocabulary[2:],
         name="vectorize",
     )
     if vocabulary is None:
         layer.adapt(list(texts))
     ids = keras.ops.convert_to_numpy(layer(np.asarray(texts, dtype=object))).astype("int32")
     return ids, [str(token) for token in layer.get_vocabulary()]
+
+
+def vectorize_to_npy(
+    chunks: Iterable[Sequence[str]],
+    path: str | os.PathLike,
+    vocabulary: Sequence[str],
+    sequence_length: int,
+) -> np.ndarray:
+    """Encode a corpus chunk by chunk into one int32 ``.npy`` file; return it memory-mapped.
+
+    ``chunks`` yields lists of sentences (e.g. read from a big file); each chunk is encoded with
+    ``vocabulary`` and its ids are appended to the file, so memory holds one chunk at a time
+    (appending, not a writable np.memmap, whose written pages stay in memory). The file is
+    written under a temporary name and renamed at the end; on an error nothing is left.
+    Returns ``np.load(path, mmap_mode="r")``, ready for ``activations.extract_to_disk``.
+
+    >>> ids = vectorize_to_npy(chunks_of_lines, "ids.npy", vocab, 56)  # doctest: +SKIP
+    """
+    vocabulary = _check_vocabulary(vocabulary)
+    sequence_length = check_int("sequence_length", sequence_length)
+    if isinstance(chunks, str | bytes) or not isinstance(chunks, Iterable):
+        raise TypeError(f"chunks must be an iterable of lists of strings, got {chunks!r}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"the folder of {str(path)!r} does not exist")
+    rows = 0
+
+    def write_header(file: IO) -> int:
+        header = {"descr": "<i4", "fortran_order": False, "shape": (rows, sequence_length)}
+        file.seek(0)
+        np.lib.format.write_array_header_1_0(file, header)
+        return file.tell()
+
+    temp, file = _files.create_temp(path.parent, path.name, "wb")
+    try:
+        with file:
+            header_size = write_header(file)
+            for chunk in chunks:
+                ids, _ = vectorize(chunk, len(vocabulary), sequence_length, vocabulary)
+                file.write(ids.astype("<i4").tobytes())
+                rows += len(ids)
+            if rows == 0:
+                raise ValueError("chunks yielded no sentences")
+            if write_header(file) != header_size:
+                raise RuntimeError(f"the .npy header of {path.name} changed size; not written")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return np.load(path, mmap_mode="r")
 
 
 def load_glove(
@@ -273,14 +358,8 @@ def load_glove(
 
     >>> matrix, found = load_glove("glove.840B.300d.txt", vocab, 300)  # doctest: +SKIP
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"GloVe file {str(file)!r} does not exist. Download {GLOVE_URL}, unzip it and pass "
-            "glove.840B.300d.txt (or any GloVe-format text file: word, then its values)."
-        )
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    file = _glove_file(path)
+    dim = check_int("dim", dim)
     if isinstance(vocabulary, str) or not vocabulary:
         raise TypeError("vocabulary must be a non-empty list of strings, e.g. from vectorize()")
     reserved = {"", "[UNK]"}
@@ -312,15 +391,38 @@ def load_glove(
     return matrix, len(found) / max(len(index), 1)
 
 
+def _glove_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it is a file; else FileNotFoundError saying where GloVe comes from."""
+    file = Path(path)
+    how = (
+        f"Download {GLOVE_URL}, unzip it and pass glove.840B.300d.txt (or any GloVe-format "
+        "text file: word, then its values)."
+    )
+    if not file.exists():
+        raise FileNotFoundError(f"GloVe file {str(file)!r} does not exist. {how}")
+    if not file.is_file():
+        raise IsADirectoryError(f"GloVe path {str(file)!r} is not a file. {how}")
+    return file
+
+
 def glove_dim(path: str | os.PathLike) -> int:
     """The vector size of a GloVe text file, read from its first line ("word v1 ... vN" -> N).
+
+    Raises ValueError naming the file if that line holds no numbers (e.g. an empty file).
 
     >>> glove_dim("glove.840B.300d.txt")  # doctest: +SKIP
     300
     """
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        fields = handle.readline().rstrip("\r\n").split(" ")
-    return sum(1 for field in fields[1:] if _is_number(field))
+    file = _glove_file(path)
+    with open(file, encoding="utf-8", errors="replace") as handle:
+        first = handle.readline().rstrip("\r\n")
+    dim = sum(1 for field in first.split(" ")[1:] if _is_number(field))
+    if dim == 0:
+        raise ValueError(
+            f"{file.name}: the first line {first[:60]!r} holds no numbers; a GloVe text file "
+            "has lines like 'word 0.1 -0.2 ...'"
+        )
+    return dim
 
 
 def _is_number(text: str) -> bool:

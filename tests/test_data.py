@@ -63,12 +63,21 @@ def test_synthetic_word_counts_alone_do_not_give_the_label():
 
 
 @pytest.mark.parametrize(
-    ("n", "seed", "error"),
-    [(0, 0, ValueError), (2.5, 0, ValueError), (True, 0, ValueError), (3, "a", TypeError)],
-)
-def test_synthetic_rejects_bad_arguments(n, seed, error):
-    with pytest.raises(error, match="n must be|seed must be"):
+    ("n", "seed", "error", "match"),
+    [(0, 0, ValueError, "n must be a positive int; got 0"),
+     (2.5, 0, TypeError, "n must be a positive int; got float 2.5"),
+     (True, 0, TypeError, "n must be a positive int; got bool True"),
+     (3, "a", TypeError, "seed must be an int >= 0; got str 'a'"),
+     (3, -1, ValueError, "seed must be an int >= 0; got -1")],
+)  # fmt: skip
+def test_synthetic_rejects_bad_arguments(n, seed, error, match):
+    with pytest.raises(error, match=match):
         data.synthetic_reviews(n, seed=seed)
+
+
+def test_synthetic_accepts_numpy_ints():
+    texts, labels = data.synthetic_reviews(np.int64(5), seed=np.int32(2))
+    assert texts == data.synthetic_reviews(5, seed=2)[0] and labels.shape == (5,)
 
 
 # --- load_polarity ----------------------------------------------------------------------------
@@ -90,6 +99,12 @@ def test_load_polarity_reads_latin1_and_labels_pos_then_neg(tmp_path):
 def test_load_polarity_missing_directory_says_where_data_comes_from(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist.*rt-polaritydata.tar.gz"):
         data.load_polarity(tmp_path / "nowhere")
+
+
+def test_load_polarity_on_a_file_says_it_is_not_a_folder(tmp_path):
+    folder = write_polarity(tmp_path / "rt")
+    with pytest.raises(NotADirectoryError, match="rt-polarity.pos' is not a folder. Download"):
+        data.load_polarity(folder / "rt-polarity.pos")
 
 
 def test_load_polarity_missing_file_lists_what_is_there(tmp_path):
@@ -186,7 +201,8 @@ def test_load_imdb_wraps_a_failed_download(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"num_words": 0}, "num_words must be"), ({"maxlen": "80"}, "maxlen must be"),
+    [({"num_words": 0}, "num_words must be a positive int or None; got 0"),
+     ({"maxlen": "80"}, "maxlen must be a positive int or None; got str '80'"),
      ({"timeout": 0}, "timeout must be")],
 )  # fmt: skip
 def test_load_imdb_rejects_bad_arguments_before_any_work(kwargs, match, monkeypatch):
@@ -224,15 +240,85 @@ def test_vectorize_adapted_on_other_texts_gives_other_ids():
     assert not np.array_equal(refit[: len(texts)], ids)
 
 
+def test_vectorize_refuses_a_vocabulary_without_padding_and_unk():
+    # The bug: ["good", "bad", "film"] lost its first two words and became ['', '[UNK]', 'film'].
+    with pytest.raises(ValueError, match=r"must start with \['', '\[UNK\]'\].*got \['good', 'bad'"):
+        data.vectorize(["a good film"], 10, 4, vocabulary=["good", "bad", "film"])
+    ids, vocab = data.vectorize(["a good film"], 10, 4, vocabulary=["", "[UNK]", "good", "film"])
+    assert vocab == ["", "[UNK]", "good", "film"] and ids.tolist() == [[1, 2, 3, 0]]
+
+
+def test_vectorize_accepts_numpy_ints():
+    ids, _ = data.vectorize(["a good film"], np.int64(10), np.int32(4))
+    assert ids.shape == (1, 4)
+
+
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [(("a film", 10, 4), TypeError, "list of strings"), (([], 10, 4), TypeError, "non-empty"),
      ((["a", 3], 10, 4), TypeError, "only strings"), ((["a"], 2, 4), ValueError, "at least 3"),
-     ((["a"], 10, 0), ValueError, "sequence_length must be")],
+     ((["a"], 10, 0), ValueError, "sequence_length must be a positive int; got 0"),
+     ((["a"], 10, True), TypeError, "sequence_length must be a positive int; got bool True"),
+     ((["a"], 10.0, 4), TypeError, "max_tokens must be a positive int; got float 10.0"),
+     ((["a"], 10, 4, "film"), TypeError, "vocabulary must be a list of strings"),
+     ((["a"], 10, 4, ["", "[UNK]", "a", "a"]), ValueError, r"vocabulary repeats \['a'\]"),
+     ((["a"], 3, 4, ["", "[UNK]", "a", "b"]), ValueError, "4 tokens, more than max_tokens=3")],
 )  # fmt: skip
 def test_vectorize_rejects_bad_arguments(args, error, match):
     with pytest.raises(error, match=match):
         data.vectorize(*args)
+
+
+# --- vectorize_to_npy -------------------------------------------------------------------------
+
+
+def test_vectorize_to_npy_appends_chunks_into_one_memory_mapped_file(tmp_path):
+    texts, _ = data.synthetic_reviews(250, seed=0)
+    ids, vocab = data.vectorize(texts, 100, 12)
+    pulled = []
+
+    def chunks():
+        for start in range(0, 250, 100):  # chunks of 100, 100, 50
+            pulled.append(start)
+            yield texts[start : start + 100]
+
+    out = data.vectorize_to_npy(chunks(), tmp_path / "ids.npy", vocab, 12)
+    assert pulled == [0, 100, 200]
+    assert isinstance(out, np.memmap) and out.dtype == np.int32 and out.shape == (250, 12)
+    np.testing.assert_array_equal(out, ids)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.npy"]
+
+
+def test_vectorize_to_npy_leaves_nothing_on_failure_and_keeps_an_old_file(tmp_path):
+    texts, _ = data.synthetic_reviews(20, seed=0)
+    _, vocab = data.vectorize(texts, 100, 8)
+    target = tmp_path / "ids.npy"
+    target.write_bytes(b"old")
+
+    def chunks():
+        yield texts[:10]
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError, match="disk went away"):
+        data.vectorize_to_npy(chunks(), target, vocab, 8)
+    with pytest.raises(ValueError, match="chunks yielded no sentences"):
+        data.vectorize_to_npy(iter([]), target, vocab, 8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids.npy"]
+    assert target.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [(([["a"]], "ids.npy", ["a", "b"], 4), ValueError, "must start with"),
+     (([["a"]], "ids.npy", ["", "[UNK]", "a"], 0), ValueError, "sequence_length must be"),
+     (("a film", "ids.npy", ["", "[UNK]", "a"], 4), TypeError, "iterable of lists"),
+     (([["a"]], "no/ids.npy", ["", "[UNK]", "a"], 4), FileNotFoundError, "does not exist")],
+)  # fmt: skip
+def test_vectorize_to_npy_rejects_bad_arguments_before_writing(tmp_path, args, error, match):
+    chunks, name, vocab, length = args
+    with pytest.raises(error, match=match):
+        data.vectorize_to_npy(chunks, tmp_path / name, vocab, length)
+    assert not list(tmp_path.iterdir())
 
 
 # --- load_glove -------------------------------------------------------------------------------
@@ -276,6 +362,24 @@ def test_glove_dim_reads_the_first_line(tmp_path):
     assert data.glove_dim(write_glove(tmp_path / "b.txt", [". . . 0.5 -1"])) == 2
 
 
+@pytest.mark.parametrize("first", ["", "word count", "film"])
+def test_glove_dim_without_numbers_on_the_first_line_is_an_error(tmp_path, first):
+    # It returned 0, and the CLI then said "pass --embedding-dim 0".
+    glove = tmp_path / "empty.txt"
+    glove.write_text(first, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"empty.txt: the first line .* holds no numbers"):
+        data.glove_dim(glove)
+
+
+def test_glove_paths_that_are_folders_are_not_files(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is not a file. Download"):
+        data.load_glove(tmp_path, ["film"], 3)
+    with pytest.raises(IsADirectoryError, match="is not a file. Download"):
+        data.glove_dim(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist. Download"):
+        data.glove_dim(tmp_path / "none.txt")
+
+
 def test_load_glove_missing_file_says_where_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist. Download .*glove.840B.300d.zip"):
         data.load_glove(tmp_path / "none.txt", ["film"], 3)
@@ -283,7 +387,10 @@ def test_load_glove_missing_file_says_where_to_get_it(tmp_path):
 
 def test_load_glove_rejects_bad_dim_and_vocabulary(tmp_path):
     glove = write_glove(tmp_path / "g.txt", ["film 1 2 3"])
-    with pytest.raises(ValueError, match="dim must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="dim must be a positive int; got 0"):
         data.load_glove(glove, ["film"], 0)
+    with pytest.raises(TypeError, match="dim must be a positive int; got float 3.0"):
+        data.load_glove(glove, ["film"], 3.0)
+    assert data.load_glove(glove, ["film"], np.int64(3))[0].shape == (1, 3)
     with pytest.raises(TypeError, match="vocabulary must be a non-empty list"):
         data.load_glove(glove, "film", 3)
