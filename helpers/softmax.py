@@ -3,6 +3,9 @@
 A classifier that ends in ``Dense(k)`` (with ``activation="softmax"``, or followed by an
 ``Activation("softmax")``/``Softmax`` layer) computes ``logits = h @ W + b`` from the penultimate
 features ``h`` (n, d); column ``W[:, c]`` (d,) and bias ``b[c]`` belong to class ``c``.
+The head is found call by call (``helpers.shared.layer_calls``), so a Dense called more than
+once works: the call producing the model's output counts. Features are computed with
+``helpers.activations.extract`` (x: an array, a list or dict of arrays, or batches).
 
 >>> from helpers import softmax
 >>> dense = softmax.output_layer(model)          # the Dense that produces the logits
@@ -11,10 +14,16 @@ features ``h`` (n, d); column ``W[:, c]`` (d,) and bias ``b[c]`` belong to class
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
+
+from helpers._checks import check_int
+from helpers.activations import extract
+from helpers.shared import layer_calls
 
 _PASS_THROUGH = (keras.layers.Activation, keras.layers.Softmax)
 
@@ -23,40 +32,103 @@ def _describe(layers: list[keras.layers.Layer]) -> str:
     return ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in layers)
 
 
-def _trace_back(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers on the path to the model's output, last first, as far as it can be followed."""
-    if isinstance(model, keras.Sequential):
-        return list(reversed(model.layers))
+def is_softmax_layer(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` is a softmax over the last axis: ``Softmax()`` (axis -1) or
+    ``Activation("softmax")``. The one rule the helpers use for "the softmax after the logits".
+
+    >>> is_softmax_layer(keras.layers.Softmax()), is_softmax_layer(keras.layers.Softmax(axis=0))
+    (True, False)
+    """
+    if isinstance(layer, keras.layers.Softmax):
+        return layer.axis in (-1, [-1], (-1,))
+    return isinstance(layer, keras.layers.Activation) and (
+        layer.activation is keras.activations.softmax
+    )
+
+
+def _call_input(tensor: Any) -> Any:
+    """The input tensor of the layer call that produced ``tensor`` (None if it took several).
+
+    ``layer_calls`` gives each call's outputs; its input is read here, the ONLY place in this
+    module that reads private Keras graph attributes (``KerasTensor._keras_history``,
+    ``Operation._inbound_nodes``, ``Node.input_tensors``); a test fails loudly if they change.
+
+    >>> _call_input(model.outputs[0])  # the tensor the last layer call was applied to
+    """
+    try:
+        operation, node_index, _ = tensor._keras_history
+        inputs = list(operation._inbound_nodes[node_index].input_tensors)
+    except (AttributeError, IndexError, TypeError, ValueError) as e:
+        raise RuntimeError(
+            "helpers.softmax._call_input could not read the Keras graph; Keras' private graph "
+            f"attributes (_keras_history, _inbound_nodes, Node) changed: {type(e).__name__}: {e}"
+        ) from e
+    return inputs[0] if len(inputs) == 1 else None
+
+
+@dataclass(frozen=True)
+class HeadCall:
+    """The call of the output Dense that produces a model's output, and the layers after it.
+
+    ``features`` (the Dense call's input, (batch, d)) and ``dense_output`` (its output: logits,
+    or probabilities if the Dense applies softmax) are symbolic tensors connected to
+    ``model.inputs`` and belong to THIS call, also when the Dense is called more than once.
+
+    >>> head = head_call(model)
+    >>> keras.Model(model.inputs, head.features)     # the penultimate features
+    """
+
+    dense: keras.layers.Dense
+    after: list[keras.layers.Layer]  # Activation/Softmax layers after the Dense, in call order
+    features: Any
+    dense_output: Any
+
+
+def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
+    """The Dense call that produces the model's output (only Activation/Softmax layers may
+    follow it), found by walking ``helpers.shared.layer_calls`` back from the output.
+
+    >>> head_call(model).dense.name                  # 'head'
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"{caller} needs a keras.Model; got {type(model).__name__}. "
+            f"Pass the model, e.g. {caller}(model)."
+        )
     try:
         outputs = model.outputs
     except AttributeError:
         outputs = None
     if not outputs:
         raise ValueError(
-            f"output_layer needs a Sequential or Functional model; {model.name!r} "
-            f"({type(model).__name__}) has no symbolic outputs to trace. Valid: keras.Sequential "
-            "or keras.Model(inputs, outputs)."
+            f"{caller} needs a Sequential or Functional model with inputs; {model.name!r} "
+            f"({type(model).__name__}) has no symbolic outputs to trace. Valid: "
+            "keras.Sequential starting with keras.Input, or keras.Model(inputs, outputs)."
         )
     if len(outputs) != 1:
         raise ValueError(
-            f"output_layer needs a model with one output; {model.name!r} has {len(outputs)}: "
+            f"{caller} needs a model with one output; {model.name!r} has {len(outputs)}: "
             f"{[t.name for t in outputs]}. Build a sub-model on the output you mean."
         )
     producer = {}
-    for layer in model.layers:
-        try:
-            out = layer.output  # public; the tensor of the layer's first call
-        except (AttributeError, ValueError):
-            continue
-        producer[id(out)] = layer
+    for call in layer_calls(model):
+        if "/" not in call.name:  # inner calls of nested models are never the model's output
+            producer.update((id(t), call) for t in keras.tree.flatten(call.outputs))
     path, tensor = [], outputs[0]
     while id(tensor) in producer:
-        layer = producer[id(tensor)]
-        path.append(layer)
-        if not isinstance(layer, _PASS_THROUGH):
+        call = producer[id(tensor)]
+        path.append(call.layer)
+        inputs = _call_input(tensor)
+        if isinstance(call.layer, keras.layers.Dense) and inputs is not None:
+            return HeadCall(call.layer, list(reversed(path[:-1])), inputs, tensor)
+        if not isinstance(call.layer, _PASS_THROUGH) or inputs is None:
             break
-        tensor = layer.input
-    return path
+        tensor = inputs
+    raise ValueError(
+        f"{caller}: model {model.name!r} has no Dense layer producing its output (only "
+        "Activation/Softmax layers may follow it). Its last layers are: "
+        f"{_describe(list(reversed(path[:4]))) or 'none'}."
+    )
 
 
 def output_head(model: keras.Model) -> tuple[keras.layers.Dense, list[keras.layers.Layer]]:
@@ -67,23 +139,8 @@ def output_head(model: keras.Model) -> tuple[keras.layers.Dense, list[keras.laye
     >>> dense.name, [layer.name for layer in after]
     ('head', ['probs'])
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"output_layer needs a keras.Model; got {type(model).__name__}. "
-            "Pass the model, e.g. output_layer(model)."
-        )
-    path = _trace_back(model)
-    for i, layer in enumerate(path):
-        if isinstance(layer, keras.layers.Dense):
-            return layer, list(reversed(path[:i]))
-        if not isinstance(layer, _PASS_THROUGH):
-            path = path[: i + 1]
-            break
-    shown = list(reversed(path[:4]))
-    raise ValueError(
-        f"model {model.name!r} has no Dense layer producing its output (only Activation/Softmax "
-        f"layers may follow it). Its last layers are: {_describe(shown) or 'none'}."
-    )
+    head = head_call(model, "output_head")
+    return head.dense, head.after
 
 
 def output_layer(model: keras.Model) -> keras.layers.Dense:
@@ -96,7 +153,7 @@ def output_layer(model: keras.Model) -> keras.layers.Dense:
     ...                                keras.layers.Activation("softmax")])).name
     'head'
     """
-    return output_head(model)[0]
+    return head_call(model, "output_layer").dense
 
 
 def applies_softmax(dense: keras.layers.Dense) -> bool:
@@ -130,7 +187,9 @@ def _dense_of(model_or_layer: keras.Model | keras.layers.Dense) -> keras.layers.
     return dense
 
 
-def _class_index(classes: object, units: int, where: str) -> np.ndarray | int:
+def _class_index(
+    classes: object, units: int, where: str, name: str = "classes"
+) -> np.ndarray | int:
     """Validate class indices against ``range(units)``; an int stays an int, else a 1-D array."""
     valid = f"valid: integers 0..{units - 1}"
 
@@ -144,12 +203,12 @@ def _class_index(classes: object, units: int, where: str) -> np.ndarray | int:
     array = np.asarray(classes)
     if array.ndim != 1 or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(
-            f"classes must be an int or a 1-D sequence of ints; got {type(classes).__name__} "
+            f"{name} must be an int or a 1-D sequence of ints; got {type(classes).__name__} "
             f"with shape {array.shape} and dtype {array.dtype} ({valid})."
         )
     bad = array[(array < 0) | (array >= units)]
     if bad.size:
-        raise ValueError(f"classes {bad[:5].tolist()} are out of range for {where} ({valid}).")
+        raise ValueError(f"{name} {bad[:5].tolist()} are out of range for {where} ({valid}).")
     return array.astype(np.int64)
 
 
@@ -214,13 +273,15 @@ def set_class_weights(
         dense.bias.assign(full_bias)
 
 
-def _require_softmax_classifier(model: keras.Model) -> keras.layers.Dense:
-    """The output Dense, after checking the model is softmax-of-logits (or plain logits)."""
-    dense, trailing = output_head(model)
-    steps = [(dense, dense.activation)]
-    for layer in trailing:
-        if isinstance(layer, keras.layers.Softmax):
+def _require_softmax_classifier(model: keras.Model, caller: str) -> HeadCall:
+    """The head call, after checking the model ends in logits or one softmax over them."""
+    head = head_call(model, caller)
+    steps = [(head.dense, head.dense.activation)]
+    for layer in head.after:
+        if is_softmax_layer(layer):
             steps.append((layer, keras.activations.softmax))
+        elif isinstance(layer, keras.layers.Softmax):
+            steps.append((layer, f"softmax over axis {layer.axis}"))
         else:
             steps.append((layer, layer.activation))
     softmaxes = [layer for layer, act in steps if act is keras.activations.softmax]
@@ -231,71 +292,56 @@ def _require_softmax_classifier(model: keras.Model) -> keras.layers.Dense:
     ]
     if others or len(softmaxes) > 1:
         raise ValueError(
-            f"model {model.name!r} must end in logits or one softmax over them; its head is "
-            f"{_describe([layer for layer, _ in steps])} with activations "
+            f"{caller}: model {model.name!r} must end in logits or one softmax over the last "
+            f"axis; its head is {_describe([layer for layer, _ in steps])} with activations "
             f"{[getattr(act, '__name__', str(act)) for _, act in steps]}."
         )
-    return dense
+    return head
 
 
-def _inputs_like(model: keras.Model, x: object) -> list[np.ndarray]:
-    """x as a list of arrays, one per model input, each checked against the input's shape."""
-    try:
-        inputs = model.inputs
-    except AttributeError:
-        inputs = None
-    if not inputs:
+_FEATURES = "softmax__penultimate_features"
+# model -> (model.outputs when built, the features model): one features model per classifier, so
+# activations.extract reuses its compiled extractor instead of tracing a new one every call.
+_FEATURES_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _features_model(model: keras.Model, head: HeadCall) -> keras.Model:
+    """``model.inputs -> head.features`` (through an Identity named ``_FEATURES``), cached."""
+    if len(head.features.shape) != 2:
         raise ValueError(
-            f"model {model.name!r} has no defined inputs; build it with keras.Input first."
+            f"Dense {head.dense.name!r} gets inputs of shape {tuple(head.features.shape)}; these "
+            "helpers need one feature vector per sample, (batch, features)."
         )
-    arrays = list(x) if isinstance(x, (list, tuple)) else [x]
-    if len(arrays) != len(inputs):
-        raise ValueError(
-            f"model {model.name!r} has {len(inputs)} inputs {[t.name for t in inputs]}; "
-            f"got {len(arrays)} array(s)."
-        )
-    checked = []
-    for array, spec in zip(arrays, inputs, strict=True):
-        array = np.asarray(array)
-        expected = ("n", *spec.shape[1:])
-        shown = "(" + ", ".join("any" if e is None else str(e) for e in expected) + ")"
-        same = array.ndim == len(expected) and all(
-            e is None or e == "n" or e == a for e, a in zip(expected, array.shape, strict=True)
-        )
-        if not same:
-            raise ValueError(
-                f"x has shape {array.shape}; model {model.name!r} input {spec.name!r} "
-                f"expects {shown}."
-            )
-        checked.append(array)
-    return checked
+    outputs = list(model.outputs)
+    cached = _FEATURES_MODELS.get(model)
+    if cached is not None and all(a is b for a, b in zip(cached[0], outputs, strict=True)):
+        return cached[1]
+    inputs = model.inputs[0] if len(model.inputs) == 1 else list(model.inputs)
+    # Named like the model, so input errors raised by activations name the user's model.
+    features = keras.Model(
+        inputs, keras.layers.Identity(name=_FEATURES)(head.features), name=model.name
+    )
+    _FEATURES_MODELS[model] = (outputs, features)
+    return features
 
 
-def _check_positive(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}.")
+def _num_samples(x: object) -> int | None:
+    """The number of samples of array input(s) x, None for anything else (batches, bad input)."""
+    arrays = keras.tree.flatten(x) if isinstance(x, (list, tuple, dict)) else [x]
+    if arrays and all(isinstance(a, np.ndarray) and a.ndim >= 1 for a in arrays):
+        return len(arrays[0])
+    return None
 
 
-def _features(model: keras.Model, x: object, batch_size: int) -> np.ndarray:
-    """Penultimate features: the input of the output Dense, (n, d), computed in batches."""
-    dense = output_layer(model)
-    arrays = _inputs_like(model, x)
-    _check_positive("batch_size", batch_size)
-    if len(dense.input.shape) != 2:
-        raise ValueError(
-            f"Dense {dense.name!r} gets inputs of shape {tuple(dense.input.shape)}; these helpers "
-            "need one feature vector per sample, (batch, features)."
-        )
-    sub = keras.Model(model.inputs, dense.input, name=f"{model.name}_features")
-    # Plain calls, not predict(): predict traces a new tf.function for every new sub-model, and
-    # TensorFlow warns about retracing after a few calls.
-    batches = [
-        keras.ops.convert_to_numpy(
-            sub([a[start : start + batch_size] for a in arrays], training=False)
-        )
-        for start in range(0, len(arrays[0]), batch_size)
-    ]
-    return np.concatenate(batches) if batches else np.zeros((0, dense.kernel.shape[0]), "float32")
+def _features(model: keras.Model, head: HeadCall, x: object, batch_size: int) -> np.ndarray:
+    """Penultimate features, (n, d): the input of the head's Dense call, computed in batches by
+    ``helpers.activations.extract`` (which checks x and takes arrays, lists, dicts, batches)."""
+    return extract(_features_model(model, head), x, [_FEATURES], batch_size)[_FEATURES]
+
+
+def _logits(h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``h @ W + b`` in float32: the ONE computation behind logits, classes and contributions."""
+    return keras.ops.convert_to_numpy(keras.ops.matmul(h, kernel) + bias).astype(np.float32)
 
 
 def logits(model: keras.Model, x: object, batch_size: int = 256) -> np.ndarray:
@@ -303,9 +349,10 @@ def logits(model: keras.Model, x: object, batch_size: int = 256) -> np.ndarray:
 
     >>> logits(model, x_test).shape                  # (n, k)
     """
-    h = _features(model, x, batch_size)
-    kernel, bias = class_weights(model)
-    return keras.ops.convert_to_numpy(keras.ops.matmul(h, kernel) + bias)
+    head = head_call(model, "logits")
+    check_int("batch_size", batch_size)
+    h = _features(model, head, x, batch_size)
+    return _logits(h, *class_weights(head.dense))
 
 
 @dataclass(frozen=True)
@@ -328,20 +375,21 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def prediction_weights(model: keras.Model, x: object, batch_size: int = 256) -> PredictionWeights:
     """The weights behind each prediction of a softmax classifier.
 
-    Probabilities are the softmax of ``h @ W + b`` computed in float64 (what ``predict`` gives
-    for such a model, up to float32 rounding).
+    Classes are the argmax of ``logits(model, x)`` (the same float32 logits); probabilities are
+    their softmax computed in float64 (what ``predict`` gives, up to float32 rounding).
 
     >>> pw = prediction_weights(model, x_test)       # pw.kernel_rows (n, d), pw.bias (n,)
     """
-    dense = _require_softmax_classifier(model)
-    h = _features(model, x, batch_size)
-    kernel, bias = class_weights(dense)
-    z = h.astype(np.float64) @ kernel.astype(np.float64) + bias.astype(np.float64)
+    head = _require_softmax_classifier(model, "prediction_weights")
+    check_int("batch_size", batch_size)
+    h = _features(model, head, x, batch_size)
+    kernel, bias = class_weights(head.dense)
+    z = _logits(h, kernel, bias)
     classes = z.argmax(axis=1)
     rows = np.arange(len(classes))
     return PredictionWeights(
         classes=classes,
-        probabilities=_softmax(z)[rows, classes],
+        probabilities=_softmax(z.astype(np.float64))[rows, classes],
         features=h,
         kernel_rows=kernel[:, classes].T,
         bias=bias[classes],
@@ -358,21 +406,37 @@ def logit_contributions(
 
     >>> logit_contributions(model, x_test[:1]).shape   # (1, d)
     """
-    dense = output_layer(model)
+    head = head_call(model, "logit_contributions")
+    dense = head.dense
+    check_int("batch_size", batch_size)
+    index = None
     if classes is not None:
-        where = f"{dense.name!r} with {dense.units} classes"
-        index = _class_index(classes, dense.units, where)
-    h = _features(model, x, batch_size)
+        index = _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
+        n = _num_samples(x)
+        if not isinstance(index, int) and n is not None and index.shape != (n,):
+            raise ValueError(
+                f"classes must be one int or {n} ints (one per sample of x); got {index.shape[0]}."
+            )
+    h = _features(model, head, x, batch_size)
     kernel, bias = class_weights(dense)
-    if classes is None:
-        index = (h.astype(np.float64) @ kernel + bias).argmax(axis=1)
+    if index is None:
+        index = _logits(h, kernel, bias).argmax(axis=1)
     elif isinstance(index, int):
         index = np.full(len(h), index)
     elif index.shape != (len(h),):
         raise ValueError(
-            f"classes must be one int or {len(h)} ints (one per sample); got {index.shape[0]}."
+            f"classes must be one int or {len(h)} ints (one per sample of x); got {index.shape[0]}."
         )
     return h * kernel[:, index].T
+
+
+_DENSE_EXTRAS = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+)
 
 
 class _ChosenClassesHead(keras.layers.Layer):
@@ -420,22 +484,34 @@ def train_classes(
     put back in class order), and the layers before the output Dense are frozen (their features
     are computed once, in inference mode). The loss is cross-entropy on the logits over all
     classes; ``y`` holds integer labels (n,) or one-hot rows (n, k). Pass a fresh optimizer.
+    A head with a kernel/bias/activity regularizer or a kernel/bias constraint is refused: the
+    split head would not apply them (set them to None first, or train with ``fit``).
 
     >>> train_classes(model, x_train, y_train, classes=[3, 7], epochs=5)   # only 3 and 7 move
     """
-    dense = _require_softmax_classifier(model)
+    head = _require_softmax_classifier(model, "train_classes")
+    dense = head.dense
     units = dense.units
-    chosen = np.unique(
-        np.atleast_1d(_class_index(classes, units, f"{dense.name!r} with {units} classes"))
-    )
+    extras = {
+        name: getattr(dense, name)
+        for name in _DENSE_EXTRAS
+        if getattr(dense, name, None) is not None
+    }
+    if extras:
+        raise ValueError(
+            f"train_classes trains a copy of {dense.name!r}'s chosen columns and would silently "
+            f"ignore its {', '.join(extras)}; remove them first (e.g. dense.{next(iter(extras))}"
+            " = None) or train the whole model with fit."
+        )
+    where = f"{dense.name!r} with {units} classes"
+    chosen = np.unique(np.atleast_1d(_class_index(classes, units, where)))
     if chosen.size == 0:
         raise ValueError(f"classes is empty; choose some of 0..{units - 1}.")
-    _check_positive("epochs", epochs)
-    _check_positive("batch_size", batch_size)
-    n = len(_inputs_like(model, x)[0])
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
     labels = np.asarray(y)
     if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
-        _class_index(labels, units, f"labels y of {dense.name!r} with {units} classes")
+        _class_index(labels, units, where, name="labels in y")
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     elif labels.ndim == 2 and labels.shape[1] == units:
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
@@ -444,18 +520,21 @@ def train_classes(
             f"y must be integer labels (n,) or one-hot rows (n, {units}); got shape "
             f"{labels.shape} and dtype {labels.dtype}."
         )
-    if len(labels) != n:
+    n = _num_samples(x)
+    if n is not None and len(labels) != n:
         raise ValueError(f"x has {n} samples but y has {len(labels)}.")
-    h = _features(model, x, batch_size)
+    h = _features(model, head, x, batch_size)
+    if len(labels) != len(h):
+        raise ValueError(f"x has {len(h)} samples but y has {len(labels)}.")
     kernel, bias = class_weights(dense)
-    head = _ChosenClassesHead(
+    split = _ChosenClassesHead(
         kernel, bias, chosen, train_bias=dense.use_bias, name="chosen_classes_head"
     )
     features = keras.Input((kernel.shape[0],), name="features")
-    trainer = keras.Model(features, head(features), name="chosen_classes_trainer")
+    trainer = keras.Model(features, split(features), name="chosen_classes_trainer")
     trainer.compile(optimizer=optimizer, loss=loss)
     history = trainer.fit(h, labels, epochs=epochs, batch_size=batch_size, verbose=0)
-    new_kernel = head.chosen_kernel.numpy()
-    new_bias = head.chosen_bias.numpy() if dense.use_bias else None
+    new_kernel = split.chosen_kernel.numpy()
+    new_bias = split.chosen_bias.numpy() if dense.use_bias else None
     set_class_weights(dense, chosen, new_kernel, new_bias)
     return history

@@ -106,22 +106,86 @@ def test_output_layer_error_names_last_layers(build):
         out = keras.layers.Flatten(name="flat")(out)
         out = keras.layers.Activation("softmax", name="probs")(out)
         model = keras.Model(inputs, out, name="nodense")
-    with pytest.raises(ValueError) as err:
-        softmax.output_layer(model)
-    message = str(err.value)
-    assert "'nodense'" in message
-    assert "'flat' (Flatten), 'probs' (Activation)" in message
+    for function in (softmax.output_layer, softmax.output_head):
+        with pytest.raises(ValueError) as err:
+            function(model)
+        message = str(err.value)
+        assert message.startswith(f"{function.__name__}: model 'nodense' has no Dense layer")
+        assert "'flat' (Flatten), 'probs' (Activation)" in message
 
 
 def test_output_layer_rejects_non_models_and_multi_output():
-    with pytest.raises(TypeError, match="needs a keras.Model; got Dense"):
+    with pytest.raises(TypeError, match="output_layer needs a keras.Model; got Dense"):
         softmax.output_layer(keras.layers.Dense(3))
+    with pytest.raises(TypeError, match="output_head needs a keras.Model; got Dense"):
+        softmax.output_head(keras.layers.Dense(3))
     inputs = keras.Input((4,))
     two = keras.Model(
         inputs, [keras.layers.Dense(2, name="a")(inputs), keras.layers.Dense(3, name="b")(inputs)]
     )
     with pytest.raises(ValueError, match="one output; .* has 2"):
         softmax.output_layer(two)
+
+
+def test_is_softmax_layer_means_softmax_over_the_last_axis():
+    assert softmax.is_softmax_layer(keras.layers.Softmax())
+    assert softmax.is_softmax_layer(keras.layers.Softmax(axis=[-1]))
+    assert softmax.is_softmax_layer(keras.layers.Activation("softmax"))
+    assert not softmax.is_softmax_layer(keras.layers.Softmax(axis=0))
+    assert not softmax.is_softmax_layer(keras.layers.Activation("sigmoid"))
+    assert not softmax.is_softmax_layer(keras.layers.Dense(3, activation="softmax"))
+    # the classifier helpers use the same rule: a softmax over another axis is refused
+    model = sequential(keras.layers.Softmax(axis=0, name="batch_softmax"))
+    with pytest.raises(ValueError, match="prediction_weights: .* one softmax over the last axis"):
+        softmax.prediction_weights(model, np.zeros((2, 4), "float32"))
+
+
+def shared_head_model() -> keras.Model:
+    """One Dense head called on two towers; the model's output is its SECOND call."""
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    head = keras.layers.Dense(K, name="head")
+    keras.layers.Activation("softmax", name="aux")(head(keras.layers.Dense(D, name="ta")(a)))
+    second = head(keras.layers.Dense(D, name="tb")(keras.layers.Dense(D, name="pre_b")(b)))
+    return keras.Model([a, b], keras.layers.Softmax(name="probs")(second), name="two_calls")
+
+
+def test_output_head_follows_the_call_that_produces_the_output():
+    keras.utils.set_random_seed(0)
+    model = shared_head_model()
+    head = model.get_layer("head")
+    assert head.output is not model.get_layer("probs").input  # layer.output is call 0
+    dense, after = softmax.output_head(model)
+    assert dense is head and [layer.name for layer in after] == ["probs"]
+    call = softmax.head_call(model)
+    assert call.features is model.get_layer("tb").output
+    assert call.dense_output is model.get_layer("probs").input
+    rng = np.random.default_rng(1)
+    xa = rng.normal(size=(8, 4)).astype("float32")
+    xb = rng.normal(size=(8, 3)).astype("float32")
+    h_b = keras.Model(model.inputs, model.get_layer("tb").output).predict([xa, xb], verbose=0)
+    pw = softmax.prediction_weights(model, [xa, xb])
+    assert np.allclose(pw.features, h_b, atol=1e-6)  # the second call's input, tower b
+    probs = model.predict([xa, xb], verbose=0)
+    assert np.allclose(_softmax_rows(softmax.logits(model, [xa, xb])), probs, atol=1e-6)
+
+
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_call_input_reads_the_keras_graph():
+    """Fails loudly if Keras changes the private graph attributes softmax._call_input reads."""
+    inputs = keras.Input((4,), name="x")
+    layer = keras.layers.Dense(2, name="d")
+    middle = keras.layers.Dense(4, name="pre")(inputs)
+    first, second = layer(inputs), layer(middle)
+    assert softmax._call_input(first) is inputs
+    assert softmax._call_input(second) is middle
+    cat = keras.layers.Concatenate(name="cat")([first, second])
+    assert softmax._call_input(cat) is None  # a call with several inputs
+    with pytest.raises(RuntimeError, match="private graph attributes"):
+        softmax._call_input(np.zeros(2))
 
 
 def test_applies_softmax_only_for_softmax_activation():
@@ -286,41 +350,64 @@ def test_wrong_x_shape_fails_before_any_work(model, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "__call__", no_work)
     monkeypatch.setattr(keras.Model, "predict", no_work)
+    monkeypatch.setattr(keras.Model, "predict_on_batch", no_work)
+    monkeypatch.setattr(keras.Model, "fit", no_work)
     bad = np.zeros((3, 5), "float32")
-    expected = r"x has shape \(3, 5\); model 'seq' input 'x' expects \(n, 4\)"
+    expected = r"input 'x' of model 'seq' expects batches of shape \(None, 4\); got \(3, 5\)"
     with pytest.raises(ValueError, match=expected):
         softmax.prediction_weights(model, bad)
     with pytest.raises(ValueError, match=expected):
         softmax.logit_contributions(model, bad)
     with pytest.raises(ValueError, match=expected):
         softmax.logits(model, bad)
-    with pytest.raises(ValueError, match=r"x has shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"expects batches of shape \(None, 4\); got \(4,\)"):
         softmax.train_classes(model, np.zeros(4), np.zeros(4, "int64"), [0])
-    with pytest.raises(ValueError, match="positive int; got 0"):
+    with pytest.raises(ValueError, match="batch_size must be a positive int; got 0"):
         softmax.prediction_weights(model, np.zeros((3, 4)), batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be a positive int; got float 8.0"):
+        softmax.logits(model, np.zeros((3, 4)), batch_size=8.0)
+    # per-sample classes of the wrong length: refused before the model runs (review item 7)
+    with pytest.raises(ValueError, match=r"one int or 3 ints \(one per sample of x\); got 2"):
+        softmax.logit_contributions(model, np.zeros((3, 4), "float32"), classes=[0, 1])
 
 
-def test_features_are_batched_and_empty_input_works(model):
+def test_features_are_batched_and_empty_input_is_refused(model):
     x, _ = data()
     assert np.allclose(
         softmax.prediction_weights(model, x, batch_size=5).features,
-        softmax.prediction_weights(model, x, batch_size=64).features,
+        softmax.prediction_weights(model, x, batch_size=np.int64(64)).features,
         atol=1e-6,
     )
-    empty = softmax.prediction_weights(model, x[:0])
-    assert empty.classes.shape == (0,) and empty.kernel_rows.shape == (0, D)
+    with pytest.raises(ValueError, match="0 samples"):
+        softmax.prediction_weights(model, x[:0])
 
 
-def test_multi_input_models_take_a_list():
+def test_multi_input_models_take_a_list_or_a_dict():
     a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
     h = keras.layers.Concatenate(name="cat")([a, b])
     out = keras.layers.Dense(K, activation="softmax", name="head")(h)
     model = keras.Model([a, b], out, name="two_in")
-    xa, xb = np.ones((4, 2), "float32"), np.ones((4, 3), "float32")
+    xa = np.ones((4, 2), "float32")
+    xb = np.arange(12, dtype="float32").reshape(4, 3)
     pw = softmax.prediction_weights(model, [xa, xb])
     assert pw.features.shape == (4, 5)
-    with pytest.raises(ValueError, match=r"has 2 inputs \['a', 'b'\]; got 1 array"):
+    assert np.array_equal(pw.features, np.concatenate([xa, xb], axis=1))
+    by_name = softmax.prediction_weights(model, {"b": xb, "a": xa})
+    assert np.array_equal(by_name.features, pw.features)
+    assert np.array_equal(
+        softmax.logits(model, {"a": xa, "b": xb}), softmax.logits(model, [xa, xb])
+    )
+    with pytest.raises(ValueError, match=r"takes 2 input\(s\) \['a', 'b'\]; .* holds 1 array"):
         softmax.prediction_weights(model, xa)
+    with pytest.raises(ValueError, match=r"inputs named \['a', 'b'\]; .* keys \['a', 'c'\]"):
+        softmax.prediction_weights(model, {"a": xa, "c": xb})
+
+
+def test_dense_on_the_model_input_gives_x_as_features():
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(K, name="head")(inputs), name="logreg")
+    x, _ = data()
+    assert np.array_equal(softmax.prediction_weights(model, x).features, x)
 
 
 def test_dense_on_a_sequence_is_refused():
@@ -389,12 +476,16 @@ def test_train_classes_bad_arguments(model):
         softmax.train_classes(model, x, y, [])
     with pytest.raises(ValueError, match=r"classes \[7\] are out of range .*0\.\.4"):
         softmax.train_classes(model, x, y, [1, 7])
-    with pytest.raises(ValueError, match=r"labels y .* out of range|out of range for labels"):
+    with pytest.raises(
+        ValueError, match=r"labels in y \[5, 5, 7, 9, 6\] are out of range for 'head' with 5"
+    ):
         softmax.train_classes(model, x, y + K, [1])
     with pytest.raises(ValueError, match=r"one-hot rows \(n, 5\); got shape \(64, 3\)"):
         softmax.train_classes(model, x, np.zeros((64, 3)), [1])
     with pytest.raises(ValueError, match="epochs must be a positive int; got 0"):
         softmax.train_classes(model, x, y, [1], epochs=0)
+    with pytest.raises(TypeError, match="epochs must be a positive int; got bool True"):
+        softmax.train_classes(model, x, y, [1], epochs=True)
     with pytest.raises(ValueError, match="x has 64 samples but y has 10"):
         softmax.train_classes(model, x, y[:10], [1])
 
