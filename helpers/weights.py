@@ -35,13 +35,28 @@ __all__ = [
 
 LSTM_GATES = ("input", "forget", "cell", "output")  # Keras and PyTorch share this order
 TORCH_GRU_ORDER = (1, 0, 2)  # PyTorch: r, z, n, i.e. Keras blocks 1, 0, 2
-SUPPORTED_TORCH = ("Dense", "Embedding", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU")
+_TORCH_KINDS: dict[str, type[keras.layers.Layer]] = {
+    "Dense": keras.layers.Dense,
+    "Embedding": keras.layers.Embedding,
+    "Conv1D": keras.layers.Conv1D,
+    "Conv2D": keras.layers.Conv2D,
+    "Conv3D": keras.layers.Conv3D,
+    "LSTM": keras.layers.LSTM,
+    "GRU": keras.layers.GRU,
+}
+SUPPORTED_TORCH = tuple(_TORCH_KINDS)
+_WITH_BIAS = ("Dense", "Conv1D", "Conv2D", "Conv3D")  # kinds whose PyTorch bias key is "bias"
 _SPATIAL = {1: ("kernel_w",), 2: ("kernel_h", "kernel_w"), 3: ("kernel_d", "kernel_h", "kernel_w")}
 
 
 @dataclass(frozen=True)
 class WeightRow:
     """One weight variable: which top-level layer holds it, its path, shape and axis names.
+
+    `path` is `variable.path`: the name scopes that were open when the variable was created.
+    It is not unique in general (a nested Functional model's Dense "d" and the outer model's
+    Dense "d" both give "d/kernel"); `layer`, the top-level layer to pass to
+    `model.get_layer`, tells such rows apart.
 
     >>> WeightRow("dense", "dense/kernel", (4, 2), ("input_dim", "units"), 8, True).params
     8
@@ -58,12 +73,14 @@ class WeightRow:
 # ---------------------------------------------------------------- argument checks
 
 
+def _require_layer(layer: object, caller: str) -> None:
+    """Raise TypeError, naming the type given, if `layer` is not a Keras layer or model."""
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(f"{caller} expected a keras Layer or Model, got {type(layer).__name__}")
+
+
 def _require_built(layer: keras.layers.Layer) -> None:
     """Raise ValueError, saying how to build it, if `layer` has not created its weights yet."""
-    if not isinstance(layer, keras.layers.Layer):
-        raise TypeError(
-            f"expected a keras Layer or Model, got {type(layer).__name__}: {layer!r:.80}"
-        )
     if not layer.built:
         raise ValueError(
             f"{type(layer).__name__} '{layer.name}' was never built, so it has no weights yet. "
@@ -91,11 +108,6 @@ def _own_weights(layer: keras.layers.Layer) -> list[tuple[keras.layers.Layer, li
             f"Keras {keras.version()} changed a private Layer attribute that "
             f"helpers.weights relies on: {e}"
         ) from e
-
-
-def _np(variable) -> np.ndarray:
-    """A variable's value as numpy (`Variable.numpy()`, which numpy 2 accepts without warning)."""
-    return variable.numpy()
 
 
 # ---------------------------------------------------------------- weight table
@@ -172,6 +184,7 @@ def weight_table(model: keras.layers.Layer) -> list[WeightRow]:
     >>> [(r.shape, r.axes) for r in rows]
     [((3, 2), ('input_dim', 'units')), ((2,), ('units',))]
     """
+    _require_layer(model, "weight_table")
     _require_built(model)
     owner: dict[int, keras.layers.Layer] = {}
     for sub, variables in _own_weights(model):
@@ -200,21 +213,40 @@ def weight_table(model: keras.layers.Layer) -> list[WeightRow]:
 def format_weight_table(rows: list[WeightRow]) -> str:
     """Render rows as a text table ending with total / trainable / non-trainable counts.
 
+    The first column is the top-level layer, so rows that share a `path` stay distinguishable.
+
     >>> print(format_weight_table(weight_table(model)).splitlines()[-3])  # doctest: +SKIP
     Total params: 70
     """
-    if not all(isinstance(r, WeightRow) for r in rows):
-        raise TypeError("format_weight_table expects the list returned by weight_table(model)")
-    header = ("path", "shape", "axes", "params", "trainable")
+    if not isinstance(rows, (list, tuple)):
+        hint = " (pass weight_table(model))" if isinstance(rows, keras.layers.Layer) else ""
+        raise TypeError(
+            "format_weight_table expects the list returned by weight_table(model), "
+            f"got {type(rows).__name__}{hint}"
+        )
+    bad = next((r for r in rows if not isinstance(r, WeightRow)), None)
+    if bad is not None:
+        raise TypeError(
+            "format_weight_table expects the list returned by weight_table(model), "
+            f"got a list containing {type(bad).__name__}"
+        )
+    header = ("layer", "path", "shape", "axes", "params", "trainable")
     body = [
-        (r.path, str(r.shape), "(" + ", ".join(r.axes) + ")", f"{r.params:,}", str(r.trainable))
+        (
+            r.layer,
+            r.path,
+            str(r.shape),
+            "(" + ", ".join(r.axes) + ")",
+            f"{r.params:,}",
+            str(r.trainable),
+        )
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
     def fmt(line: tuple[str, ...]) -> str:
         cells = [
-            c.rjust(w) if i == 3 else c.ljust(w)
+            c.rjust(w) if i == 4 else c.ljust(w)
             for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ]
         return "  ".join(cells).rstrip()
@@ -243,6 +275,7 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
     >>> lstm_gates(lstm)["forget"]["kernel"].shape  # doctest: +SKIP
     (3, 4)
     """
+    _require_layer(layer, "lstm_gates")
     if isinstance(layer, keras.layers.Bidirectional):
         raise ValueError(
             f"lstm_gates got the Bidirectional wrapper '{layer.name}'; pass one direction: "
@@ -251,14 +284,13 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
     cell = layer.cell if isinstance(layer, keras.layers.RNN) else layer
     if not isinstance(cell, keras.layers.LSTMCell):
         raise ValueError(
-            f"lstm_gates needs an LSTM or LSTMCell layer, got {type(layer).__name__} "
-            f"'{getattr(layer, 'name', layer)}'"
+            f"lstm_gates needs an LSTM or LSTMCell layer, got {type(layer).__name__} '{layer.name}'"
         )
     _require_built(layer)
     u = cell.units
-    kernel = _np(cell.kernel)
-    recurrent = _np(cell.recurrent_kernel)
-    bias = _np(cell.bias) if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
+    kernel = cell.kernel.numpy()
+    recurrent = cell.recurrent_kernel.numpy()
+    bias = cell.bias.numpy() if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
     return {
         gate: {
             "kernel": kernel[:, k * u : (k + 1) * u],
@@ -272,22 +304,18 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
 # ---------------------------------------------------------------- PyTorch layout
 
 
-def _kind(layer: keras.layers.Layer) -> str:
+def _function_name(fn: object) -> str:
+    """A short name for an activation function: its `__name__`, else its type's name."""
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _kind(layer: keras.layers.Layer, caller: str) -> str:
     """The supported layer kind of `layer`, or a ValueError naming the supported ones."""
-    L = keras.layers
-    kinds = {
-        "Dense": L.Dense,
-        "Embedding": L.Embedding,
-        "Conv1D": L.Conv1D,
-        "Conv2D": L.Conv2D,
-        "Conv3D": L.Conv3D,
-        "LSTM": L.LSTM,
-        "GRU": L.GRU,
-    }
-    kind = next((k for k, cls in kinds.items() if isinstance(layer, cls)), None)
+    _require_layer(layer, caller)
+    kind = next((k for k, cls in _TORCH_KINDS.items() if isinstance(layer, cls)), None)
     if kind is None:
         hint = ""
-        if isinstance(layer, L.Bidirectional):
+        if isinstance(layer, keras.layers.Bidirectional):
             hint = (
                 f" For a Bidirectional layer convert `{layer.name}.forward_layer` and "
                 f"`{layer.name}.backward_layer` separately; PyTorch names the backward "
@@ -295,17 +323,17 @@ def _kind(layer: keras.layers.Layer) -> str:
             )
         raise ValueError(
             f"no PyTorch layout for {type(layer).__name__} "
-            f"'{getattr(layer, 'name', layer)}'; supported: {', '.join(SUPPORTED_TORCH)}.{hint}"
+            f"'{layer.name}'; supported: {', '.join(SUPPORTED_TORCH)}.{hint}"
         )
     if kind in ("LSTM", "GRU"):
         cell = layer.cell
-        act = keras.activations.serialize(cell.activation)
-        rec = keras.activations.serialize(cell.recurrent_activation)
-        if (act, rec) != ("tanh", "sigmoid"):
+        act, rec = cell.activation, cell.recurrent_activation
+        if act is not keras.activations.tanh or rec is not keras.activations.sigmoid:
             raise ValueError(
-                f"{kind} '{layer.name}' uses activation={act!r}, recurrent_activation={rec!r}; "
-                f"PyTorch's nn.{kind} is fixed to tanh and sigmoid, so these weights would not "
-                "compute the same function there."
+                f"{kind} '{layer.name}' uses activation={_function_name(act)}, "
+                f"recurrent_activation={_function_name(rec)}; PyTorch's nn.{kind} is fixed to "
+                "tanh and sigmoid, so these weights would not compute the same function there. "
+                "Only the defaults keras.activations.tanh and keras.activations.sigmoid convert."
             )
         if kind == "GRU" and not cell.reset_after:
             raise ValueError(
@@ -336,31 +364,30 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     >>> to_torch_layout(keras.layers.Dense(2, name="d"))  # doctest: +SKIP
     ValueError: Dense 'd' was never built ...
     """
-    kind = _kind(layer)
+    kind = _kind(layer, "to_torch_layout")
     if kind == "Dense":
-        state = {"weight": _np(layer.kernel).T}
+        state = {"weight": layer.kernel.numpy().T}
     elif kind == "Embedding":
-        state = {"weight": _np(layer.embeddings)}
+        state = {"weight": layer.embeddings.numpy()}
     elif kind.startswith("Conv"):
         rank = len(layer.kernel_size)  # Keras (*kernel, in, out) -> PyTorch (out, in, *kernel)
-        state = {"weight": _np(layer.kernel).transpose(rank + 1, rank, *range(rank))}
+        state = {"weight": layer.kernel.numpy().transpose(rank + 1, rank, *range(rank))}
     else:
         cell = layer.cell
-        w_ih, w_hh = _np(cell.kernel).T, _np(cell.recurrent_kernel).T
+        w_ih, w_hh = cell.kernel.numpy().T, cell.recurrent_kernel.numpy().T
         if kind == "GRU":
             w_ih, w_hh = _gru_blocks(w_ih, 0), _gru_blocks(w_hh, 0)
         state = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh}
         if cell.use_bias:
-            bias = _np(cell.bias)
+            bias = cell.bias.numpy()
             if kind == "LSTM":
                 state["bias_ih_l0"] = bias
                 state["bias_hh_l0"] = np.zeros_like(bias)
             else:
                 state["bias_ih_l0"] = _gru_blocks(bias[0], 0)
                 state["bias_hh_l0"] = _gru_blocks(bias[1], 0)
-        return {k: np.ascontiguousarray(v) for k, v in state.items()}
-    if getattr(layer, "use_bias", False):
-        state["bias"] = _np(layer.bias)
+    if kind in _WITH_BIAS and layer.use_bias:
+        state["bias"] = layer.bias.numpy()
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
 
 
@@ -368,12 +395,14 @@ def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -
     """Load a PyTorch `state_dict` (arrays or tensors' `.numpy()`) into a built Keras layer.
 
     The names and shapes must be exactly those `to_torch_layout(layer)` returns; everything
-    is checked before any weight is written. LSTM biases are summed (`bias_ih + bias_hh`).
+    is checked before any weight is written. LSTM biases are summed (`bias_ih + bias_hh`, in
+    the state's dtype, then cast to the variable's dtype: with float32 arrays the Keras bias is
+    exactly their float32 sum).
     `from_torch_layout(layer, to_torch_layout(layer))` leaves every weight bit-identical.
 
     >>> from_torch_layout(dense, {"weight": w, "bias": b})  # doctest: +SKIP
     """
-    kind = _kind(layer)
+    kind = _kind(layer, "from_torch_layout")
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict of name -> array, got {type(state).__name__}")
     expected = {k: v.shape for k, v in to_torch_layout(layer).items()}
@@ -418,7 +447,7 @@ def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -
                 values.append((cell.bias, b_ih + b_hh))
             else:
                 values.append((cell.bias, np.stack([_gru_blocks(b_ih, 0), _gru_blocks(b_hh, 0)])))
-    if kind in ("Dense", "Conv1D", "Conv2D", "Conv3D") and layer.use_bias:
+    if kind in _WITH_BIAS and layer.use_bias:
         values.append((layer.bias, arrays["bias"]))
     for variable, value in values:
         variable.assign(value.astype(variable.dtype))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -24,7 +25,12 @@ def _fresh_session():
 
 
 def value(x) -> np.ndarray:
-    """A tensor or variable as numpy (np.asarray avoids numpy 2's copy-keyword warning)."""
+    """A layer output or a variable as numpy.
+
+    np.asarray, not np.array: np.array(variable) passes copy=True to Keras' Variable.__array__,
+    which has no `copy` parameter, so numpy 2 emits a DeprecationWarning
+    (test_numpy_conversions_of_a_variable pins this).
+    """
     return np.asarray(x)
 
 
@@ -248,10 +254,32 @@ def test_an_unbuilt_model_says_how_to_build_it():
 
 
 def test_weight_table_rejects_non_layers():
-    with pytest.raises(TypeError, match="expected a keras Layer or Model, got list"):
+    with pytest.raises(TypeError, match="weight_table expected a keras Layer or Model, got list"):
         W.weight_table([1, 2])
-    with pytest.raises(TypeError, match="expects the list returned by weight_table"):
+
+
+def test_format_weight_table_says_to_pass_weight_table_of_the_model():
+    model = mixed_model()
+    with pytest.raises(
+        TypeError, match=r"returned by weight_table\(model\), got Functional \(pass weight_table"
+    ):
+        W.format_weight_table(model)
+    with pytest.raises(TypeError, match="got a list containing str$"):
         W.format_weight_table(["row"])
+    with pytest.raises(TypeError, match="got a list containing Variable"):
+        W.format_weight_table(model.weights)
+
+
+def test_numpy_conversions_of_a_variable():
+    """Variable.numpy() (what helpers.weights and get_weights use) and np.asarray are silent."""
+    dense = layers.Dense(2, name="d")
+    dense.build((None, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(dense.kernel.numpy(), np.asarray(dense.kernel))
+        W.to_torch_layout(dense)
+    with pytest.warns(DeprecationWarning, match="copy keyword"):
+        np.array(dense.kernel)
 
 
 def test_private_keras_attributes_still_work():
@@ -289,13 +317,58 @@ def test_functional_layers_include_the_input_layer_sequential_does_not():
     assert functional.layers[0].get_weights() == []
 
 
-def test_variable_name_is_short_and_path_is_the_id():
-    model = mixed_model()
+def test_variable_name_is_short_and_path_is_unique_when_every_layer_name_is():
+    model = mixed_model()  # no two layers share a name, at any depth, except the two cells
     kernels = [v for v in model.weights if v.name == "kernel"]
     assert len(kernels) > 1  # "kernel" alone cannot identify a variable
     assert len({v.path for v in model.weights}) == len(model.weights)
     for array, v in zip(model.get_weights(), model.weights, strict=True):
         np.testing.assert_array_equal(array, v.numpy())  # get_weights follows model.weights
+
+
+def test_functional_paths_leave_out_the_model_name_sequential_paths_include_it():
+    inputs = keras.Input((3,), name="x")
+    functional = keras.Model(inputs, layers.Dense(2, name="body")(inputs), name="func")
+    sequential = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="body")], name="seq")
+    assert [v.path for v in functional.weights] == ["body/kernel", "body/bias"]
+    assert [v.path for v in sequential.weights] == ["seq/body/kernel", "seq/body/bias"]
+
+
+def nested_functional() -> keras.Model:
+    """A Functional model holding a Functional 'inner'; both contain a Dense named 'd'."""
+    x = keras.Input((3,), name="x_inner")
+    inner = keras.Model(x, layers.Dense(2, name="d")(x), name="inner")
+    y = keras.Input((3,), name="x_outer")
+    return keras.Model(y, layers.Dense(4, name="d")(inner(y)), name="outer")
+
+
+def test_nested_models_can_give_two_variables_the_same_path():
+    model = nested_functional()
+    assert [v.path for v in model.weights] == ["d/kernel", "d/bias", "d/kernel", "d/bias"]
+    assert model.weights[0] is not model.weights[2]  # two variables, one path
+    # weight_table keys on the variable objects, so all four rows are there, told apart by layer.
+    rows = W.weight_table(model)
+    assert [(r.layer, r.path, r.shape) for r in rows] == [
+        ("inner", "d/kernel", (3, 2)),
+        ("inner", "d/bias", (2,)),
+        ("d", "d/kernel", (2, 4)),
+        ("d", "d/bias", (4,)),
+    ]
+    assert sum(r.params for r in rows) == model.count_params() == 8 + 12
+    body = W.format_weight_table(rows).splitlines()[2:6]
+    assert len(set(body)) == 4
+    assert body[0].split()[:2] == ["inner", "d/kernel"] and body[2].split()[:2] == ["d", "d/kernel"]
+
+
+def test_nested_sequential_models_keep_their_names_in_the_path():
+    inner = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="d")], name="inner")
+    outer = keras.Sequential([keras.Input((3,)), inner, layers.Dense(4, name="d")], name="outer")
+    assert [v.path for v in outer.weights] == [
+        "inner/d/kernel",
+        "inner/d/bias",
+        "outer/d/kernel",
+        "outer/d/bias",
+    ]
 
 
 def test_set_weights_errors_name_the_problem():
@@ -390,6 +463,8 @@ def test_lstm_gates_without_bias_are_zero():
 
 
 def test_lstm_gates_errors():
+    with pytest.raises(TypeError, match=r"lstm_gates expected a keras Layer .*, got ndarray"):
+        W.lstm_gates(np.zeros(3))
     bi = layers.Bidirectional(layers.LSTM(3, name="lstm"), name="bi")
     with pytest.raises(ValueError, match=r"pass one direction: `bi.forward_layer`"):
         W.lstm_gates(bi)
@@ -545,9 +620,9 @@ def test_loading_a_torch_state_then_exporting_gives_it_back(index):
     W.from_torch_layout(layer, state)
     back = W.to_torch_layout(layer)
     if "bias_hh_l0" in state and isinstance(layer, layers.LSTM):
-        # Keras keeps one LSTM bias: PyTorch's two come back summed into bias_ih_l0.
-        np.testing.assert_allclose(
-            back.pop("bias_ih_l0"), state.pop("bias_ih_l0") + state.pop("bias_hh_l0"), rtol=1e-6
+        # Keras keeps one LSTM bias: PyTorch's two come back as their float32 sum, exactly.
+        np.testing.assert_array_equal(
+            back.pop("bias_ih_l0"), state.pop("bias_ih_l0") + state.pop("bias_hh_l0")
         )
         assert not back.pop("bias_hh_l0").any()
     assert back.keys() == state.keys()
@@ -570,8 +645,34 @@ def test_gru_reset_before_has_no_torch_counterpart():
 
 
 def test_non_default_rnn_activations_are_refused():
-    with pytest.raises(ValueError, match="activation='relu'.*fixed to tanh and sigmoid"):
+    with pytest.raises(ValueError, match="activation=relu, .*fixed to tanh and sigmoid"):
         W.to_torch_layout(layers.LSTM(2, activation="relu", name="l"))
+    with pytest.raises(ValueError, match="recurrent_activation=hard_sigmoid;"):
+        W.to_torch_layout(layers.GRU(2, recurrent_activation="hard_sigmoid", name="g"))
+
+
+def test_a_lambda_activation_is_refused_without_a_warning_or_bytecode():
+    lstm = layers.LSTM(2, activation=lambda t: keras.ops.tanh(t), name="l")
+    lstm.build((None, 5, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError) as info:
+            W.to_torch_layout(lstm)
+    message = str(info.value)
+    assert message.startswith("LSTM 'l' uses activation=<lambda>, recurrent_activation=sigmoid;")
+    assert len(message) < 400  # no serialized function inside
+
+
+def test_non_layers_are_a_type_error():
+    with pytest.raises(TypeError, match="to_torch_layout expected a keras Layer or Model, got str"):
+        W.to_torch_layout("dense")
+    with pytest.raises(TypeError, match="from_torch_layout expected a keras Layer .*, got dict"):
+        W.from_torch_layout({"weight": np.zeros((2, 2))}, {})
+
+
+def test_supported_torch_kinds_are_the_ones_that_convert():
+    assert W.SUPPORTED_TORCH == ("Dense", "Embedding", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU")
+    assert [type(layer).__name__ for layer, _ in round_trip_layers()] == list(W.SUPPORTED_TORCH)
 
 
 def test_to_torch_layout_of_an_unbuilt_layer_says_how_to_build_it():
@@ -613,8 +714,20 @@ def test_mistake_loading_a_square_torch_linear_without_transposing():
 
 
 def test_mistake_reshape_is_not_transpose():
-    kernel = np.arange(6.0).reshape(2, 3)
-    assert kernel.reshape(3, 2).tolist() != kernel.T.tolist()
+    """Reshaping a (out, in) Linear weight to Keras' (in, out) fits set_weights but is wrong."""
+    dense = layers.Dense(3, name="d")
+    dense.build((None, 4))
+    x = X_SEQ[:, 0]
+    torch_state = {
+        "weight": RNG.normal(size=(3, 4)).astype("float32"),
+        "bias": RNG.normal(size=3).astype("float32"),
+    }
+    want = W.torch_linear(torch_state, x)
+    dense.set_weights([torch_state["weight"].reshape(4, 3), torch_state["bias"]])  # no error
+    assert not np.allclose(value(dense(x)), want, atol=1e-3)
+    W.from_torch_layout(dense, torch_state)  # the fix: a transpose
+    np.testing.assert_array_equal(dense.kernel.numpy(), torch_state["weight"].T)
+    np.testing.assert_allclose(value(dense(x)), want, atol=1e-5)
 
 
 def test_mistake_copying_gru_gates_in_keras_order():
