@@ -430,13 +430,24 @@ def logit_contributions(
     return h * kernel[:, index].T
 
 
-_DENSE_EXTRAS = (
+_LAYER_EXTRAS = (
     "kernel_regularizer",
     "bias_regularizer",
     "activity_regularizer",
     "kernel_constraint",
     "bias_constraint",
 )
+
+
+def _extras(dense: keras.layers.Dense) -> list[str]:
+    """The regularizers and constraints on a Dense or its variables (set at creation or later)."""
+    found = [f"dense.{name}" for name in _LAYER_EXTRAS if getattr(dense, name, None) is not None]
+    variables = [("kernel", dense.kernel)] + ([("bias", dense.bias)] if dense.use_bias else [])
+    for name, variable in variables:
+        for kind in ("regularizer", "constraint"):
+            if getattr(variable, kind) is not None and f"dense.{name}_{kind}" not in found:
+                found.append(f"dense.{name}.{kind}")
+    return found
 
 
 class _ChosenClassesHead(keras.layers.Layer):
@@ -492,16 +503,12 @@ def train_classes(
     head = _require_softmax_classifier(model, "train_classes")
     dense = head.dense
     units = dense.units
-    extras = {
-        name: getattr(dense, name)
-        for name in _DENSE_EXTRAS
-        if getattr(dense, name, None) is not None
-    }
+    extras = _extras(dense)
     if extras:
         raise ValueError(
             f"train_classes trains a copy of {dense.name!r}'s chosen columns and would silently "
-            f"ignore its {', '.join(extras)}; remove them first (e.g. dense.{next(iter(extras))}"
-            " = None) or train the whole model with fit."
+            f"ignore its {', '.join(extras)}; set them to None first (e.g. "
+            f"{extras[0]} = None) or train the whole model with fit."
         )
     where = f"{dense.name!r} with {units} classes"
     chosen = np.unique(np.atleast_1d(_class_index(classes, units, where)))

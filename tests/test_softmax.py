@@ -490,7 +490,55 @@ def test_train_classes_bad_arguments(model):
         softmax.train_classes(model, x, y[:10], [1])
 
 
+def test_train_classes_refuses_heads_with_regularizers_or_constraints():
+    x, y = data()
+    regularized = sequential(activation="softmax")
+    regularized.get_layer("head").kernel_regularizer = keras.regularizers.L2(0.1)
+    with pytest.raises(ValueError, match=r"ignore its dense.kernel_regularizer; set them to None"):
+        softmax.train_classes(regularized, x, y, [1])
+    keras.backend.clear_session()
+    inputs = keras.Input((4,), name="x")
+    head = keras.layers.Dense(K, name="head", kernel_constraint="non_neg", bias_regularizer="l1")
+    model = keras.Model(inputs, head(inputs), name="extras")
+    with pytest.raises(ValueError, match=r"dense.bias_regularizer, dense.kernel_constraint;"):
+        softmax.train_classes(model, x, y, [1])
+    later = sequential(activation="softmax")
+    later.get_layer("head").kernel.constraint = keras.constraints.NonNeg()  # set on the variable
+    kernel0 = softmax.class_weights(later)[0].copy()
+    with pytest.raises(ValueError, match=r"ignore its dense.kernel.constraint;"):
+        softmax.train_classes(later, x, y, [1])
+    assert np.array_equal(softmax.class_weights(later)[0], kernel0)  # refused before any work
+
+
+def test_classes_logits_and_contributions_agree_on_a_float32_near_tie():
+    """One logits computation: a tie in float32 (z1 - z0 = 1e-8 in float64) picks one class."""
+    inputs = keras.Input((2,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs), name="tie")
+    model.get_layer("head").set_weights([np.array([[1.0, 1.0], [0.0, 1.0]]), np.zeros(2)])
+    x = np.array([[1.0, 1e-8]], "float32")
+    z = softmax.logits(model, x)
+    classes = softmax.prediction_weights(model, x).classes
+    assert z[0, 0] == z[0, 1]  # equal in float32
+    assert np.array_equal(classes, z.argmax(axis=1))
+    default = softmax.logit_contributions(model, x)
+    assert np.array_equal(default, softmax.logit_contributions(model, x, classes=classes))
+
+
 # ---- the mistakes the notebook warns about -------------------------------------------------------
+
+
+def test_kernel_row_is_one_feature_for_every_class_not_a_class(model):
+    """kernel[0] is feature 0's weight for each of the K classes; class 0 is kernel[:, 0]."""
+    x, _ = data()
+    kernel, bias = model.get_layer("head").get_weights()
+    assert kernel.shape == (D, K) and D != K
+    assert kernel[0].shape == (K,)  # the mistake: one weight per CLASS
+    column, b0 = softmax.class_weights(model, 0)
+    assert column.shape == (D,) and np.array_equal(column, kernel[:, 0])
+    h, z = features_of(model, x), softmax.logits(model, x)
+    assert np.allclose(h @ column + b0, z[:, 0], atol=1e-5)  # the column gives class 0's logit
+    with pytest.raises(ValueError):
+        h @ kernel[0]  # a row does not even fit the features
 
 
 def test_class_weight_does_not_freeze_other_classes():
@@ -560,3 +608,44 @@ def test_zero_gradient_moves_weights_with_decay_or_momentum(make_optimizer, warm
     after = variable.numpy()
     assert not np.array_equal(after[:, :2], before[:, :2])
     assert np.array_equal(after[:, 2:], before[:, 2:]) is not frozen_moves
+
+
+class KeepColumns(keras.constraints.Constraint):
+    """Copy the frozen columns back after every optimizer step."""
+
+    def __init__(self, values: np.ndarray, frozen: list[int]):
+        self.values = keras.ops.convert_to_tensor(values)
+        mask = np.zeros(values.shape, "float32")
+        mask[:, frozen] = 1.0
+        self.mask = keras.ops.convert_to_tensor(mask)
+
+    def __call__(self, w):
+        return w * (1.0 - self.mask) + self.values * self.mask
+
+
+@pytest.mark.parametrize("rebuild", ["none", "make_train_function", "compile"])
+def test_constraint_set_after_training_needs_a_new_train_function(rebuild):
+    """variable.constraint can be set on a trained model; fit uses it once the train function is
+    rebuilt (the cached one ignores it). Only a layer's kernel_constraint is in its config."""
+    model = trained("softmax")
+    x, y = data()
+    model.compile(
+        optimizer=keras.optimizers.AdamW(0.05, weight_decay=0.5),
+        loss="sparse_categorical_crossentropy",
+    )
+    model.fit(x, y, epochs=1, verbose=0)  # the train function now exists
+    dense = model.get_layer("head")
+    kernel0 = dense.kernel.numpy().copy()
+    dense.kernel.constraint = KeepColumns(kernel0, FROZEN)
+    if rebuild == "make_train_function":
+        model.make_train_function(force=True)
+    elif rebuild == "compile":
+        model.compile(
+            optimizer=keras.optimizers.AdamW(0.05, weight_decay=0.5),
+            loss="sparse_categorical_crossentropy",
+        )
+    model.fit(x, y, epochs=2, verbose=0)
+    kernel1 = dense.kernel.numpy()
+    assert (kernel1[:, CHOSEN] != kernel0[:, CHOSEN]).all()
+    assert np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN]) is (rebuild != "none")
+    assert dense.get_config()["kernel_constraint"] is None  # not saved with the model
