@@ -23,8 +23,11 @@ import numpy as np
 from keras import ops
 
 from helpers import softmax
+from helpers._checks import check_int
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
+_MASK_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+_MASK_DTYPES += _FLOATS
 
 
 def _as_tensor(x):
@@ -32,18 +35,28 @@ def _as_tensor(x):
     return x if isinstance(x, keras.KerasTensor) else ops.convert_to_tensor(x)
 
 
-def _check_broadcast(logits_shape: tuple, mask_shape: tuple) -> None:
+def _dtype_name(x) -> str:
+    """Keras' name for ``x``'s dtype (lists via numpy), or the raw name if Keras has none."""
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    try:
+        return keras.backend.standardize_dtype(dtype)
+    except ValueError:
+        return str(getattr(dtype, "name", dtype))
+
+
+def _check_broadcast(logits_shape: tuple, mask_shape: tuple, axis: int) -> None:
     """Raise ValueError unless ``mask_shape`` broadcasts to ``logits_shape`` without growing it."""
     ok = len(mask_shape) <= len(logits_shape) and all(
         m in (1, None) or i is None or m == i
         for m, i in zip(reversed(mask_shape), reversed(logits_shape), strict=False)
     )
     if not ok:
-        shared = (1,) * (len(logits_shape) - 1) + logits_shape[-1:]
+        axis %= len(logits_shape)
+        shared = tuple(n if i == axis else 1 for i, n in enumerate(logits_shape))
         raise ValueError(
             f"mask of shape {mask_shape} does not broadcast to logits of shape {logits_shape}. "
             "Valid: the logits' shape, or a shape with 1s where the mask is shared "
-            f"(e.g. {shared}: one mask for all rows)."
+            f"(e.g. {shared}: one mask along axis={axis}, shared by all the other positions)."
         )
 
 
@@ -61,17 +74,23 @@ def masked_softmax(logits, mask, axis: int = -1):
     [[0.1192, 0.    , 0.8808],
      [0.    , 0.    , 0.    ]]
     """
-    logits, mask = _as_tensor(logits), _as_tensor(mask)
-    dtype = keras.backend.standardize_dtype(logits.dtype)
+    dtype, mask_dtype = _dtype_name(logits), _dtype_name(mask)
     if dtype not in _FLOATS:
         raise TypeError(f"logits must be floating point ({', '.join(_FLOATS)}); got {dtype}.")
+    if mask_dtype not in _MASK_DTYPES:
+        raise TypeError(
+            f"mask must be boolean or numeric (bool, int or float; 1 = allowed, 0 = masked); "
+            f"got {mask_dtype}."
+        )
+    logits, mask = _as_tensor(logits), _as_tensor(mask)
+    dtype = keras.backend.standardize_dtype(logits.dtype)
     shape, mask_shape = tuple(logits.shape), tuple(mask.shape)
     if not isinstance(axis, int) or isinstance(axis, bool) or not -len(shape) <= axis < len(shape):
         raise ValueError(
             f"axis={axis!r} is out of range for logits of shape {shape}; "
             f"valid: an int in [{-len(shape)}, {len(shape) - 1}]."
         )
-    _check_broadcast(shape, mask_shape)
+    _check_broadcast(shape, mask_shape, axis)
 
     keep = mask if keras.backend.standardize_dtype(mask.dtype) == "bool" else ops.greater(mask, 0.5)
     zero = ops.zeros((), dtype=dtype)
@@ -112,12 +131,30 @@ class MaskedSoftmax(keras.layers.Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-class _DenseLogits(keras.layers.Layer):
-    """``h @ W + b`` of an existing Dense, before its activation, using that Dense's variables."""
+@keras.saving.register_keras_serializable(package="helpers")
+class DenseLogits(keras.layers.Layer):
+    """``h @ W + b`` of an existing Dense, before its activation, using that Dense's variables.
+
+    The Dense is tracked as a sub-layer, so a model holding this layer saves and loads it (the
+    Dense's config and weights are saved with this layer) and trains the Dense's own variables.
+
+    >>> head = keras.layers.Dense(3, activation="softmax", name="head")
+    >>> DenseLogits(head, name="head_logits")(keras.Input((4,))).shape
+    (None, 3)
+    """
 
     def __init__(self, dense: keras.layers.Dense, **kwargs):
-        super().__init__(dtype=dense.dtype_policy, **kwargs)
+        if isinstance(dense, dict):  # from_config: the serialised Dense
+            dense = keras.saving.deserialize_keras_object(dense)
+        if not isinstance(dense, keras.layers.Dense):
+            raise TypeError(f"DenseLogits needs a keras.layers.Dense; got {type(dense).__name__}.")
+        kwargs.setdefault("dtype", dense.dtype_policy)
+        super().__init__(**kwargs)
         self.dense = dense  # tracked: the wrapped model's weights are the Dense's own variables
+
+    def build(self, input_shape):
+        if not self.dense.built:
+            self.dense.build(input_shape)
 
     def call(self, inputs):
         logits = ops.matmul(inputs, self.dense.kernel)
@@ -126,23 +163,25 @@ class _DenseLogits(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.dense.units)
 
-
-def _is_softmax_layer(layer: keras.layers.Layer) -> bool:
-    if isinstance(layer, keras.layers.Softmax):
-        return layer.axis in (-1, [-1], (-1,))
-    return isinstance(layer, keras.layers.Activation) and (
-        layer.activation is keras.activations.softmax
-    )
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dense": keras.saving.serialize_keras_object(self.dense)}
 
 
-def _logits_tensor(model: keras.Model):
-    """The symbolic tensor that the model's final softmax is applied to (or its logits output)."""
-    dense, tail = softmax.output_head(model)
-    linear = dense.activation is keras.activations.linear
+def _logits_source(model: keras.Model) -> tuple[softmax.HeadCall, bool, object]:
+    """The output Dense's call, whether its logits must be recomputed, the output's dtype policy.
+
+    Recompute (with :class:`DenseLogits`, from that call's input) when the Dense applies softmax
+    itself; otherwise that call's output is the logits. The policy is that of the layer making
+    the model's output, so the wrapper's probabilities have the original's dtype (e.g. float32
+    under mixed precision with a float32 output layer).
+    """
+    head = softmax.head_call(model, caller="with_class_mask")
+    dense, tail = head.dense, head.after
     if softmax.applies_softmax(dense) and not tail:
-        return _DenseLogits(dense, name=f"{dense.name}_logits")(dense.input)
-    if linear and (not tail or (len(tail) == 1 and _is_softmax_layer(tail[0]))):
-        return dense.output
+        return head, True, dense.dtype_policy
+    linear = dense.activation is keras.activations.linear
+    if linear and (not tail or (len(tail) == 1 and softmax.is_softmax_layer(tail[0]))):
+        return head, False, (tail[-1] if tail else dense).dtype_policy
     found = [f"{dense.name!r} (Dense, activation={dense.activation.__name__})"]
     found += [f"{lay.name!r} ({type(lay).__name__})" for lay in tail]
     raise ValueError(
@@ -161,32 +200,59 @@ def with_class_mask(
     The classifier may end in logits or in a softmax (inside its last Dense or as a separate
     layer). The new model reuses the original's layers, so it shares the same variable objects
     (training one trains the other), and its probabilities are the original's renormalised over
-    the allowed classes, exactly 0 elsewhere. ``allowed`` has shape ``(num_classes,)`` per sample,
-    1 = allowed, 0 = not. Save the original model, not the wrapper, and wrap again after loading.
+    the allowed classes, exactly 0 elsewhere, in the dtype of the original's output (float32
+    under mixed precision when the output layer is float32). ``allowed`` has shape
+    ``(num_classes,)`` per sample, 1 = allowed, 0 = not. The wrapper saves and loads as a
+    ``.keras`` file (``import helpers.masking`` before loading); or save the classifier and wrap
+    it again after loading.
 
     >>> masked = with_class_mask(model)              # model: x -> (batch, 5) logits or probs
     >>> masked.predict([x, allowed])                 # allowed: (batch, 5) of 0/1
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"with_class_mask needs a keras.Model; got {type(model).__name__}.")
-    logits = _logits_tensor(model)
+    if not isinstance(mask_name, str) or not mask_name:
+        raise TypeError(f"mask_name must be a non-empty str; got {mask_name!r}.")
+    head, recompute, policy = _logits_source(model)
+    dense = head.dense
+    logits = head.features if recompute else head.dense_output
     if len(logits.shape) != 2:
+        shape = (*logits.shape[:-1], dense.units)
         raise ValueError(
             f"with_class_mask needs logits of shape (batch, classes); model {model.name!r} gives "
-            f"{tuple(logits.shape)}. Valid: a classifier with one prediction per sample."
+            f"{shape}. Valid: a classifier with one prediction per sample."
         )
     taken = [layer.name for layer in model.layers]
-    out_name = f"{mask_name}_softmax"
-    for wanted in (mask_name, out_name):
+    other_mask = "pass another mask_name="
+    added = [
+        (mask_name, "the mask input", other_mask),
+        (f"{mask_name}_softmax", "the output layer", other_mask),
+    ]
+    if recompute:  # first, so a mask_name equal to it is reported as the mask's clash
+        rename = f"rename that layer of model {model.name!r}"
+        added.insert(0, (f"{dense.name}_logits", f"the logits of {dense.name!r}", rename))
+    for wanted, role, fix in added:
         if wanted in taken:
             close = difflib.get_close_matches(wanted, taken, n=3, cutoff=0.0)
             raise ValueError(
-                f"name {wanted!r} is already a layer of model {model.name!r} (closest: {close}); "
-                "pass another mask_name=."
+                f"with_class_mask names {role} {wanted!r}, but that name is already taken in "
+                f"model {model.name!r} (closest: {close}); {fix}."
             )
-    allowed = keras.Input(shape=(logits.shape[-1],), name=mask_name)
-    probs = MaskedSoftmax(name=out_name)(logits, allowed)
+        taken.append(wanted)
+    if recompute:
+        logits = DenseLogits(dense, name=f"{dense.name}_logits")(logits)
+    allowed = keras.Input(shape=(dense.units,), name=mask_name)
+    probs = MaskedSoftmax(name=f"{mask_name}_softmax", dtype=policy)(logits, allowed)
     return keras.Model([*model.inputs, allowed], probs, name=name or f"{model.name}_masked")
+
+
+def _check_weight(what: str, w: object) -> float:
+    """``w`` as a float if it is a finite number >= 0; the errors start with ``what``."""
+    try:
+        value = float(w)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a number; got {w!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} is {value}; valid: a finite number >= 0.")
+    return value
 
 
 def class_weight_dict(
@@ -201,11 +267,8 @@ def class_weight_dict(
     >>> class_weight_dict(4, {2: 0.0, 3: 0.0})
     {0: 1.0, 1: 1.0, 2: 0.0, 3: 0.0}
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"num_classes must be an int; got {type(num_classes).__name__}.")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1; got {num_classes}.")
-    num_classes = int(num_classes)
+    num_classes = check_int("num_classes", num_classes)
+    default = _check_weight("default", default)
     if isinstance(weights, Mapping):
         for key in weights:
             if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
@@ -227,15 +290,7 @@ def class_weight_dict(
             f"weights must be a mapping {{class: weight}} or a sequence of {num_classes} weights; "
             f"got {type(weights).__name__}."
         )
-    out = {}
-    for c, w in full.items():
-        try:
-            value = float(w)
-        except (TypeError, ValueError):
-            raise TypeError(f"weight of class {c} must be a number; got {w!r}.") from None
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"weight of class {c} is {value}; valid: a finite number >= 0.")
-        out[c] = value
+    out = {c: _check_weight(f"weight of class {c}", w) for c, w in full.items()}
     if not any(out.values()):
         raise ValueError(
             f"all {num_classes} class weights are 0, so no sample would contribute to the loss; "

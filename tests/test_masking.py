@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.masking import MaskedSoftmax, class_weight_dict, masked_softmax, with_class_mask
+from helpers.masking import (
+    DenseLogits,
+    MaskedSoftmax,
+    class_weight_dict,
+    masked_softmax,
+    with_class_mask,
+)
 
 C = 5
 
@@ -142,6 +148,41 @@ def test_bad_mask_shape_names_both_shapes():
         masked_softmax(logits, np.ones((1, 2, 3)))
 
 
+def test_bad_mask_shape_suggests_the_shared_shape_along_the_softmax_axis():
+    logits = np.zeros((5, 2), "float32")
+    with pytest.raises(ValueError, match=r"e\.g\. \(5, 1\): one mask along axis=0"):
+        masked_softmax(logits, np.ones(5), axis=0)
+    with pytest.raises(ValueError, match=r"e\.g\. \(1, 2\): one mask along axis=1"):
+        masked_softmax(logits, np.ones(5), axis=-1)
+    # the suggested shapes are valid
+    for axis, shared in ((0, (5, 1)), (1, (1, 2))):
+        p = keras.ops.convert_to_numpy(masked_softmax(logits, np.ones(shared), axis=axis))
+        np.testing.assert_allclose(p.sum(axis), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mask", "got"),
+    [
+        (np.array([["yes", "no", "yes"]]), "str"),
+        ([["a", "b", "c"]], "str"),
+        (tf.constant([["a", "b", "c"]]), "string"),
+        (np.array([[None, 1, 1]], object), "object"),
+    ],
+)
+def test_mask_of_strings_or_objects_is_refused_with_the_valid_dtypes(mask, got):
+    with pytest.raises(
+        TypeError, match=rf"mask must be boolean or numeric \(bool, int or float.*got {got}"
+    ):
+        masked_softmax(np.zeros((1, 3), "float32"), mask)
+
+
+def test_integer_and_list_masks_are_accepted():
+    logits, mask = random_case(rows=4)
+    for m in (mask.astype("int32"), mask.astype("uint8"), mask.astype(int).tolist()):
+        p = keras.ops.convert_to_numpy(masked_softmax(logits, m))
+        np.testing.assert_allclose(p, reference(logits, mask), atol=1e-6)
+
+
 def test_bad_axis_and_dtype():
     with pytest.raises(ValueError, match=r"axis=2 is out of range.*\[-2, 1\]"):
         masked_softmax(np.zeros((2, 3), "float32"), np.ones((2, 3)), axis=2)
@@ -215,6 +256,98 @@ def test_training_the_wrapper_trains_the_original_and_masked_columns_get_zero_gr
     assert not np.allclose(after[:, [0, 2, 3]], before[:, [0, 2, 3]])
 
 
+# Keras' own .keras saving (any model, e.g. a plain Sequential) raises this numpy 2 notice.
+KERAS_SAVE_NOTICE = (
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+
+
+@pytest.mark.filterwarnings(KERAS_SAVE_NOTICE)
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_wrapper_saves_and_loads_with_its_weights(ending, tmp_path):
+    model = classifier(ending)
+    rng = np.random.default_rng(12)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    wrapped = with_class_mask(model)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    _, mask = random_case(rows=16, seed=3)
+    path = str(tmp_path / "masked.keras")
+    wrapped.save(path)
+    keras.backend.clear_session()
+    loaded = keras.saving.load_model(path)
+    assert [w.path for w in loaded.weights] == [w.path for w in wrapped.weights]
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        loaded.predict([x, mask], verbose=0), wrapped.predict([x, mask], verbose=0)
+    )
+    assert [i.name for i in loaded.inputs] == ["x", "allowed_classes"]
+
+
+@pytest.mark.filterwarnings(KERAS_SAVE_NOTICE)
+def test_model_checkpoint_during_fit_of_a_softmax_dense_classifier(tmp_path):
+    # The seed's case: a classifier ending in Dense(..., activation="softmax"), whose wrapper
+    # recomputes the logits; a ModelCheckpoint saves it after every epoch.
+    model = classifier("dense_softmax")
+    wrapped = with_class_mask(model)
+    wrapped.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(4).normal(size=(8, 4)).astype("float32")
+    y = np.array([0, 1, 2, 3, 4, 0, 1, 2])
+    allowed = np.ones((8, C), "float32")
+    path = str(tmp_path / "ckpt.keras")
+    checkpoint = keras.callbacks.ModelCheckpoint(path)
+    wrapped.fit([x, allowed], y, epochs=2, batch_size=8, verbose=0, callbacks=[checkpoint])
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        loaded.predict([x, allowed], verbose=0), wrapped.predict([x, allowed], verbose=0), atol=0
+    )
+    assert loaded.get_layer("head_logits").dense.activation is keras.activations.softmax
+
+
+def test_dense_logits_config_round_trip_and_type_check():
+    head = keras.layers.Dense(3, activation="softmax", name="head")
+    layer = DenseLogits(head, name="head_logits")
+    layer(keras.Input((4,)))
+    clone = DenseLogits.from_config(layer.get_config())
+    assert clone.name == "head_logits" and clone.dense.units == 3 and clone.dense.name == "head"
+    assert clone.compute_output_shape((None, 4)) == (None, 3)
+    with pytest.raises(TypeError, match="DenseLogits needs a keras.layers.Dense; got Softmax"):
+        DenseLogits(keras.layers.Softmax())
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.backend.clear_session()
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy(before)
+    assert keras.mixed_precision.global_policy().name == before
+
+
+@pytest.mark.parametrize("ending", ["dense_softmax", "activation", "logits"])
+def test_mixed_precision_wrapper_keeps_the_float32_output_of_the_original(ending, mixed_float16):
+    # The usual mixed-precision setup: float16 body, float32 output layer (the Dense itself, or
+    # the softmax after it). The wrapper's probabilities are float32 like the original's.
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(8, activation="relu", name="hidden")(x)
+    if ending == "dense_softmax":
+        out = keras.layers.Dense(C, activation="softmax", name="head", dtype="float32")(h)
+    elif ending == "activation":
+        out = keras.layers.Dense(C, name="head")(h)
+        out = keras.layers.Activation("softmax", name="act", dtype="float32")(out)
+    else:
+        out = keras.layers.Dense(C, name="head", dtype="float32")(h)
+    model = keras.Model(x, out, name="clf")
+    wrapped = with_class_mask(model)
+    xs = np.random.default_rng(5).normal(size=(32, 4)).astype("float32")
+    mask = np.ones((32, C), "float32")
+    p = keras.ops.convert_to_numpy(wrapped([xs, mask]))
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert p.dtype == "float32" and wrapped.output.dtype == "float32"
+    np.testing.assert_allclose(p, probabilities(model, ending, xs), atol=1e-6)
+
+
 def test_a_different_mask_per_sample_at_prediction_time():
     wrapped = with_class_mask(classifier("logits"))
     x = np.ones((3, 4), "float32")  # the same input three times
@@ -222,6 +355,30 @@ def test_a_different_mask_per_sample_at_prediction_time():
     p = wrapped.predict([x, allowed], verbose=0)
     assert np.all((p > 0) == (allowed > 0))
     assert p[2, 4] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("ending", ["dense_softmax", "softmax_layer"])
+def test_shared_output_dense_whose_second_call_makes_the_output(ending):
+    # 'head' is called twice; the model's output comes from the SECOND call, so the logits must
+    # be taken from that call (its input is 'mix'), not from head.input / head.output (call 0).
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,), name="x")
+    activation = "softmax" if ending == "dense_softmax" else None
+    head = keras.layers.Dense(C, activation=activation, name="head")
+    mixed = keras.layers.Dense(4, activation="tanh", name="mix")(head(x))
+    out = head(mixed)
+    if ending == "softmax_layer":
+        out = keras.layers.Softmax(name="sm")(out)
+    model = keras.Model(x, out, name="twice")
+    wrapped = with_class_mask(model)
+    xs = np.random.default_rng(6).normal(size=(16, 4)).astype("float32")
+    _, mask = random_case(rows=16, seed=7)
+    p = keras.ops.convert_to_numpy(wrapped([xs, mask.astype("float32")]))
+    orig = keras.ops.convert_to_numpy(model(xs))
+    renorm = np.where(mask, orig, 0.0) / np.where(mask, orig, 0.0).sum(-1, keepdims=True)
+    np.testing.assert_allclose(p, renorm, atol=1e-6)
+    assert {id(v) for v in wrapped.weights} == {id(v) for v in model.weights}
 
 
 def test_sequential_classifier():
@@ -256,8 +413,31 @@ def test_rejects_per_token_logits_and_taken_names():
     with pytest.raises(ValueError, match=r"logits of shape \(batch, classes\).*\(None, 6, 5\)"):
         with_class_mask(seq)
     model = classifier("logits")
-    with pytest.raises(ValueError, match=r"name 'hidden' is already a layer.*closest: \['hidden'"):
+    taken = r"names the mask input 'hidden', but that name is already taken.*closest: \['hidden'"
+    with pytest.raises(ValueError, match=taken + r".*pass another mask_name="):
         with_class_mask(model, mask_name="hidden")
+    with pytest.raises(ValueError, match=r"names the output layer 'hid_softmax'.*mask_name="):
+        x = keras.Input((4,), name="x")
+        h = keras.layers.Dense(C, name="hid_softmax")(x)
+        with_class_mask(
+            keras.Model(x, keras.layers.Dense(C, name="out")(h), name="m"), mask_name="hid"
+        )
+    with pytest.raises(TypeError, match="mask_name must be a non-empty str; got ''"):
+        with_class_mask(model, mask_name="")
+
+
+def test_rejects_a_taken_name_for_the_recomputed_logits_before_keras_does():
+    # A softmax Dense 'head' gets a logits layer 'head_logits' in the wrapper: a model layer of that
+    # name (or a mask_name equal to it) would make keras.Model fail with a duplicate-name error.
+    keras.backend.clear_session()
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(8, name="head_logits")(x)
+    model = keras.Model(x, keras.layers.Dense(C, activation="softmax", name="head")(h), name="m")
+    with pytest.raises(ValueError, match=r"names the logits of 'head' 'head_logits'.*rename that"):
+        with_class_mask(model)
+    clf = classifier("dense_softmax")
+    with pytest.raises(ValueError, match=r"names the mask input 'head_logits'.*mask_name="):
+        with_class_mask(clf, mask_name="head_logits")
 
 
 # ---------------------------------------------------------------- the mistakes in the notebook
@@ -323,6 +503,23 @@ def test_masking_never_lowers_accuracy_when_the_true_class_is_allowed():
     assert np.all(mask[np.arange(500), masked])
     assert np.mean(masked == y) > np.mean(plain == y)
     assert np.all((plain == masked) | ~mask[np.arange(500), plain])
+    # per sample: no sentence that was right without the mask is wrong with it
+    assert np.all((plain != y) | (masked == y))
+    assert np.any((plain != y) & (masked == y))
+
+
+def test_wrapper_only_turns_wrong_predictions_right_per_sample():
+    model = classifier("dense_softmax", seed=13)
+    wrapped = with_class_mask(model)
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(300, 4)).astype("float32")
+    y = rng.integers(0, C, 300)
+    allowed = (rng.random((300, C)) < 0.4).astype("float32")
+    allowed[np.arange(300), y] = 1.0
+    plain = np.argmax(keras.ops.convert_to_numpy(model(x)), -1)
+    masked = np.argmax(keras.ops.convert_to_numpy(wrapped([x, allowed])), -1)
+    assert np.all((plain != y) | (masked == y))
+    assert np.any((plain != y) & (masked == y))
 
 
 def test_mistake_multiplying_probabilities_breaks_row_sums():
@@ -346,6 +543,8 @@ def test_mistake_keras_softmax_mask_in_a_model_breaks_compiled_loss():
     shape_clash = r"Dimensions must be equal, but are 6 and 5|Incompatible shapes: \[6,5\] vs"
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=shape_clash):
         model.evaluate(data, np.zeros(6), batch_size=6, verbose=0)
+    predicted = model.predict(data, batch_size=6, verbose=0)  # predict has no loss: it works
+    assert predicted.shape == (6, C) and np.allclose(predicted.sum(-1), 1.0, atol=1e-6)
 
     ours = MaskedSoftmax(name="ours")(logits, allowed)
     good = keras.Model([x, allowed], ours, name="good")
@@ -389,8 +588,12 @@ def test_class_weight_dict_from_mapping_sequence_and_array():
         ((3, {True: 1.0}), TypeError, r"class keys must be ints; got True"),
         ((3, "abc"), TypeError, r"mapping \{class: weight\} or a sequence of 3 weights; got str"),
         ((3, [1, "x", 1]), TypeError, r"weight of class 1 must be a number; got 'x'"),
-        ((0, []), ValueError, r"num_classes must be >= 1; got 0"),
-        ((2.0, [1, 1]), TypeError, r"num_classes must be an int; got float"),
+        ((0, []), ValueError, r"num_classes must be a positive int; got 0\."),
+        ((2.0, [1, 1]), TypeError, r"num_classes must be a positive int; got float 2\.0\."),
+        ((True, [1]), TypeError, r"num_classes must be a positive int; got bool True\."),
+        ((3, {0: 1.0}, -1.0), ValueError, r"^default is -1\.0; valid: a finite number >= 0\.$"),
+        ((3, {0: 1.0}, "x"), TypeError, r"^default must be a number; got 'x'\.$"),
+        ((3, [1.0, 2.0, 1.0], float("inf")), ValueError, r"^default is inf"),
     ],
 )
 def test_class_weight_dict_errors(args, error, message):
@@ -425,6 +628,45 @@ def test_class_weight_equals_sample_weight_and_zero_weight_shrinks_the_loss():
     np.testing.assert_allclose(float(by_weight), per_sample[sample_weight > 0].mean(), rtol=1e-6)
     np.testing.assert_allclose(losses[0].history["loss"][0], float(default), rtol=1e-6)
     np.testing.assert_allclose(float(default) / float(by_weight), 4 / 10, rtol=1e-6)
+
+
+def _first_steps(optimizer: str, reduction: str, weights: dict, epochs: int = 3) -> np.ndarray:
+    x = np.random.default_rng(4).normal(size=(10, 4)).astype("float32")
+    y = np.array([0, 1, 2, 3, 4, 0, 1, 2, 3, 4])
+    model = classifier("dense_softmax", seed=5)
+    before = model.get_weights()
+    opt = keras.optimizers.SGD(0.1) if optimizer == "sgd" else keras.optimizers.Adam(0.01)
+    loss = keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
+    model.compile(optimizer=opt, loss=loss)
+    model.fit(x, y, batch_size=10, epochs=epochs, class_weight=weights, verbose=0)
+    return np.concatenate(
+        [(a - b).ravel() for a, b in zip(model.get_weights(), before, strict=True)]
+    )
+
+
+def test_zero_weights_shrink_sgd_steps_but_adam_largely_cancels_the_loss_scale():
+    # sum_over_batch_size = (share of weighted samples) * mean_with_sample_weight: the gradient
+    # shrinks by that share (4/10 here). SGD steps shrink with it (one step: exactly); Adam
+    # divides by the gradient's running RMS, so a constant factor cancels up to its epsilon.
+    weights = class_weight_dict(C, {0: 1.0, 1: 1.0}, default=0.0)
+    ratio = {}
+    for optimizer in ("sgd", "adam"):
+        epochs = 1 if optimizer == "sgd" else 3
+        by_batch, by_weight = (
+            _first_steps(optimizer, reduction, weights, epochs)
+            for reduction in ("sum_over_batch_size", "mean_with_sample_weight")
+        )
+        ratio[optimizer] = np.linalg.norm(by_batch) / np.linalg.norm(by_weight)
+    assert ratio["sgd"] == pytest.approx(0.4, rel=1e-4)
+    assert ratio["adam"] == pytest.approx(1.0, abs=1e-2)
+
+
+def test_evaluate_has_no_class_weight_argument():
+    model = classifier("dense_softmax")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.ones((4, 4), "float32"), np.array([0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"Arguments not recognized: \{'class_weight'"):
+        model.evaluate(x, y, class_weight={0: 1.0}, verbose=0)
 
 
 def test_class_weight_is_the_same_for_sparse_and_one_hot_targets():
