@@ -360,6 +360,25 @@ def test_nested_models_can_give_two_variables_the_same_path():
     assert body[0].split()[:2] == ["inner", "d/kernel"] and body[2].split()[:2] == ["d", "d/kernel"]
 
 
+def test_keras_refuses_a_repeated_name_within_one_level_only():
+    x = keras.Input((3,), name="x")
+    with pytest.raises(ValueError, match='The name "d" is used 2 times in the model'):
+        keras.Model(x, layers.Dense(2, name="d")(layers.Dense(2, name="d")(x)))
+    model = nested_functional()  # "d" once per level: accepted
+    by_path = {v.path: v.numpy() for v in model.weights}  # the notebook's mistake
+    assert len(by_path) == 2 and by_path["d/kernel"].shape == (2, 4)
+
+
+def test_names_unique_across_the_whole_model_give_unique_paths():
+    x = keras.Input((3,), name="x_inner")
+    inner = keras.Model(x, layers.Dense(2, name="inner_d")(x), name="inner")
+    y = keras.Input((3,), name="x_outer")
+    outer = keras.Model(y, layers.Dense(4, name="outer_d")(inner(y)), name="outer")
+    paths = [v.path for v in outer.weights]
+    assert paths == ["inner_d/kernel", "inner_d/bias", "outer_d/kernel", "outer_d/bias"]
+    assert outer.get_layer("inner").get_layer("inner_d").kernel is outer.weights[0]
+
+
 def test_nested_sequential_models_keep_their_names_in_the_path():
     inner = keras.Sequential([keras.Input((3,)), layers.Dense(2, name="d")], name="inner")
     outer = keras.Sequential([keras.Input((3,)), inner, layers.Dense(4, name="d")], name="outer")
