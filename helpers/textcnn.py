@@ -7,26 +7,43 @@
 Command line (a polarity-format folder, or the synthetic corpus when ``--data`` is left out):
 
     python -m helpers.textcnn --data rt-polaritydata --out features --glove glove.840B.300d.txt
+
+Run as a command, it sets TF_CPP_MIN_LOG_LEVEL=3 (unless already set) before importing Keras,
+which drops TensorFlow's C++ info logs; TF 2.21 still prints the few lines it logs before
+absl::InitializeLog. ``index.json`` in ``--out`` is written last: its presence means the run
+finished.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+
+if __name__ == "__main__":  # run as a command: no TensorFlow C++ start-up logs (set before keras)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse
+import numbers
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
+from helpers._checks import check_int
+
 POOLINGS = ("window", "max_over_time")
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+FILTER_SIZES = (3, 4, 5)
+POOL_SIZE = 2
+# _check_config's argument names -> the command-line options that set them
+_FLAGS = {
+    "sequence_length": "--sequence-length",
+    "vocab_size": "--max-tokens",
+    "embedding_size": "--embedding-dim",
+    "num_filters": "--num-filters",
+    "feature_dim": "--feature-dim",
+}
 
 
 def _check_config(
@@ -39,36 +56,47 @@ def _check_config(
     feature_dim: int,
     pooling: str,
     pool_size: int,
-) -> None:
-    """Raise ValueError for an impossible TextCNN configuration, before anything is built."""
-    for name, value in (
-        ("sequence_length", sequence_length),
-        ("vocab_size", vocab_size),
-        ("embedding_size", embedding_size),
-        ("num_filters", num_filters),
-        ("feature_dim", feature_dim),
-        ("pool_size", pool_size),
-    ):
-        _check_positive_int(name, value)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if isinstance(filter_sizes, str | bytes) or not filter_sizes:
-        raise ValueError(f"filter_sizes must be a non-empty list of ints, got {filter_sizes!r}")
-    for size in filter_sizes:
-        _check_positive_int("each filter size", size)
-    if len(set(filter_sizes)) != len(filter_sizes):
-        raise ValueError(
-            f"filter_sizes must be distinct (they name the layers), got {filter_sizes}"
+) -> dict[str, Any]:
+    """The configuration with Python ints (numpy ints accepted), or TypeError/ValueError for an
+    impossible one, before anything is built."""
+    config: dict[str, Any] = {
+        name: check_int(name, value)
+        for name, value in (
+            ("sequence_length", sequence_length),
+            ("vocab_size", vocab_size),
+            ("embedding_size", embedding_size),
+            ("num_filters", num_filters),
+            ("feature_dim", feature_dim),
+            ("pool_size", pool_size),
         )
+    }
+    config["num_classes"] = check_int("num_classes", num_classes, minimum=2)
+    if isinstance(filter_sizes, str | bytes) or not (
+        isinstance(filter_sizes, Sequence)
+        or (isinstance(filter_sizes, np.ndarray) and filter_sizes.ndim == 1)
+    ):
+        raise TypeError(
+            f"filter_sizes must be a list of ints such as (3, 4, 5), got "
+            f"{type(filter_sizes).__name__} {filter_sizes!r}"
+        )
+    if len(filter_sizes) == 0:
+        raise ValueError(f"filter_sizes must be a non-empty list of ints, got {filter_sizes!r}")
+    sizes = tuple(check_int("each filter size", size) for size in filter_sizes)
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"filter_sizes must be distinct (they name the layers), got {sizes}")
+    config["filter_sizes"] = sizes
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if pooling == "max_over_time" and max(filter_sizes) > sequence_length:
+    config["pooling"] = pooling
+    length = config["sequence_length"]
+    if pooling == "max_over_time" and max(sizes) > length:
         raise ValueError(
-            f"sequence_length={sequence_length} is shorter than the widest filter "
-            f"({max(filter_sizes)}); 'valid' convolutions need sequence_length >= filter size"
+            f"sequence_length={length} is shorter than the widest filter "
+            f"({max(sizes)}); 'valid' convolutions need sequence_length >= filter size"
         )
-    if pooling == "window" and pool_size > sequence_length:
-        raise ValueError(f"pool_size={pool_size} exceeds sequence_length={sequence_length}")
+    if pooling == "window" and config["pool_size"] > length:
+        raise ValueError(f"pool_size={config['pool_size']} exceeds sequence_length={length}")
+    return config
 
 
 def build_textcnn(
@@ -76,11 +104,11 @@ def build_textcnn(
     num_classes: int,
     vocab_size: int,
     embedding_size: int,
-    filter_sizes: Sequence[int] = (3, 4, 5),
+    filter_sizes: Sequence[int] = FILTER_SIZES,
     num_filters: int = 50,
     feature_dim: int = 100,
     pooling: str = "window",
-    pool_size: int = 2,
+    pool_size: int = POOL_SIZE,
     dropout: float = 0.5,
     embedding_matrix: np.ndarray | None = None,
     trainable_embedding: bool = True,
@@ -91,7 +119,9 @@ def build_textcnn(
     -> Concatenate -> extractor -> Dropout -> Dense(num_classes, softmax).
 
     ``pooling="window"`` (the paper's "max pooling with window 2"): ``padding="same"`` convolutions
-    and ``MaxPooling1D(pool_size)``, which keeps a shortened sequence axis, then Flatten.
+    and ``MaxPooling1D(pool_size)``, which keeps a shortened sequence axis, then Flatten. With
+    ``"same"`` padding, conv_k position p sees tokens p - (k-1)//2 .. p + k//2 (zeros outside the
+    sentence), so pooled step t (window 2) sees tokens 2t - (k-1)//2 .. 2t + 1 + k//2.
     ``pooling="max_over_time"`` (Kim 2014): ``padding="valid"`` and ``GlobalMaxPooling1D``, one
     number per filter. Layer names: ``tokens, embedding, conv_k, pool_k, concat, (flatten),
     extractor, dropout, output``. Compiled with Adam, sparse categorical cross-entropy, accuracy.
@@ -99,7 +129,7 @@ def build_textcnn(
     >>> build_textcnn(10, 2, 50, 4, pooling="max_over_time").get_layer("concat").output.shape
     (None, 150)
     """
-    _check_config(
+    config = _check_config(
         sequence_length,
         num_classes,
         vocab_size,
@@ -110,8 +140,18 @@ def build_textcnn(
         pooling,
         pool_size,
     )
+    sequence_length, num_classes = config["sequence_length"], config["num_classes"]
+    vocab_size, embedding_size = config["vocab_size"], config["embedding_size"]
+    filter_sizes, num_filters = config["filter_sizes"], config["num_filters"]
+    feature_dim, pool_size = config["feature_dim"], config["pool_size"]
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+        raise TypeError(
+            f"dropout is the rate to drop, a float in [0, 1); got {type(dropout).__name__} "
+            f"{dropout!r}"
+        )
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout is the rate to drop, in [0, 1), got {dropout!r}")
+    dropout = float(dropout)
     weights = None
     if embedding_matrix is not None:
         embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
@@ -163,11 +203,11 @@ def param_formula(
     num_classes: int,
     vocab_size: int,
     embedding_size: int,
-    filter_sizes: Sequence[int] = (3, 4, 5),
+    filter_sizes: Sequence[int] = FILTER_SIZES,
     num_filters: int = 50,
     feature_dim: int = 100,
     pooling: str = "window",
-    pool_size: int = 2,
+    pool_size: int = POOL_SIZE,
 ) -> dict[str, int]:
     """Parameters of each weighted layer of ``build_textcnn``, from the formulas, by layer name.
 
@@ -178,7 +218,7 @@ def param_formula(
     >>> param_formula(10, 2, 50, 4, filter_sizes=(3,), num_filters=5, feature_dim=7)["conv_3"]
     65
     """
-    _check_config(
+    c = _check_config(
         sequence_length,
         num_classes,
         vocab_size,
@@ -189,12 +229,13 @@ def param_formula(
         pooling,
         pool_size,
     )
-    counts = {"embedding": vocab_size * embedding_size}
-    for size in filter_sizes:
-        counts[f"conv_{size}"] = (size * embedding_size + 1) * num_filters
-    steps = sequence_length // pool_size if pooling == "window" else 1
-    counts["extractor"] = (steps * len(filter_sizes) * num_filters + 1) * feature_dim
-    counts["output"] = (feature_dim + 1) * num_classes
+    counts = {"embedding": c["vocab_size"] * c["embedding_size"]}
+    for size in c["filter_sizes"]:
+        counts[f"conv_{size}"] = (size * c["embedding_size"] + 1) * c["num_filters"]
+    steps = c["sequence_length"] // c["pool_size"] if pooling == "window" else 1
+    inputs = steps * len(c["filter_sizes"]) * c["num_filters"]
+    counts["extractor"] = (inputs + 1) * c["feature_dim"]
+    counts["output"] = (c["feature_dim"] + 1) * c["num_classes"]
     return counts
 
 
@@ -227,38 +268,55 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; every argument is checked before any data is read or model built."""
-    from helpers import activations, data
+    """Run the command line. Every argument is checked before any data is read or model built;
+    a malformed GloVe line, found only while reading the file, is reported the same way
+    (a usage error, exit status 2).
+
+    Writes ``labels.npy`` and ``textcnn_run.json`` first and the features last, so the
+    ``index.json`` that ``extract_to_disk`` writes after them means the run finished (with
+    ``--overwrite``, an old ``index.json`` is removed before anything is written)."""
+    from helpers import _files, activations, data
 
     parser = _parser()
     args = parser.parse_args(argv)
-    for name in (
-        "epochs",
-        "sequence_length",
-        "embedding_dim",
-        "max_tokens",
-        "num_filters",
-        "feature_dim",
-        "batch_size",
-        "synthetic_size",
-    ):
+    for name in ("epochs", "batch_size", "synthetic_size", "max_tokens"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.max_tokens < 3:
         parser.error(f"--max-tokens must be >= 3 (padding, [UNK], one word), got {args.max_tokens}")
-    if args.pooling == "max_over_time" and args.sequence_length < 5:
-        parser.error(f"--sequence-length must be >= 5 (widest filter), got {args.sequence_length}")
+    try:
+        _check_config(
+            args.sequence_length,
+            2,
+            args.max_tokens,
+            args.embedding_dim,
+            FILTER_SIZES,
+            args.num_filters,
+            args.feature_dim,
+            args.pooling,
+            POOL_SIZE,
+        )
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        for name, flag in _FLAGS.items():
+            message = message.replace(name, flag)
+        parser.error(message)
     if args.data is not None and not args.data.is_dir():
         parser.error(f"--data {args.data} is not a folder (expected rt-polarity.pos/.neg in it)")
-    if args.glove is not None and not args.glove.is_file():
+    if args.glove is not None and not args.glove.exists():
         parser.error(f"--glove {args.glove} does not exist (a GloVe text file, e.g. 840B.300d)")
+    if args.glove is not None and not args.glove.is_file():
+        parser.error(f"--glove {args.glove} is not a file (a GloVe text file, e.g. 840B.300d)")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
     if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
 
     if args.glove is not None:
-        glove_dim = data.glove_dim(args.glove)
+        try:
+            glove_dim = data.glove_dim(args.glove)
+        except ValueError as error:
+            parser.error(f"--glove: {error}")
         if glove_dim != args.embedding_dim:
             parser.error(
                 f"--glove {args.glove.name} holds {glove_dim}-d vectors (first line); "
@@ -270,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         try:
             texts, labels = data.load_polarity(args.data)
-        except (FileNotFoundError, ValueError) as error:
+        except (OSError, ValueError) as error:
             parser.error(str(error))
         source = f"{args.data} ({len(texts)} sentences)"
     if len(texts) < 10:
@@ -286,22 +344,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     ids, _ = data.vectorize(texts, args.max_tokens, args.sequence_length, vocabulary=vocab)
     matrix = None
     if args.glove is not None:
-        matrix, found = data.load_glove(args.glove, vocab, args.embedding_dim)
+        try:
+            matrix, found = data.load_glove(args.glove, vocab, args.embedding_dim)
+        except ValueError as error:
+            parser.error(f"--glove: {error}")
         print(f"GloVe: {found:.1%} of {len(vocab) - 2} words found in {args.glove.name}")
     model = build_textcnn(
         args.sequence_length,
         int(labels.max()) + 1,
         len(vocab),
         args.embedding_dim,
+        filter_sizes=FILTER_SIZES,
         num_filters=args.num_filters,
         feature_dim=args.feature_dim,
         pooling=args.pooling,
+        pool_size=POOL_SIZE,
         embedding_matrix=matrix,
         trainable_embedding=not args.freeze_embedding,
     )
     model.fit(ids[train], labels[train], epochs=args.epochs, batch_size=args.batch_size, verbose=0)
     _, accuracy = model.evaluate(ids[held_out], labels[held_out], verbose=0)
     print(f"{source}: held-out accuracy {accuracy:.3f} on {len(held_out)} sentences")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / activations.INDEX_FILE).unlink(missing_ok=True)  # not finished until rewritten
+    _files.save_npy(args.out / "labels.npy", labels)
+    _files.write_json(
+        args.out / "textcnn_run.json",
+        {
+            "source": source,
+            "held_out_accuracy": float(accuracy),
+            "held_out_index": held_out.tolist(),
+        },
+    )
     paths = activations.extract_to_disk(
         model,
         ids,
@@ -311,32 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.quiet,
         overwrite=args.overwrite,
     )
-    _save_atomic(args.out / "labels.npy", labels)
-    _save_json_atomic(
-        args.out / "textcnn_run.json",
-        {
-            "source": source,
-            "held_out_accuracy": float(accuracy),
-            "held_out_index": held_out.tolist(),
-        },
-    )
     for name, path in sorted(paths.items()):
         print(f"wrote {name} features to {path}")
     print(f"wrote labels to {args.out / 'labels.npy'}")
     return 0
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """np.save to a temporary name in the same folder, then rename, so no half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
-def _save_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,12 @@ def test_on_the_synthetic_corpus_order_matters_and_features_carry_the_label():
     cnn_acc = acc(cnn, test, y_test)
     assert cnn_acc > 0.95
 
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    kim = textcnn.build_textcnn(16, 2, len(vocab), 32, pooling="max_over_time")
+    kim.fit(train, y_train, epochs=6, batch_size=50, verbose=0)
+    assert acc(kim, test, y_test) > 0.95  # the notebook: "both exceed 0.95"
+
     keras.utils.set_random_seed(0)
     bow = keras.Sequential(
         [
@@ -196,10 +202,15 @@ def test_on_the_synthetic_corpus_order_matters_and_features_carry_the_label():
             ValueError,
             r"pooling must be one of \('window', 'max_over_time'\)",
         ),
-        ({"num_classes": 1}, ValueError, "num_classes must be an int >= 2, got 1"),
+        ({"num_classes": 1}, ValueError, "num_classes must be an int >= 2; got 1"),
+        ({"num_classes": 2.0}, TypeError, "num_classes must be an int >= 2; got float 2.0"),
         ({"filter_sizes": ()}, ValueError, "filter_sizes must be a non-empty list"),
+        ({"filter_sizes": 3}, TypeError, "filter_sizes must be a list of ints such as"),
+        ({"filter_sizes": "345"}, TypeError, "filter_sizes must be a list of ints such as"),
         ({"filter_sizes": (3, 3)}, ValueError, "must be distinct"),
-        ({"num_filters": 0}, ValueError, "num_filters must be a positive int, got 0"),
+        ({"filter_sizes": (3, 0)}, ValueError, "each filter size must be a positive int; got 0"),
+        ({"num_filters": 0}, ValueError, "num_filters must be a positive int; got 0"),
+        ({"num_filters": True}, TypeError, "num_filters must be a positive int; got bool True"),
         ({"pool_size": 20}, ValueError, "pool_size=20 exceeds sequence_length=15"),
         (
             {"pooling": "max_over_time", "filter_sizes": (3, 16)},
@@ -207,6 +218,7 @@ def test_on_the_synthetic_corpus_order_matters_and_features_carry_the_label():
             "shorter than the widest filter",
         ),
         ({"dropout": 1.0}, ValueError, r"dropout is the rate to drop, in \[0, 1\)"),
+        ({"dropout": "a"}, TypeError, r"dropout is the rate to drop, a float in \[0, 1\); got str"),
         ({"embedding_matrix": np.zeros((41, 6))}, ValueError, r"shape \(41, 6\), expected"),
     ],
 )
@@ -215,11 +227,67 @@ def test_build_rejects_bad_configurations(change, error, match):
         textcnn.build_textcnn(**{**SMALL, **change})
 
 
+def test_numpy_ints_are_accepted_and_counts_are_python_ints():
+    config = {k: np.int64(v) for k, v in SMALL.items()}
+    sizes = np.array([2, 3])
+    model = textcnn.build_textcnn(**config, filter_sizes=sizes, num_filters=np.int32(4),
+                                  dropout=np.float32(0.25))  # fmt: skip
+    assert [layer.name for layer in model.layers if layer.name.startswith("conv")] == [
+        "conv_2",
+        "conv_3",
+    ]
+    counts = textcnn.param_formula(**config, filter_sizes=sizes, num_filters=np.int32(4))
+    assert all(type(n) is int for n in counts.values())
+    assert model.count_params() == sum(counts.values())
+
+
+def test_same_padding_window_sees_tokens_2t_minus_half_to_2t_plus_1_plus_half():
+    # conv_k with padding="same" pads (k-1)//2 zeros before and k//2 after, so pooled step t
+    # (window 2) is the max over conv positions 2t, 2t+1: tokens 2t-(k-1)//2 .. 2t+1+k//2.
+    from helpers import activations
+
+    model = textcnn.build_textcnn(**{**SMALL, "sequence_length": 16}, num_filters=4)
+    x = np.random.default_rng(0).integers(2, 40, size=(3, 16))
+    acts = activations.extract(model, x, layers=["embedding", "conv_4", "pool_4"])
+    kernel, bias = model.get_layer("conv_4").get_weights()  # (4, E, F), (F,)
+    k = 4
+    padded = np.pad(acts["embedding"], ((0, 0), ((k - 1) // 2, k // 2), (0, 0)))
+    by_hand = np.stack(
+        [np.einsum("bke,kef->bf", padded[:, p : p + k], kernel) for p in range(16)], axis=1
+    )
+    by_hand = np.maximum(by_hand + bias, 0)
+    np.testing.assert_allclose(acts["conv_4"], by_hand, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(acts["pool_4"], acts["conv_4"].reshape(3, 8, 2, 4).max(axis=2))
+    # Changing token s moves only the pooled steps t with 2t-1 <= s <= 2t+3.
+    changed = x.copy()
+    changed[:, 9] = 1
+    moved = activations.extract(model, changed, layers="pool_4")["pool_4"]
+    steps = np.flatnonzero(np.abs(moved - acts["pool_4"]).max(axis=(0, 2)) > 0)
+    assert set(steps) <= {t for t in range(8) if 2 * t - 1 <= 9 <= 2 * t + 3} == {3, 4, 5}
+
+
+def test_several_layers_come_from_one_forward_pass_per_batch(monkeypatch):
+    from helpers import activations
+
+    model = textcnn.build_textcnn(**SMALL, num_filters=4)
+    wanted = ["conv_3", "pool_3", "concat", "extractor", "output"]
+    fx = activations.feature_extractor(model, wanted)
+    assert isinstance(fx, keras.Model) and sorted(fx.output) == sorted(wanted)
+    calls = []
+    real = fx.predict_on_batch
+    monkeypatch.setattr(fx, "predict_on_batch", lambda x: calls.append(len(x)) or real(x))
+    x = np.random.default_rng(0).integers(0, 40, size=(10, 15))
+    acts = activations.extract(model, x, layers=wanted, batch_size=4)
+    assert calls == [4, 4, 2]  # one pass per batch, for all five layers
+    assert list(acts) == wanted and acts["output"].shape == (10, 3)
+
+
 # --- the command line -------------------------------------------------------------------------
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # Without TF_CPP_MIN_LOG_LEVEL: the command sets it itself before importing keras.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run(
         [sys.executable, "-m", "helpers.textcnn", *args],
         capture_output=True,
@@ -250,13 +318,43 @@ def test_cli_trains_and_writes_features_and_labels(tmp_path):
     done = run_cli("--data", str(data_dir), "--out", str(out), "--glove", str(glove),
                    "--epochs", "1", "--quiet", *tiny)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # TF_CPP_MIN_LOG_LEVEL=3, set by the command, drops TensorFlow's C++ info logs such as
+    # "I0000 ... cpu_feature_guard.cc:227] This TensorFlow binary is optimized ..." (TF 2.21
+    # still prints the few lines logged before absl::InitializeLog, whatever the variable).
+    assert "cpu_feature_guard" not in done.stderr, done.stderr
     assert "held-out accuracy" in done.stdout and "on 6 sentences" in done.stdout
     assert "GloVe: " in done.stdout
     labels = np.load(out / "labels.npy")
     assert labels.shape == (60,) and set(labels.tolist()) == {0, 1}
     features = np.load(out / "extractor.npy")
     assert features.shape == (60, 100)
-    assert not list(out.glob(".*tmp*"))
+    names = sorted(p.name for p in out.iterdir())  # no temporary files left behind
+    assert names == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
+
+
+def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeypatch):
+    from helpers import activations
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("extractor.npy", "index.json", "labels.npy"):  # a finished earlier run
+        (out / name).write_bytes(b"old")
+    seen = []
+
+    def crash(*args, **kwargs):
+        seen.append(sorted(p.name for p in out.iterdir()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(activations, "extract_to_disk", crash)
+    with pytest.raises(KeyboardInterrupt):
+        textcnn.main(["--out", str(out), "--overwrite", "--synthetic-size", "40", "--epochs", "1",
+                      "--sequence-length", "8", "--embedding-dim", "4", "--num-filters", "2",
+                      "--feature-dim", "3", "--batch-size", "16", "--quiet"])  # fmt: skip
+    # Labels and run info are written before the features start (extract_to_disk then writes
+    # index.json last); the old index is gone, so an interrupted run does not look finished.
+    assert seen == [["extractor.npy", "labels.npy", "textcnn_run.json"]]
+    assert not (out / "index.json").exists()
+    assert np.load(out / "labels.npy").shape == (40,)
 
 
 def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch):
@@ -264,6 +362,10 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
     out = tmp_path / "out"
     glove = tmp_path / "glove.txt"
     glove.write_text("the 0.1 0.2 0.3\n", encoding="utf-8")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    bad_line = tmp_path / "bad.txt"
+    bad_line.write_text("the 0.1 0.2 0.3\nplot 0.1 0.2\n", encoding="utf-8")
     cases = [
         (["--data", str(tmp_path / "missing"), "--out", str(out)], "is not a folder"),
         (["--out", str(out), "--glove", str(tmp_path / "g.txt")], "does not exist"),
@@ -273,7 +375,16 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
         (["--data", str(tmp_path)], "the following arguments are required: --out"),
         (["--data", str(tmp_path), "--out", str(out)], "lacks rt-polarity.pos, rt-polarity.neg"),
         (["--out", str(out), "--glove", str(glove)], "holds 3-d vectors (first line); pass"),
-    ]
+        (["--out", str(out), "--glove", str(tmp_path)], "is not a file"),
+        (["--out", str(out), "--glove", str(empty)], "--glove: empty.txt: the first line"),
+        (["--out", str(out), "--glove", str(bad_line), "--embedding-dim", "3",
+          "--synthetic-size", "20"], "--glove: bad.txt line 2: 2 values after the word"),
+        (["--out", str(out), "--sequence-length", "1"], "pool_size=2 exceeds --sequence-length=1"),
+        (["--out", str(out), "--pooling", "max_over_time", "--sequence-length", "4"],
+         "--sequence-length=4 is shorter than the widest filter (5)"),
+        (["--out", str(out), "--embedding-dim", "0"], "--embedding-dim must be a positive int"),
+        (["--out", str(out), "--feature-dim", "-1"], "--feature-dim must be a positive int"),
+    ]  # fmt: skip
     for args, message in cases:
         with pytest.raises(SystemExit) as info:
             textcnn.main(args)
