@@ -23,6 +23,7 @@ once per inner layer.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import operator
 import os
@@ -36,10 +37,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from helpers._checks import check_int
 from helpers._files import create_temp, fsync_and_close, write_json
 from helpers.shared import layer_calls
 
 INDEX_FILE = "index.json"
+_OUR_FILE = re.compile(r"[\w@\[\],=-][\w@\[\],.=~-]*\.npy")  # see _file_names
 _MAX_LISTED = 25
 
 # model -> {requested names: (model.inputs + outputs when built, extractor, activation names)}
@@ -145,17 +148,17 @@ def _has_inputs(model: keras.Model) -> bool:
         return False
 
 
-def _build_from(model: Any, x_batch: Any) -> None:
-    """Give a Sequential model without inputs its inputs from one batch's shape. This builds the
-    user's model in place, exactly as ``model.build((None, *x.shape[1:]))`` would."""
+def _build_from(model: Any, batches: _Batches) -> None:
+    """Give a Sequential model without inputs its inputs from the first batch's shape. This builds
+    the user's model in place, exactly as ``model.build((None, *x.shape[1:]))`` would."""
     if not isinstance(model, keras.Sequential) or _has_inputs(model):
         return
-    if keras.tree.is_nested(x_batch):
+    if keras.tree.is_nested(batches.first):
         raise ValueError(
             f"Sequential model {model.name!r} takes one input, but each batch of data holds "
-            f"{len(keras.tree.flatten(x_batch))} arrays"
+            f"{len(keras.tree.flatten(batches.first))} arrays{batches.hint}"
         )
-    model.build((None, *tuple(x_batch.shape)[1:]))
+    model.build((None, *tuple(batches.first.shape)[1:]))
 
 
 def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str, ...]]:
@@ -211,6 +214,12 @@ def _is_arrays(data: Any) -> bool:
     return False
 
 
+_LIST_HINT = (
+    " (a list/tuple of arrays is read as one array per model input; to pass a list of "
+    "batches, wrap it: iter(batches))"
+)
+
+
 def _is_dataset(data: Any) -> bool:
     tf = sys.modules.get("tensorflow")  # only recognised if TensorFlow is already loaded
     return tf is not None and isinstance(data, tf.data.Dataset)
@@ -233,15 +242,18 @@ class _Batches:
     """The batches of x in ``data``, with the first one already read (to build and check)."""
 
     def __init__(self, data: Any, batch_size: int) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size)
         self.num_samples: int | None = None
         self.num_batches: int | None = None
+        # A list of arrays is the inputs of a multi-input model, never a list of batches.
+        self.hint = _LIST_HINT if isinstance(data, (list, tuple)) and _is_arrays(data) else ""
         if _is_arrays(data):
             sizes = {tuple(a.shape)[0] if a.shape else None for a in keras.tree.flatten(data)}
             if len(sizes) != 1 or None in sizes:
                 shapes = [tuple(a.shape) for a in keras.tree.flatten(data)]
-                raise ValueError(f"the input arrays must share their first (batch) size; {shapes}")
+                raise ValueError(
+                    f"the input arrays must share their first (batch) size; {shapes}{self.hint}"
+                )
             self.num_samples = sizes.pop()
             self.num_batches = math.ceil(self.num_samples / batch_size)
             starts = range(0, self.num_samples, batch_size)
@@ -276,7 +288,7 @@ class _Batches:
         yield from self._rest
 
 
-def _as_inputs(model: keras.Model, x: Any) -> list:
+def _as_inputs(model: keras.Model, x: Any, hint: str = "") -> list:
     """One batch of x as a list of arrays ordered like ``model.inputs`` (a dict: by input name)."""
     names = [t.name for t in model.inputs]
     if isinstance(x, Mapping):
@@ -290,21 +302,61 @@ def _as_inputs(model: keras.Model, x: Any) -> list:
     if len(arrays) != len(names):
         raise ValueError(
             f"model {model.name!r} takes {len(names)} input(s) {names}; each batch of the "
-            f"data holds {len(arrays)} array(s)"
+            f"data holds {len(arrays)} array(s){hint}"
         )
     return arrays
 
 
-def _check_batch(model: keras.Model, x: Any) -> None:
-    """Does this batch of x fit the model's inputs (count, names, ranks)? Checked on batch one."""
-    for spec, array in zip(model.inputs, _as_inputs(model, x), strict=True):
-        if not _is_array(array) or len(array.shape) != len(spec.shape):
-            shape = tuple(array.shape) if _is_array(array) else type(array).__name__
+def _check_batch(model: keras.Model, arrays: list, hint: str = "") -> int:
+    """The batch length of one batch (from ``_as_inputs``), once its arrays are checked against
+    the model's inputs: rank, every fixed size after the batch axis, one batch length for all."""
+    for spec, array in zip(model.inputs, arrays, strict=True):
+        expected = tuple(spec.shape)
+        shape = tuple(array.shape) if _is_array(array) else None
+        if shape is None or len(shape) != len(expected):
             raise ValueError(
                 f"input {spec.name!r} of model {model.name!r} expects batches of shape "
-                f"{tuple(spec.shape)}; got {shape} (one sample needs a batch axis: x[None]; "
-                "a tf.data.Dataset must be batched: dataset.batch(n))"
+                f"{expected}; got {type(array).__name__ if shape is None else shape} (one sample "
+                "needs a batch axis: x[None]; a tf.data.Dataset must be batched: dataset.batch(n))"
             )
+        wrong = [
+            f"axis {axis}: expected {want}, got {got}"
+            for axis, (want, got) in enumerate(zip(expected, shape, strict=True))
+            if axis > 0 and want is not None and want != got  # batch lengths: checked below
+        ]
+        if wrong:
+            raise ValueError(
+                f"input {spec.name!r} of model {model.name!r} expects batches of shape "
+                f"{expected}; got {shape} ({'; '.join(wrong)}){hint}"
+            )
+    sizes = [int(array.shape[0]) for array in arrays]
+    if len(set(sizes)) != 1:
+        shapes = [tuple(array.shape) for array in arrays]
+        raise ValueError(
+            f"the inputs of one batch must share their first (batch) size; got {shapes}{hint}"
+        )
+    return sizes[0]
+
+
+def _not_batch_first(key: str, shape: tuple, batch: int | None) -> ValueError:
+    """The error for an activation without one row per sample (batch None: seen symbolically)."""
+    seen = "whatever the batch size" if batch is None else f"for a batch of {batch} samples"
+    return ValueError(
+        f"activation {key!r} has shape {shape} {seen}: its first axis is not the batch axis (a "
+        "layer up to it reduces or reshapes across samples), so it has no row per sample to "
+        "extract; call feature_extractor(model, [...]) on one batch yourself"
+    )
+
+
+def _check_batch_first(model: keras.Model, extractor: keras.Model, keys: tuple) -> None:
+    """Refuse, before any data is run, an activation whose symbolic first axis is not the batch
+    axis (only decidable when the model's inputs leave the batch size open)."""
+    if any(tensor.shape[0] is not None for tensor in model.inputs):
+        return
+    for key in keys:
+        shape = tuple(extractor.output[key].shape)
+        if not shape or shape[0] is not None:
+            raise _not_batch_first(key, shape, None)
 
 
 def _prepare(
@@ -320,33 +372,33 @@ def _prepare(
         raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
     request = _layer_request(layers)
     if _has_inputs(model):
-        keys = _extractor(model, request)[1]
+        extractor, keys = _extractor(model, request)
+        _check_batch_first(model, extractor, keys)
         if check is not None:
             check(keys)
     batches = _Batches(data, batch_size)
-    _build_from(model, batches.first)
+    _build_from(model, batches)
     extractor, keys = _extractor(model, request)
+    _check_batch_first(model, extractor, keys)
     if check is not None:
         check(keys)
-    _check_batch(model, batches.first)
+    _check_batch(model, _as_inputs(model, batches.first, batches.hint), batches.hint)
     return batches, extractor, keys
 
 
 def _run(
     model: keras.Model, extractor: keras.Model, keys: tuple, batches: _Batches
-) -> Iterator[dict]:
-    """Each batch's activations as numpy arrays: one compiled forward pass per batch."""
+) -> Iterator[tuple[int, dict]]:
+    """(batch length, the batch's activations as numpy arrays): one compiled pass per batch.
+    Every activation is checked to hold one row per sample of the batch."""
     for x in batches:
-        arrays = _as_inputs(model, x)
+        arrays = _as_inputs(model, x, batches.hint)
+        size = _check_batch(model, arrays, batches.hint)
         out = extractor.predict_on_batch(arrays[0] if len(arrays) == 1 else arrays)
-        size = len(out[keys[0]])
         for key in keys:
             if out[key].ndim == 0 or len(out[key]) != size:
-                raise ValueError(
-                    f"activation {key!r} has shape {out[key].shape}, which is not batch-first "
-                    f"like the others (batch of {size})"
-                )
-        yield {k: out[k] for k in keys}
+                raise _not_batch_first(key, out[key].shape, size)
+        yield size, {k: out[k] for k in keys}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,8 +413,11 @@ def extract(
 
     ``x``: a numpy array, a list/dict of arrays (multi-input), an iterable of batches, or a
     tf.data.Dataset of batches (batches follow ``model.predict``: x, (x,), (x, y) or
-    (x, y, sample_weight)). A Sequential model without inputs is built from x's shape. Returns
-    {activation name: numpy array}, batch-first, in input order, in the order asked for.
+    (x, y, sample_weight)). A plain list of arrays is always one array per model input; pass a
+    list of batches as ``iter(batches)``. A Sequential model without inputs is built from x's
+    shape. Returns {activation name: numpy array} with one row per sample, in input order, in
+    the order asked for. An activation without a batch axis (e.g. a mean over the batch) is
+    refused with ValueError.
 
     >>> extract(model, x, ["extractor"])["extractor"].shape   # (len(x), 100)
     """
@@ -371,8 +426,7 @@ def extract(
     stacked: dict[str, np.ndarray] = {}
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     start = 0
-    for out in _run(model, extractor, keys, batches):
-        size = len(out[keys[0]])
+    for size, out in _run(model, extractor, keys, batches):
         if total is None:
             for key in keys:
                 chunks[key].append(out[key])
@@ -387,6 +441,8 @@ def extract(
         for key in keys:
             _check_tail(key, chunks[key][0], *chunks[key][1:])
         return {k: np.concatenate(chunks[k]) for k in keys}
+    if start != total:  # every row of np.empty must have been written
+        raise RuntimeError(f"filled {start} of {total} rows; please report this as a bug")
     return stacked
 
 
@@ -475,8 +531,10 @@ def extract_to_disk(
     Memory holds one batch, not the dataset. ``data`` is what ``extract`` takes. Files are written
     under hidden temporary names and renamed only once complete; ``index.json`` (activation ->
     file, shape, dtype, samples) is written last, so its presence means the run finished. Existing
-    outputs are refused (FileExistsError) unless ``overwrite=True``. Returns {activation: path};
-    read a file back with ``np.load(path, mmap_mode="r")``.
+    outputs are refused (FileExistsError) unless ``overwrite=True``, which also deletes the
+    ``.npy`` files an earlier run's ``index.json`` lists that this run does not write (no other
+    file is touched), so the folder holds exactly what the new index describes. Returns
+    {activation: path}; read a file back with ``np.load(path, mmap_mode="r")``.
 
     >>> paths = extract_to_disk(model, x, ["extractor"], "features", progress=False)
     >>> np.load(paths["extractor"]).shape   # (len(x), 100)
@@ -494,8 +552,10 @@ def extract_to_disk(
 
     progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
     writers: dict[str, _NpyAppender] = {}
+    samples = 0
     try:
-        for step, out in enumerate(_run(model, extractor, keys, batches), start=1):
+        for step, (size, out) in enumerate(_run(model, extractor, keys, batches), start=1):
+            samples += size
             for key in keys:
                 if key not in writers:
                     writers[key] = _NpyAppender(out_dir, names[key], out[key])
@@ -511,14 +571,18 @@ def extract_to_disk(
         progbar.update(step, finalize=True)
 
     index_path = out_dir / INDEX_FILE
+    written = {name.lower() for name in names.values()}  # one file on case-insensitive disks
+    stale = [name for name in _indexed_files(index_path) if name.lower() not in written]
     index_path.unlink(missing_ok=True)  # an old index must not describe the new files
     paths = {}
     for key in keys:
         paths[key] = out_dir / names[key]
         os.replace(writers[key].path, paths[key])
+    for name in stale:
+        (out_dir / name).unlink(missing_ok=True)
     index = {
         "model": model.name,
-        "samples": writers[keys[0]].count,
+        "samples": samples,
         "activations": {
             key: {
                 "file": names[key],
@@ -531,6 +595,17 @@ def extract_to_disk(
     }
     write_json(index_path, index)
     return paths
+
+
+def _indexed_files(index_path: Path) -> list[str]:
+    """The ``.npy`` names an earlier run's index lists; only names ``_file_names`` could have made
+    (no folder, not hidden), and none if the index is missing or unreadable."""
+    try:
+        entries = json.loads(index_path.read_text(encoding="utf-8"))["activations"].values()
+        listed = [entry["file"] for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    return [n for n in listed if isinstance(n, str) and _OUR_FILE.fullmatch(n)]
 
 
 def _refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> None:

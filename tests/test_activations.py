@@ -37,7 +37,7 @@ def tokens(n: int, length: int = 12, vocab: int = 30) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def fresh_session():
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # its gc.collect: ~0.7 s a test
     keras.utils.set_random_seed(0)
 
 
@@ -263,8 +263,9 @@ def test_bad_data_is_refused_saying_what_was_given(x, error, message):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"batch_size": 0}, ValueError, "positive int; got 0"),
-        ({"batch_size": 2.5}, ValueError, "positive int; got 2.5"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be a positive int; got 0\."),
+        ({"batch_size": 2.5}, TypeError, r"batch_size must be a positive int; got float 2\.5"),
+        ({"batch_size": True}, TypeError, r"batch_size must be a positive int; got bool True"),
         ({"layers": []}, ValueError, "layers is empty"),
         ({"layers": [3]}, TypeError, r"strings; got 3 \(int\)"),
         ({"layers": 3}, TypeError, "got int"),
@@ -273,6 +274,12 @@ def test_bad_data_is_refused_saying_what_was_given(x, error, message):
 def test_bad_arguments_are_refused(kwargs, error, message):
     with pytest.raises(error, match=message):
         extract(textcnn(), tokens(3), **kwargs)
+
+
+def test_a_numpy_int_batch_size_is_accepted():
+    model, x = textcnn(), tokens(10)
+    got = extract(model, x, ["extractor"], batch_size=np.int64(4))["extractor"]
+    np.testing.assert_array_equal(got, extract(model, x, ["extractor"], batch_size=4)["extractor"])
 
 
 def test_unknown_name_raises_key_error_listing_valid_names_closest_first():
@@ -602,3 +609,207 @@ def test_streaming_memory_stays_flat_while_the_file_grows(tmp_path):
     assert np.load(tmp_path / "wide.npy", mmap_mode="r").shape == (120 * 64, 4096)
     growth = max(rss[20:]) - rss[20]
     assert growth < 30, f"resident memory grew {growth:.0f} MiB from batch 20 to 120"
+
+
+# --- activations must have one row per sample (review item 1) ---------------------------------
+
+
+class BatchMean(L.Layer):
+    """Mean over the batch axis: one row for the whole batch, not one per sample."""
+
+    def call(self, x):
+        return keras.ops.mean(x, axis=0)
+
+
+class FlattenAll(L.Layer):
+    """Reshapes the whole batch to one vector; symbolically (None,), so only a run can tell."""
+
+    def call(self, x):
+        return keras.ops.reshape(x, (-1,))
+
+
+def batch_mean_model(batch_size: int | None = None) -> keras.Model:
+    x_in = keras.Input((3,), batch_size=batch_size, name="x")
+    stat = BatchMean(name="stat")(x_in)
+    out = L.Dense(1, name="d")(keras.ops.expand_dims(stat, 0))
+    return keras.Model(x_in, out, name="batch_mean")
+
+
+def flatten_all_model() -> keras.Model:
+    x_in = keras.Input((3,), name="x")
+    pre = L.Dense(3, name="pre")(x_in)
+    flat = FlattenAll(name="flat")(pre)
+    return keras.Model(x_in, L.Dense(1, name="d")(keras.ops.expand_dims(flat, -1)), name="flat")
+
+
+@pytest.mark.parametrize("layers", [["stat"], ["stat", "d"], ["d", "stat"]])
+def test_a_batch_reduction_is_refused_before_any_data_is_read(layers, tmp_path):
+    read = []
+
+    def batches():
+        read.append(1)
+        yield data(5, 3)
+
+    shape = r"\(3,\)" if layers[0] == "stat" else r"\(1, 1\)"
+    message = rf"activation '{layers[0]}' has shape {shape} whatever the batch size.*not the batch"
+    with pytest.raises(ValueError, match=message):
+        extract(batch_mean_model(), batches(), layers)
+    with pytest.raises(ValueError, match=message):
+        extract_to_disk(batch_mean_model(), batches(), layers, tmp_path, progress=False)
+    assert read == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_reduction_is_refused_even_when_its_size_equals_the_batch():
+    with pytest.raises(ValueError, match=r"'stat' has shape \(3,\) whatever the batch size"):
+        extract(batch_mean_model(), data(3, 3), ["stat"])  # 3 rows in, 3 numbers out
+
+
+def test_with_a_fixed_batch_input_the_run_compares_with_the_batch_length(tmp_path):
+    """The reviewer's case: extract(["stat"]) on 5 rows returned 3 values and 2 np.empty slots."""
+    model = batch_mean_model(batch_size=5)
+    message = r"activation 'stat' has shape \(3,\) for a batch of 5 samples.*not the batch axis"
+    with pytest.raises(ValueError, match=message):
+        extract(model, data(5, 3), ["stat"])
+    with pytest.raises(ValueError, match=message):
+        extract_to_disk(model, data(5, 3), ["stat"], tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("layers", [["flat"], ["pre", "flat"], ["flat", "pre"]])
+def test_a_reshape_across_samples_is_refused_naming_that_activation(layers, tmp_path):
+    message = r"activation 'flat' has shape \(15,\) for a batch of 5 samples"
+    with pytest.raises(ValueError, match=message):
+        extract(flatten_all_model(), data(5, 3), layers)
+    with pytest.raises(ValueError, match=message):
+        extract(flatten_all_model(), iter([data(5, 3)]), layers)  # unknown length too
+    with pytest.raises(ValueError, match=message):
+        extract_to_disk(flatten_all_model(), data(5, 3), layers, tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_extract_refuses_to_return_rows_it_did_not_fill(monkeypatch):
+    model, x = textcnn(), tokens(6)
+    run = activations._run
+
+    def short_run(*args):
+        for size, out in run(*args):
+            yield size - 1, {k: v[:-1] for k, v in out.items()}
+
+    monkeypatch.setattr(activations, "_run", short_run)
+    with pytest.raises(RuntimeError, match="filled 5 of 6 rows"):
+        extract(model, x, ["extractor"])
+
+
+def test_disk_samples_count_the_input_rows(tmp_path):
+    model, x = textcnn(), tokens(11)
+    extract_to_disk(model, x, ["extractor", "conv3"], tmp_path, batch_size=4, progress=False)
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["samples"] == 11
+    assert [a["samples"] for a in index["activations"].values()] == [11, 11]
+
+
+# --- every fixed input size is checked before any work (review item 5) -------------------------
+
+
+def test_a_wrong_width_is_refused_before_any_batch_runs(monkeypatch):
+    model = textcnn()
+    fx = feature_extractor(model, ["extractor"])
+    steps = []
+    monkeypatch.setattr(fx, "predict_on_batch", lambda b: steps.append(1))
+    message = r"input 'tokens' .*expects batches of shape \(None, 12\); got \(3, 10\) \(axis 1: "
+    with pytest.raises(ValueError, match=message + r"expected 12, got 10\)"):
+        extract(model, tokens(3, length=10), ["extractor"])
+    with pytest.raises(ValueError, match=message):
+        extract(model, iter([tokens(3, length=10)]), ["extractor"])
+    assert steps == []
+
+
+def test_a_later_batch_with_a_wrong_width_is_our_error_not_tensorflows(tmp_path):
+    model = textcnn()
+    batches = iter([tokens(4), tokens(4), tokens(3, length=10)])
+    with pytest.raises(ValueError, match=r"expects batches of shape \(None, 12\); got \(3, 10\)"):
+        extract_to_disk(model, batches, ["extractor"], tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_multi_input_widths_are_checked_for_every_input(as_dict):
+    model = two_in_two_out()  # a: (None, 3), b: (None, 2)
+    a, b = data(4, 3), data(4, 5)
+    x = {"a": a, "b": b} if as_dict else [a, b]
+    with pytest.raises(
+        ValueError, match=r"input 'b' .*\(None, 2\); got \(4, 5\) \(axis 1: expected 2, got 5\)"
+    ):
+        extract(model, x, ["mix"])
+
+
+def test_inputs_of_one_batch_must_share_their_batch_length():
+    model = two_in_two_out()
+    with pytest.raises(ValueError, match=r"one batch must share.*\[\(4, 3\), \(3, 2\)\]"):
+        extract(model, iter([([data(4, 3), data(3, 2)],)]), ["mix"])
+
+
+# --- a Python list of batches (review item 13) -----------------------------------------------
+
+
+def test_a_list_of_batches_is_refused_with_the_iter_hint():
+    model, x = textcnn(), tokens(12)
+    batches = [x[:4], x[4:8], x[8:]]
+    with pytest.raises(ValueError, match=r"holds 3 array\(s\) .*one array per model input.*iter"):
+        extract(model, batches, ["extractor"])
+    got = extract(model, iter(batches), ["extractor"])["extractor"]
+    np.testing.assert_allclose(got, sub_model(model, "extractor", x), **CLOSE)
+
+
+def test_the_iter_hint_also_comes_with_uneven_batches_and_unbuilt_sequentials():
+    with pytest.raises(ValueError, match=r"first \(batch\) size.*one array per model input.*iter"):
+        extract(two_in_two_out(), [data(4, 3), data(2, 3)], ["mix"])
+    unbuilt = keras.Sequential([L.Dense(2, name="d")], name="unbuilt")
+    with pytest.raises(ValueError, match=r"takes one input.*2 arrays \(a list/tuple.*iter"):
+        extract(unbuilt, [data(4, 3), data(4, 3)], ["d"])
+
+
+# --- overwrite=True leaves exactly what the new index lists (review item 14) -----------------
+
+
+def test_overwrite_with_fewer_layers_removes_the_old_indexed_files_only(tmp_path):
+    model, x = textcnn(), tokens(6)
+    extract_to_disk(model, x, ["extractor", "conv3", "conv4"], tmp_path, progress=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    np.save(tmp_path / "other.npy", np.zeros(2))  # a .npy the index does not list
+    extract_to_disk(model, x, ["conv3"], tmp_path, progress=False, overwrite=True)
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert [a["file"] for a in index["activations"].values()] == ["conv3.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "conv3.npy",
+        "index.json",
+        "notes.txt",
+        "other.npy",
+    ]
+
+
+@pytest.mark.parametrize(
+    "old_index",
+    [
+        "{not json",
+        json.dumps({"activations": {"a": {"file": "../outside.npy"}}}),
+        json.dumps({"activations": {"a": {"file": "notes.txt"}, "b": {"file": ".hidden.npy"}}}),
+        json.dumps({"activations": ["other.npy"]}),
+    ],
+)
+def test_overwrite_never_deletes_what_a_strange_index_names(tmp_path, old_index):
+    folder = tmp_path / "features"
+    folder.mkdir()
+    (folder / "index.json").write_text(old_index)
+    for name in ("notes.txt", ".hidden.npy", "other.npy"):
+        (folder / name).write_text("keep")
+    (tmp_path / "outside.npy").write_text("keep")
+    extract_to_disk(textcnn(), tokens(3), ["extractor"], folder, progress=False, overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".hidden.npy",
+        "extractor.npy",
+        "index.json",
+        "notes.txt",
+        "other.npy",
+    ]
+    assert (tmp_path / "outside.npy").read_text() == "keep"
