@@ -20,7 +20,7 @@ X_SEQ = RNG.normal(size=(3, 5, 4)).astype("float32")  # (batch, time, features)
 
 @pytest.fixture(autouse=True)
 def _fresh_session():
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # gc.collect() per test was most of the run time
     keras.utils.set_random_seed(0)
 
 
