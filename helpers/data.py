@@ -112,15 +112,11 @@ def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
 
     >>> texts, labels = load_polarity("rt-polaritydata")  # doctest: +SKIP
     """
-    folder = Path(directory)
     how = (
         f"Download {POLARITY_URL} (sentence polarity dataset v1.0), unpack it and pass the "
         "folder that holds rt-polarity.pos and rt-polarity.neg."
     )
-    if not folder.exists():
-        raise FileNotFoundError(f"polarity directory {str(folder)!r} does not exist. {how}")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{str(folder)!r} is not a folder. {how}")
+    folder = _existing(directory, "polarity folder", how, folder=True)
     missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
     if missing:
         found = sorted(p.name for p in folder.iterdir())
@@ -391,18 +387,26 @@ def load_glove(
     return matrix, len(found) / max(len(index), 1)
 
 
+def _existing(path: str | os.PathLike, what: str, how: str, *, folder: bool) -> Path:
+    """``path`` as a Path if it is a folder (``folder=True``) or a file; else FileNotFoundError,
+    NotADirectoryError or IsADirectoryError naming it, what it should be and ``how`` to get it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist. {how}")
+    if folder and not path.is_dir():
+        raise NotADirectoryError(f"{what} {str(path)!r} is not a folder. {how}")
+    if not folder and not path.is_file():
+        raise IsADirectoryError(f"{what} {str(path)!r} is not a file. {how}")
+    return path
+
+
 def _glove_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path if it is a file; else FileNotFoundError saying where GloVe comes from."""
-    file = Path(path)
+    """``path`` as a Path if it is a file; else an error saying where GloVe comes from."""
     how = (
         f"Download {GLOVE_URL}, unzip it and pass glove.840B.300d.txt (or any GloVe-format "
         "text file: word, then its values)."
     )
-    if not file.exists():
-        raise FileNotFoundError(f"GloVe file {str(file)!r} does not exist. {how}")
-    if not file.is_file():
-        raise IsADirectoryError(f"GloVe path {str(file)!r} is not a file. {how}")
-    return file
+    return _existing(path, "GloVe file", how, folder=False)
 
 
 def glove_dim(path: str | os.PathLike) -> int:
