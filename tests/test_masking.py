@@ -381,6 +381,27 @@ def test_shared_output_dense_whose_second_call_makes_the_output(ending):
     assert {id(v) for v in wrapped.weights} == {id(v) for v in model.weights}
 
 
+@pytest.mark.filterwarnings(KERAS_SAVE_NOTICE)
+def test_saved_wrapper_of_a_shared_softmax_dense_still_shares_it_after_loading(tmp_path):
+    # The wrapper uses 'head' twice: for its first call, and inside DenseLogits for the logits of
+    # its second call. After a .keras round trip both are still ONE layer with one set of weights.
+    keras.backend.clear_session()
+    x = keras.Input((4,), name="x")
+    head = keras.layers.Dense(C, activation="softmax", name="head")
+    out = head(keras.layers.Dense(4, activation="tanh", name="mix")(head(x)))
+    wrapped = with_class_mask(keras.Model(x, out, name="twice"))
+    wrapped.save(str(tmp_path / "twice.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "twice.keras"))
+    assert loaded.get_layer("head_logits").dense is loaded.get_layer("head")
+    assert len(loaded.weights) == len(wrapped.weights) == 4
+    xs = np.random.default_rng(8).normal(size=(6, 4)).astype("float32")
+    mask = np.ones((6, C), "float32")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded([xs, mask])),
+        keras.ops.convert_to_numpy(wrapped([xs, mask])),
+    )
+
+
 def test_sequential_classifier():
     keras.backend.clear_session()
     model = keras.Sequential(
