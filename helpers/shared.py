@@ -102,21 +102,20 @@ def _trace(inputs: list, outputs: list) -> list[_Call]:
             f"attributes (_keras_history, _inbound_nodes, Node) changed: {type(e).__name__}: {e}"
         ) from e
 
-    # Kahn's algorithm: parents first; the calls of one operation in creation order;
-    # ties broken by depth-first position.
+    # Kahn's algorithm: a call waits for its arguments' producers and for the previous call of
+    # its operation; of the calls ready to run, the earliest in depth-first order goes first.
     position = {id(n): i for i, n in enumerate(order)}
-    before: dict[int, list[Any]] = {id(n): list(parents[id(n)]) for n in order}
-    by_operation: dict[int, list[Any]] = {}
-    for n in order:
-        by_operation.setdefault(id(n.operation), []).append(n)
-    for nodes in by_operation.values():
-        nodes.sort(key=lambda n: creation[id(n)])
-        for earlier, later in zip(nodes, nodes[1:], strict=False):
-            before[id(later)].append(earlier)
-    waiting = {id(n): len({id(p) for p in before[id(n)]}) for n in order}
+    before = {id(n): {id(p): p for p in parents[id(n)]} for n in order}
+    previous: dict[int, Any] = {}  # operation -> its latest call so far, in creation order
+    for n in sorted(order, key=lambda n: creation[id(n)]):
+        if id(n.operation) in previous:
+            p = previous[id(n.operation)]
+            before[id(n)][id(p)] = p
+        previous[id(n.operation)] = n
+    waiting = {key: len(nodes) for key, nodes in before.items()}
     after: dict[int, list[Any]] = {id(n): [] for n in order}
     for n in order:
-        for p in {id(p): p for p in before[id(n)]}.values():
+        for p in before[id(n)].values():
             after[id(p)].append(n)
     ready = [(position[id(n)], n) for n in order if waiting[id(n)] == 0]
     heapq.heapify(ready)
