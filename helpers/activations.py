@@ -322,7 +322,7 @@ def _check_batch(model: keras.Model, arrays: list, hint: str = "") -> int:
         wrong = [
             f"axis {axis}: expected {want}, got {got}"
             for axis, (want, got) in enumerate(zip(expected, shape, strict=True))
-            if axis > 0 and want is not None and want != got  # batch lengths: checked below
+            if axis > 0 and want is not None and want != got  # axis 0: a last batch is shorter
         ]
         if wrong:
             raise ValueError(
