@@ -394,6 +394,8 @@ def test_multi_input_models_take_a_list_or_a_dict():
     assert np.array_equal(pw.features, np.concatenate([xa, xb], axis=1))
     by_name = softmax.prediction_weights(model, {"b": xb, "a": xa})
     assert np.array_equal(by_name.features, pw.features)
+    padded = softmax.prediction_weights(model, {"b": xb, "a": xa}, batch_size=3)  # 3 + 1 (+2 pad)
+    assert np.array_equal(padded.features, pw.features)
     assert np.array_equal(
         softmax.logits(model, {"a": xa, "b": xb}), softmax.logits(model, [xa, xb])
     )
