@@ -28,7 +28,8 @@ class LayerCall:
 
     ``name`` is the layer path ("dense", or "encoder/dense" inside a nested model), ``index`` the
     0-based position of this call among the ``calls`` calls of that layer, ``outputs`` this call's
-    symbolic output(s), connected to ``model.inputs``.
+    symbolic output(s) and ``inputs`` the flat list of symbolic tensors it was called on, both
+    connected to ``model.inputs``.
 
         >>> call = layer_calls(model)[0]
         >>> keras.Model(model.inputs, call.outputs)  # works, also for layers of nested models
@@ -39,6 +40,7 @@ class LayerCall:
     calls: int
     layer: keras.layers.Layer
     outputs: Any
+    inputs: list
 
     @property
     def key(self) -> str:
@@ -151,8 +153,9 @@ def _as_output(flat: list) -> Any:
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
-    """(path, layer, outputs connected to ``model.inputs``) for every call, nested models flattened.
+def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, list, Any]]:
+    """(path, layer, inputs, outputs), connected to ``model.inputs``, for every call, nested models
+    flattened.
 
     A nested model's inner calls are reached through ONE wrapper Functional per nested model,
     ``keras.Model(nested.inputs, [every inner call's outputs, flattened])`` named
@@ -163,7 +166,7 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
     of nesting adds one more. This adds one node to the wrapper (never to your layers) per nested
     call, once per model, as results are cached.
 
-        >>> [path for path, _, _ in _walk(model)]  # ['encoder/dense', 'encoder', 'head']
+        >>> [path for path, *_ in _walk(model)]  # ['encoder/dense', 'encoder', 'head']
     """
     io = _graph_io(model)
     if io is None and isinstance(model, keras.Sequential):
@@ -185,7 +188,7 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
         and all(a is b for a, b in zip(cached[0], io[1], strict=True))
     ):
         return cached[1]
-    walked: list[tuple[str, keras.layers.Layer, Any]] = []
+    walked: list[tuple[str, keras.layers.Layer, list, Any]] = []
     wrappers: dict[int, keras.Model] = {}  # one per nested model, called once per nested call
     for call in _trace(*io):
         layer = call.operation
@@ -201,7 +204,7 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
             inner = _walk(layer)
             if inner:
                 walked.extend(_through_wrapper(layer, inner_io[0], inner, call.inputs, wrappers))
-        walked.append((layer.name, layer, _as_output(call.outputs)))
+        walked.append((layer.name, layer, call.inputs, _as_output(call.outputs)))
     _CACHE[model] = (io[1], walked)
     return walked
 
@@ -209,18 +212,18 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, Any]]:
 def _through_wrapper(
     nested: keras.Model,
     nested_inputs: list,
-    inner: list[tuple[str, keras.layers.Layer, Any]],
+    inner: list[tuple[str, keras.layers.Layer, list, Any]],
     args: list,
     wrappers: dict[int, keras.Model],
-) -> list[tuple[str, keras.layers.Layer, Any]]:
+) -> list[tuple[str, keras.layers.Layer, list, Any]]:
     """``inner`` (the walk of ``nested``) re-expressed on ``args``, one call of ``nested``'s
     outer inputs, through a single call of one wrapper returning every inner output.
 
         >>> _through_wrapper(encoder, encoder.inputs, _walk(encoder), [x], {})  # encoder/...
     """
-    unique: dict[int, Any] = {}  # flat inner outputs, each tensor once
-    for _, _, outputs in inner:
-        unique.update((id(t), t) for t in keras.tree.flatten(outputs))
+    unique: dict[int, Any] = {}  # flat inner in- and outputs, each tensor once
+    for _, _, inputs, outputs in inner:
+        unique.update((id(t), t) for t in [*inputs, *keras.tree.flatten(outputs)])
     if id(nested) not in wrappers:
         wrappers[id(nested)] = keras.Model(
             nested_inputs[0] if len(nested_inputs) == 1 else nested_inputs,
@@ -233,11 +236,12 @@ def _through_wrapper(
         (
             f"{nested.name}/{path}",
             layer,
+            [outer[id(t)] for t in inputs],
             keras.tree.pack_sequence_as(
                 outputs, [outer[id(t)] for t in keras.tree.flatten(outputs)]
             ),
         )
-        for path, layer, outputs in inner
+        for path, layer, inputs, outputs in inner
     ]
 
 
@@ -258,14 +262,14 @@ def _layer_calls(model: keras.Model) -> list[LayerCall]:
     """``layer_calls`` without the argument check (callers check ``model`` first)."""
     walked = _walk(model)
     totals: dict[str, int] = {}
-    for path, _, _ in walked:
+    for path, *_ in walked:
         totals[path] = totals.get(path, 0) + 1
     seen: dict[str, int] = {}
     result = []
-    for path, layer, outputs in walked:
+    for path, layer, inputs, outputs in walked:
         index = seen.get(path, 0)
         seen[path] = index + 1
-        result.append(LayerCall(path, index, totals[path], layer, outputs))
+        result.append(LayerCall(path, index, totals[path], layer, outputs, list(inputs)))
     return result
 
 

@@ -46,26 +46,6 @@ def is_softmax_layer(layer: keras.layers.Layer) -> bool:
     )
 
 
-def _call_input(tensor: Any) -> Any:
-    """The input tensor of the layer call that produced ``tensor`` (None if it took several).
-
-    ``layer_calls`` gives each call's outputs; its input is read here, the ONLY place in this
-    module that reads private Keras graph attributes (``KerasTensor._keras_history``,
-    ``Operation._inbound_nodes``, ``Node.input_tensors``); a test fails loudly if they change.
-
-    >>> _call_input(model.outputs[0])  # the tensor the last layer call was applied to
-    """
-    try:
-        operation, node_index, _ = tensor._keras_history
-        inputs = list(operation._inbound_nodes[node_index].input_tensors)
-    except (AttributeError, IndexError, TypeError, ValueError) as e:
-        raise RuntimeError(
-            "helpers.softmax._call_input could not read the Keras graph; Keras' private graph "
-            f"attributes (_keras_history, _inbound_nodes, Node) changed: {type(e).__name__}: {e}"
-        ) from e
-    return inputs[0] if len(inputs) == 1 else None
-
-
 @dataclass(frozen=True)
 class HeadCall:
     """The call of the output Dense that produces a model's output, and the layers after it.
@@ -118,7 +98,7 @@ def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
     while id(tensor) in producer:
         call = producer[id(tensor)]
         path.append(call.layer)
-        inputs = _call_input(tensor)
+        inputs = call.inputs[0] if len(call.inputs) == 1 else None
         if isinstance(call.layer, keras.layers.Dense) and inputs is not None:
             return HeadCall(call.layer, list(reversed(path[:-1])), inputs, tensor)
         if not isinstance(call.layer, _PASS_THROUGH) or inputs is None:

@@ -137,7 +137,8 @@ def test_each_nested_call_goes_through_one_wrapper_call_returning_every_inner_ou
     assert [layer.name for layer in extractor.layers] == ["left", "right", "layer_calls__encoder"]
     wrapper = extractor.get_layer("layer_calls__encoder")
     encoder = model.get_layer("encoder")
-    assert wrapper.inputs == encoder.inputs and len(wrapper.outputs) == 2  # enc_dense, enc_act
+    assert wrapper.inputs == encoder.inputs
+    assert len(wrapper.outputs) == 3  # enc_in (enc_dense's input), enc_dense, enc_act
     assert [c.outputs._keras_history[:2] for c in inner] == [
         (wrapper, 0),  # private on purpose: which wrapper call made each output
         (wrapper, 0),
@@ -581,3 +582,34 @@ def test_one_no_bias_matrix_is_trained_jointly_for_all_examples_and_inputs():
     assert W.kernel.shape == (5, 16) and len(W.weights) == 1
     assert sum(w is W.kernel for w in model.trainable_weights) == 1
     assert not np.allclose(before, W.get_weights()[0])
+
+
+def test_each_call_lists_the_tensors_it_was_applied_to():
+    inputs = keras.Input((4,), name="x")
+    twice = keras.layers.Dense(4, name="twice")
+    middle = keras.layers.Dense(4, name="pre")(inputs)
+    first, second = twice(inputs), twice(middle)
+    merged = keras.layers.Concatenate(name="cat")([first, second])
+    e_in = keras.Input((8,), name="e_in")
+    e1 = keras.layers.Dense(3, name="e1")
+    encoder = keras.Model(e_in, keras.layers.Dense(2, name="e2")(e1(e_in)), name="encoder")
+    model = keras.Model(inputs, encoder(merged), name="m")
+    calls = {c.key: c for c in layer_calls(model)}
+    assert [id(t) for t in calls["twice@0"].inputs] == [id(inputs)]
+    assert [id(t) for t in calls["twice@1"].inputs] == [id(middle)]
+    assert [id(t) for t in calls["cat"].inputs] == [id(first), id(second)]
+    # Inside a nested model the inputs are re-expressed on the outer graph: same values.
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    probe = keras.Model(
+        model.inputs,
+        [
+            calls["encoder/e1"].inputs[0],
+            calls["encoder/e2"].inputs[0],
+            merged,
+            calls["encoder/e1"].outputs,
+        ],
+        name="probe",
+    )
+    e1_in, e2_in, merged_value, e1_out = probe.predict(x, verbose=0)
+    np.testing.assert_array_equal(e1_in, merged_value)
+    np.testing.assert_array_equal(e2_in, e1_out)

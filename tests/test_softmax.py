@@ -174,20 +174,6 @@ def _softmax_rows(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def test_call_input_reads_the_keras_graph():
-    """Fails loudly if Keras changes the private graph attributes softmax._call_input reads."""
-    inputs = keras.Input((4,), name="x")
-    layer = keras.layers.Dense(2, name="d")
-    middle = keras.layers.Dense(4, name="pre")(inputs)
-    first, second = layer(inputs), layer(middle)
-    assert softmax._call_input(first) is inputs
-    assert softmax._call_input(second) is middle
-    cat = keras.layers.Concatenate(name="cat")([first, second])
-    assert softmax._call_input(cat) is None  # a call with several inputs
-    with pytest.raises(RuntimeError, match="private graph attributes"):
-        softmax._call_input(np.zeros(2))
-
-
 def test_applies_softmax_only_for_softmax_activation():
     assert softmax.applies_softmax(keras.layers.Dense(3, activation="softmax"))
     assert not softmax.applies_softmax(keras.layers.Dense(3))
