@@ -239,12 +239,18 @@ def _x_of(element: Any) -> Any:
 
 
 class _Batches:
-    """The batches of x in ``data``, with the first one already read (to build and check)."""
+    """The batches of x in ``data``, with the first one already read (to build and check).
+
+    Arrays are cut into batches of ONE shape: a short last batch is padded with copies of its
+    last sample (``padding`` rows, which ``_run`` drops again), because every new batch shape
+    traces the compiled predict step once more.
+    """
 
     def __init__(self, data: Any, batch_size: int) -> None:
         batch_size = check_int("batch_size", batch_size)
         self.num_samples: int | None = None
         self.num_batches: int | None = None
+        self.padding = 0  # rows added to the last batch
         # A list of arrays is the inputs of a multi-input model, never a list of batches.
         self.hint = _LIST_HINT if isinstance(data, (list, tuple)) and _is_arrays(data) else ""
         if _is_arrays(data):
@@ -256,9 +262,16 @@ class _Batches:
                 )
             self.num_samples = sizes.pop()
             self.num_batches = math.ceil(self.num_samples / batch_size)
+            if self.num_batches > 1:
+                self.padding = -self.num_samples % batch_size
             starts = range(0, self.num_samples, batch_size)
             rest: Iterator[Any] = (
-                keras.tree.map_structure(lambda a, s=s: a[s : s + batch_size], data) for s in starts
+                keras.tree.map_structure(
+                    lambda a, s=s: _padded(a[s : s + batch_size], batch_size), data
+                )
+                if s + batch_size > self.num_samples and self.padding
+                else keras.tree.map_structure(lambda a, s=s: a[s : s + batch_size], data)
+                for s in starts
             )
         elif _is_dataset(data):
             cardinality = int(data.cardinality())
@@ -286,6 +299,11 @@ class _Batches:
             raise RuntimeError("these batches were already read")
         yield first
         yield from self._rest
+
+
+def _padded(batch: np.ndarray, size: int) -> np.ndarray:
+    """``batch`` with copies of its last sample appended up to ``size`` samples."""
+    return np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
 
 
 def _as_inputs(model: keras.Model, x: Any, hint: str = "") -> list:
@@ -391,14 +409,16 @@ def _run(
 ) -> Iterator[tuple[int, dict]]:
     """(batch length, the batch's activations as numpy arrays): one compiled pass per batch.
     Every activation is checked to hold one row per sample of the batch."""
-    for x in batches:
+    for i, x in enumerate(batches):
         arrays = _as_inputs(model, x, batches.hint)
         size = _check_batch(model, arrays, batches.hint)
         out = extractor.predict_on_batch(arrays[0] if len(arrays) == 1 else arrays)
         for key in keys:
             if out[key].ndim == 0 or len(out[key]) != size:
                 raise _not_batch_first(key, out[key].shape, size)
-        yield size, {k: out[k] for k in keys}
+        if i + 1 == batches.num_batches and batches.padding:
+            size -= batches.padding
+        yield size, {k: out[k][:size] for k in keys}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -315,27 +315,8 @@ def _num_samples(x: object) -> int | None:
 
 def _features(model: keras.Model, head: HeadCall, x: object, batch_size: int) -> np.ndarray:
     """Penultimate features, (n, d): the input of the head's Dense call, computed in batches by
-    ``helpers.activations.extract`` (which checks x and takes arrays, lists, dicts, batches).
-
-    Array input is fed in batches of one shape (the last one padded with copies of its last
-    sample, then trimmed): every new batch shape retraces the compiled predict step, and
-    TensorFlow warns when Keras' predict steps retrace often.
-    """
-    features = _features_model(model, head)
-    n = _num_samples(x)
-    data = x
-    same_length = n is not None and {len(a) for a in keras.tree.flatten(x)} == {n}
-    if same_length and n > batch_size and n % batch_size:
-        data = (
-            keras.tree.map_structure(lambda a, s=s: _padded(a[s : s + batch_size], batch_size), x)
-            for s in range(0, n, batch_size)
-        )
-    return extract(features, data, [_FEATURES], batch_size)[_FEATURES][:n]
-
-
-def _padded(batch: np.ndarray, size: int) -> np.ndarray:
-    """``batch`` with copies of its last sample appended up to ``size`` samples."""
-    return np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
+    ``helpers.activations.extract`` (which checks x and takes arrays, lists, dicts, batches)."""
+    return extract(_features_model(model, head), x, [_FEATURES], batch_size)[_FEATURES]
 
 
 def _logits(h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -234,6 +234,30 @@ def test_batch_size_does_not_change_the_result():
     np.testing.assert_allclose(small, whole, **CLOSE)
 
 
+class _TraceCounter(keras.layers.Layer):
+    """Identity whose Python body runs once per trace of the compiled step, never per batch."""
+
+    traces = 0
+
+    def call(self, x):
+        type(self).traces += 1
+        return x
+
+
+def test_a_short_last_batch_is_padded_so_the_step_is_traced_once_and_rows_trimmed():
+    inputs = keras.Input((3,), name="x")
+    counted = _TraceCounter(name="counted")(keras.layers.Dense(4, name="d")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(counted), name="m")
+    x = data(10, 3)
+    feature_extractor(model, ["d", "out"])  # built (one symbolic call) before counting
+    _TraceCounter.traces = 0
+    got = extract(model, x, ["d", "out"], batch_size=4)  # batches of 4, 4 and 2 (+2 padded)
+    assert _TraceCounter.traces == 1  # unpadded, the batch of 2 would trace a second time
+    assert got["out"].shape == (10, 2) and got["d"].shape == (10, 4)
+    np.testing.assert_allclose(got["out"], sub_model(model, "out", x), atol=1e-6)
+    np.testing.assert_allclose(got["d"], sub_model(model, "d", x), atol=1e-6)
+
+
 def test_unbatched_dataset_is_refused_with_a_hint():
     model = textcnn()
     with pytest.raises(ValueError, match=r"expects batches of shape \(None, 12\).*dataset.batch"):
@@ -333,7 +357,7 @@ def test_feature_extractor_is_cached_and_extract_reuses_it(monkeypatch):
     for _ in range(2):
         extract(model, x, ["extractor"], batch_size=8)
     assert walks == []  # no graph walk, no new sub-model
-    assert steps == [8, 8, 4, 8, 8, 4]  # the cached extractor ran: one compiled step per batch
+    assert steps == [8, 8, 8, 8, 8, 8]  # one compiled step per batch (last: 4 rows + 4 padded)
 
 
 def test_feature_extractor_returns_a_dict_model_and_follows_sequential_add():

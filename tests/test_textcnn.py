@@ -278,7 +278,7 @@ def test_several_layers_come_from_one_forward_pass_per_batch(monkeypatch):
     monkeypatch.setattr(fx, "predict_on_batch", lambda x: calls.append(len(x)) or real(x))
     x = np.random.default_rng(0).integers(0, 40, size=(10, 15))
     acts = activations.extract(model, x, layers=wanted, batch_size=4)
-    assert calls == [4, 4, 2]  # one pass per batch, for all five layers
+    assert calls == [4, 4, 4]  # one pass per batch for all five layers (last: 2 rows + 2 padded)
     assert list(acts) == wanted and acts["output"].shape == (10, 3)
 
 
