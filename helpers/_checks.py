@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import numbers
+from collections.abc import Iterable
 
 
 def check_int(
@@ -26,3 +28,13 @@ def check_int(
     if value < minimum:
         raise ValueError(f"{name} must be {wanted}; got {value!r}.")
     return int(value)
+
+
+def closest_first(name: str, known: Iterable[str]) -> list[str]:
+    """Every known name, the ones most like ``name`` first: for "unknown name" errors.
+
+    >>> closest_first("dense_1", ["output", "dense", "embedding"])
+    ['dense', 'embedding', 'output']
+    """
+    known = list(known)
+    return difflib.get_close_matches(str(name), known, n=len(known), cutoff=0.0)

@@ -22,7 +22,6 @@ once per inner layer.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import operator
@@ -37,7 +36,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers._checks import check_int
+from helpers._checks import check_int, closest_first
 from helpers._files import create_temp, fsync_and_close, write_json
 from helpers.shared import layer_calls
 
@@ -74,7 +73,7 @@ def _targets(model: keras.Model) -> tuple[dict[str, Any], dict[str, list[str]]]:
 
 
 def _unknown(name: str, model: keras.Model, valid: list[str]) -> KeyError:
-    ranked = difflib.get_close_matches(name, valid, n=len(valid), cutoff=0.0)
+    ranked = closest_first(name, valid)
     shown = ", ".join(repr(v) for v in ranked[:_MAX_LISTED])
     more = len(ranked) - _MAX_LISTED
     tail = f", ... and {more} more (see activation_names(model))" if more > 0 else ""

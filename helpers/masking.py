@@ -14,7 +14,6 @@ Three tools answer three different questions:
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 
@@ -23,7 +22,7 @@ import numpy as np
 from keras import ops
 
 from helpers import softmax
-from helpers._checks import check_int
+from helpers._checks import check_int, closest_first
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 _MASK_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -231,7 +230,7 @@ def with_class_mask(
         added.insert(0, (f"{dense.name}_logits", f"the logits of {dense.name!r}", rename))
     for wanted, role, fix in added:
         if wanted in taken:
-            close = difflib.get_close_matches(wanted, taken, n=3, cutoff=0.0)
+            close = closest_first(wanted, taken)[:3]
             raise ValueError(
                 f"with_class_mask names {role} {wanted!r}, but that name is already taken in "
                 f"model {model.name!r} (closest: {close}); {fix}."

@@ -13,13 +13,14 @@ Reading the graph needs private Keras attributes; they are read in ONE function,
 
 from __future__ import annotations
 
-import difflib
 import heapq
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import keras
+
+from helpers._checks import closest_first
 
 
 @dataclass(frozen=True)
@@ -334,7 +335,7 @@ def call_outputs(model: keras.Model, layer_name: str) -> list:
             f"model.inputs[{k}]."
         )
     known = list(dict.fromkeys(c.name for c in calls))
-    ranked = difflib.get_close_matches(layer_name, known, n=len(known), cutoff=0.0)
+    ranked = closest_first(layer_name, known)
     raise KeyError(
         f"No layer named {layer_name!r} in model {model.name!r} (InputLayers are left out; "
         f"the inputs are model.inputs). Known layers (closest first): {', '.join(ranked)}"

@@ -14,11 +14,12 @@ conversion can be checked without installing PyTorch.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import keras
 import numpy as np
+
+from helpers._checks import closest_first
 
 __all__ = [
     "WeightRow",
@@ -408,9 +409,7 @@ def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -
     expected = {k: v.shape for k, v in to_torch_layout(layer).items()}
     unknown = [k for k in state if k not in expected]
     if unknown:
-        close = difflib.get_close_matches(
-            str(unknown[0]), list(expected), n=len(expected), cutoff=0
-        )
+        close = closest_first(unknown[0], expected)
         raise KeyError(
             f"unexpected key {unknown[0]!r} for {kind} '{layer.name}'; "
             f"expected keys (closest first): {close}"

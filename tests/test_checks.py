@@ -29,3 +29,14 @@ def test_none_only_when_allowed():
     assert check_int("maxlen", None, allow_none=True) is None
     with pytest.raises(ValueError, match=r"maxlen must be a positive int or None; got -1\."):
         check_int("maxlen", -1, allow_none=True)
+
+
+def test_closest_first_ranks_every_known_name():
+    from helpers._checks import closest_first
+
+    assert closest_first("dense_1", ["output", "dense", "embedding"]) == [
+        "dense",
+        "embedding",
+        "output",
+    ]
+    assert sorted(closest_first("zzz", ("a", "b"))) == ["a", "b"]  # nothing alike: still all listed
