@@ -4,14 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+SCALE_STAMP := $(VENV)/.installed-scale
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv run test lint lab bench refresh-notebooks clean
+.PHONY: venv scale run test lint lab bench bench-scale refresh-notebooks clean
 
 venv: $(STAMP)
+
+# The optional extra of helpers.scale (Ray Data): notebook 06 and tests/test_scale.py need it.
+scale: $(SCALE_STAMP)
+
+$(SCALE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[scale]"
+	touch $@
 
 $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,24 +30,27 @@ $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
-run: $(STAMP)
+run: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py render notebooks build/html
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(SCALE_STAMP)
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
-lab: $(STAMP)
+lab: $(SCALE_STAMP)
 	$(BIN)/jupyter lab notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/extraction.py
 
-refresh-notebooks: $(STAMP)
+bench-scale: $(SCALE_STAMP)
+	$(BIN)/python benchmarks/distributed.py
+
+refresh-notebooks: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py refresh notebooks/*.ipynb
 
 clean:

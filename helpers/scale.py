@@ -85,13 +85,23 @@ def start_local(num_cpus: int = 2) -> None:
             "Ray is already running in this process; start_local starts it: call ray.shutdown() "
             "first, or use the running Ray as it is"
         )
-    ray.init(
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        _node_ip_address=LOOPBACK,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-    )
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                _node_ip_address=LOOPBACK,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+            break
+        except Exception as error:  # Ray raises a bare Exception for this
+            ray.shutdown()
+            # On a busy machine the raylet can give up waiting (15 s) for its agent process;
+            # the second start is faster (the agent's imports are cached by then).
+            if attempt == 2 or "timed out during startup" not in str(error):
+                raise
+            logger.warning("Ray timed out starting (a busy machine?); trying once more")
     if ray.util.get_node_ip_address() != LOOPBACK:
         address = ray.util.get_node_ip_address()
         ray.shutdown()
@@ -167,9 +177,12 @@ def _id_files(ids: Any) -> list[_Ids]:
     how = "the path of a .npy file of token ids (as data.vectorize_to_npy writes), or a list"
     if isinstance(ids, (str, os.PathLike)):
         ids = [ids]
-    if not isinstance(ids, (list, tuple)) or not ids:
-        got = type(ids).__name__ if ids else f"an empty {type(ids).__name__}"
-        raise TypeError(f"ids must be {how} of them; got {got} (save an array with np.save)")
+    if not isinstance(ids, (list, tuple)) or len(ids) == 0:
+        empty = "an empty " if isinstance(ids, (list, tuple)) else ""
+        raise TypeError(
+            f"ids must be {how} of them; got {empty}{type(ids).__name__} (save an array with "
+            "np.save)"
+        )
     files = []
     for item in ids:
         if not isinstance(item, (str, os.PathLike)):
