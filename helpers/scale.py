@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,9 @@ from helpers.activations import INDEX_FILE
 WORK_DIR = ".shards"  # inside out_dir, removed once index.json is written
 JOB_FILE = "job.json"  # in WORK_DIR: what the shards were made from, to resume only the same job
 LOOPBACK = "127.0.0.1"
-_QUIET_ENV = {
+# Set by start_local: no usage statistics; servers on 127.0.0.1 (read when ray is imported);
+# token authentication (Ray's default for a local start, set explicitly so Ray does not warn).
+_LOCAL_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_AUTH_MODE": "token",
@@ -70,15 +71,15 @@ def start_local(num_cpus: int = 2) -> None:
     """Start Ray in this process for this machine only, quietly.
 
     Every Ray server listens on 127.0.0.1; no dashboard, no usage statistics, no progress bars,
-    worker logs stay in Ray's log folder and Ray Data logs only errors. Call it before anything
-    imports ``ray`` (Ray reads its loopback setting on import), once per process. On a cluster
-    call ``ray.init()`` instead (``ray job submit`` tells it the address).
+    worker logs stay in Ray's log folder and Ray Data logs only errors. Sets the environment
+    variables of ``_LOCAL_ENV`` (inherited by Ray's processes). Call it before anything imports
+    ``ray`` (Ray reads its loopback setting on import), once per process. On a cluster call
+    ``ray.init()`` instead (``ray job submit`` tells it the address).
 
     >>> start_local(num_cpus=2)
     """
     num_cpus = check_int("num_cpus", num_cpus)
-    if "ray" not in sys.modules:
-        os.environ.update(_QUIET_ENV)
+    os.environ.update(_LOCAL_ENV)
     ray = _ray()
     if ray.is_initialized():
         raise RuntimeError(
@@ -101,13 +102,14 @@ def start_local(num_cpus: int = 2) -> None:
             # the second start is faster (the agent's imports are cached by then).
             if attempt == 2 or "timed out during startup" not in str(error):
                 raise
-            logger.warning("Ray timed out starting (a busy machine?); trying once more")
+            logger.info("Ray timed out starting (a busy machine?); trying once more")
     if ray.util.get_node_ip_address() != LOOPBACK:
         address = ray.util.get_node_ip_address()
         ray.shutdown()
         raise RuntimeError(
             f"Ray would listen on {address}, not {LOOPBACK}: ray was imported before start_local "
-            f"without {_QUIET_ENV}; call start_local in a fresh process before importing ray"
+            "could set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0; call start_local in a fresh process "
+            "before anything imports ray"
         )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
