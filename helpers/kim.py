@@ -10,10 +10,12 @@ split carved from the training data only, so test sentences never choose anythin
     >>> len(result["folds"]), 0 <= result["accuracy_mean"] <= 1
     (2, True)
 
-Differences from Kim's code, all small: the vocabulary comes from the training sentences of
-each fold (test-only words become ``[UNK]``; Kim gave them random vectors that were never
-trained), sentences are padded at the end only (Kim also padded ``k - 1`` zeros in front), and
-the padding vector trains like any other (Kim reset it to zero after each step).
+As in Kim's code, every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at
+least as many behind, so the widest filter also sees the first and last words at every offset
+(a "wide" convolution). Differences from his code, both small: the vocabulary comes from the
+training sentences of each fold (test-only words become ``[UNK]``; Kim gave them random vectors
+that were never trained), and the padding vector trains like any other (Kim reset it to zero
+after each step).
 """
 
 from __future__ import annotations
@@ -120,23 +122,26 @@ def dev_split(indices: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.n
     return np.sort(shuffled[size:]), np.sort(shuffled[:size])
 
 
+def _encode(texts: Sequence[str], vocabulary: list[str], length: int, pad: int) -> np.ndarray:
+    ids, _ = data.vectorize(list(texts), len(vocabulary), length, vocabulary=vocabulary)
+    return np.pad(ids, ((0, 0), (pad, pad)))
+
+
 @dataclass
 class Trained:
     """A model trained by ``train``, the vocabulary and length its inputs need, and its run."""
 
     model: keras.Model
     vocabulary: list[str]
-    sequence_length: int
+    sequence_length: int  # tokens of the longest sentence; the model takes 2 * pad more
+    pad: int
     best_epoch: int
     epochs_run: int
     history: dict[str, list[float]] = field(repr=False)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Token ids of ``texts`` for this model."""
-        ids, _ = data.vectorize(
-            list(texts), len(self.vocabulary), self.sequence_length, vocabulary=self.vocabulary
-        )
-        return ids
+        """Token ids of ``texts`` for this model, with Kim's padding on both sides."""
+        return _encode(texts, self.vocabulary, self.sequence_length, self.pad)
 
     def accuracy(self, texts: Sequence[str], labels: np.ndarray) -> float:
         """The model's accuracy on ``texts``."""
@@ -171,11 +176,13 @@ def train(
     patience = check_int("patience", patience, allow_none=True)
     fit_texts, fit_labels = list(fit[0]), np.asarray(fit[1])
     length = sequence_length or sentence_length(fit_texts)
+    pad = max(preset.filter_sizes) - 1
     words = {w for text in fit_texts for w in _PUNCTUATION.sub("", text.lower()).split()}
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    fit_ids, vocabulary = data.vectorize(fit_texts, len(words) + 2, length)
-    dev_ids, _ = data.vectorize(list(dev[0]), len(vocabulary), length, vocabulary=vocabulary)
+    _, vocabulary = data.vectorize(fit_texts, len(words) + 2, length)
+    fit_ids = _encode(fit_texts, vocabulary, length, pad)
+    dev_ids = _encode(dev[0], vocabulary, length, pad)
     rng = np.random.default_rng(seed)
     vectors = rng.uniform(
         -preset.embedding_range,
@@ -184,7 +191,7 @@ def train(
     )
     vectors[0] = 0.0  # padding starts at zero, as in Kim's code
     model = textcnn.build_textcnn(
-        length,
+        length + 2 * pad,
         num_classes,
         len(vocabulary),
         preset.embedding_size,
@@ -223,6 +230,7 @@ def train(
         model=model,
         vocabulary=vocabulary,
         sequence_length=length,
+        pad=pad,
         best_epoch=stop.best_epoch + 1,
         epochs_run=len(history.history["loss"]),
         history=history.history,
