@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = tuple(b for b in kim.BENCHMARKS if b.name in wanted)
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
+    if args.out is not None:  # before hours of training, not after
+        args.out.parent.mkdir(parents=True, exist_ok=True)
 
     found = [(b, b.find(args.folder)) for b in chosen]
     missing = [b for b, layout in found if layout is None]
