@@ -10,7 +10,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv scale run test lint lab bench bench-scale refresh-notebooks clean
+.PHONY: venv scale run test lint lab bench bench-scale bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ bench: $(STAMP)
 
 bench-scale: $(SCALE_STAMP)
 	$(BIN)/python benchmarks/distributed.py
+
+# Kim (2014), Table 2, CNN-rand: `make bench-kim DATA=folder` (see the README for its layout).
+bench-kim: $(STAMP)
+	$(BIN)/python benchmarks/kim_table.py $(or $(DATA),data) --out build/kim_table.json
 
 refresh-notebooks: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py refresh notebooks/*.ipynb
