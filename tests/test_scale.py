@@ -110,7 +110,7 @@ def test_a_list_of_id_files_is_read_in_order(corpus, local_ray, tmp_path):
     parts = [tmp_path / "part0.npy", tmp_path / "part1.npy"]
     np.save(parts[0], ids[:1100])
     np.save(parts[1], ids[1100:])
-    model = keras.saving.load_model(corpus.model)
+    model = keras.saving.load_model(corpus.model, compile=False)
     per_file = [activations.extract(model, np.load(part), LAYERS) for part in parts]
     paths = scale.extract_to_disk(corpus.model, parts, LAYERS, tmp_path / "out", shard_rows=768)
     for key in LAYERS:
