@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import weakref
@@ -15,16 +16,25 @@ import pytest
 import tensorflow as tf
 
 from helpers import activations
+from helpers._files import LOCK_FILE
 from helpers.activations import (
     activation_names,
     extract,
     extract_to_disk,
     feature_extractor,
+    index_entry,
+    load_features,
+    verify_features,
 )
 
 L = keras.layers
 RNG = np.random.default_rng(0)
 CLOSE = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def files(folder) -> list[str]:
+    """The names in ``folder``, but for the (empty) lock file every run into it leaves."""
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
 
 
 def data(*shape: int) -> np.ndarray:
@@ -330,12 +340,34 @@ def test_an_unknown_name_is_refused_before_any_data_is_read():
 
 
 def test_a_model_without_a_graph_says_how_to_build_it():
-    class Subclassed(keras.Model):
-        def call(self, x):
-            return x
-
     with pytest.raises(ValueError, match=r"keras.Input\(shape=...\).*model.build"):
-        feature_extractor(Subclassed(name="sub"), ["x"])
+        feature_extractor(keras.Sequential([L.Dense(2)], name="seq"), ["x"])
+    with pytest.raises(TypeError, match="keras.Model; got Dense"):
+        extract(L.Dense(2), data(2, 2))
+
+
+def test_a_subclassed_model_says_wrap_it_even_after_it_was_called_or_built():
+    class Subclassed(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = L.Dense(2, name="dense")
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Subclassed(name="sub")
+    model(data(2, 3))  # called once on data, and built: still no graph to cut
+    model.build((None, 3))
+    wrap = r"subclassed model.*Wrap it in a functional model.*keras.Model\(inp, model\(inp\)\)"
+    with pytest.raises(ValueError, match=wrap):
+        feature_extractor(model, ["dense"])
+    with pytest.raises(ValueError, match=wrap):
+        extract(model, data(2, 3))
+    # the advice works: the wrapped model's output is the activation named after the model
+    inp = keras.Input((3,), name="x")
+    wrapped = keras.Model(inp, model(inp))
+    x = data(2, 3)
+    np.testing.assert_allclose(extract(wrapped, x, ["sub"])["sub"], model(x), rtol=1e-6)
     with pytest.raises(TypeError, match="keras.Model; got Dense"):
         extract(L.Dense(2), data(2, 2))
 
@@ -484,7 +516,7 @@ def test_a_model_nested_two_deep_adds_one_pass_per_level():
 
 def test_disk_equals_memory_and_index_describes_the_files(tmp_path):
     model, x = textcnn(), tokens(37)
-    paths = extract_to_disk(model, x, ["extractor", "conv3"], tmp_path, batch_size=8, progress=0)
+    paths = extract_to_disk(model, x, ["extractor", "conv3"], tmp_path, batch_size=8, progress=False)
     memory = extract(model, x, ["extractor", "conv3"], batch_size=8)
     assert set(paths) == {"extractor", "conv3"}
     for name, path in paths.items():
@@ -492,13 +524,19 @@ def test_disk_equals_memory_and_index_describes_the_files(tmp_path):
         np.testing.assert_array_equal(on_disk, memory[name])
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["samples"] == 37
+    conv3 = np.load(paths["conv3"])
     assert index["activations"]["conv3"] == {
         "file": "conv3.npy",
         "shape": [37, 12, 4],
         "dtype": "float32",
         "samples": 37,
+        "bytes": paths["conv3"].stat().st_size,
+        "sha256": hashlib.sha256(conv3.tobytes()).hexdigest(),  # the data after the header
     }
+    for name, path in paths.items():  # computed while streaming == recomputed from the file
+        assert index["activations"][name] == index_entry(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        LOCK_FILE,  # the folder's lock file (empty) stays
         "conv3.npy",
         "extractor.npy",
         "index.json",
@@ -537,7 +575,7 @@ def test_files_appear_only_when_complete(tmp_path):
 
     def batches():
         for i in range(0, 12, 4):
-            seen.append(sorted(p.name for p in tmp_path.iterdir()))
+            seen.append(files(tmp_path))
             yield x[i : i + 4]
 
     extract_to_disk(model, batches(), ["extractor"], tmp_path, progress=False)
@@ -556,7 +594,7 @@ def test_an_iterator_that_fails_midway_leaves_no_file(tmp_path, interruption):
 
     with pytest.raises(type(interruption)):
         extract_to_disk(model, batches(), ["extractor", "conv5"], tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def test_written_files_follow_the_umask_like_np_save(tmp_path):
@@ -680,7 +718,7 @@ def test_a_batch_reduction_is_refused_before_any_data_is_read(layers, tmp_path):
         extract(batch_mean_model(), batches(), layers)
     with pytest.raises(ValueError, match=message):
         extract_to_disk(batch_mean_model(), batches(), layers, tmp_path, progress=False)
-    assert read == [] and list(tmp_path.iterdir()) == []
+    assert read == [] and files(tmp_path) == []
 
 
 def test_a_batch_reduction_is_refused_even_when_its_size_equals_the_batch():
@@ -696,7 +734,7 @@ def test_with_a_fixed_batch_input_the_run_compares_with_the_batch_length(tmp_pat
         extract(model, data(5, 3), ["stat"])
     with pytest.raises(ValueError, match=message):
         extract_to_disk(model, data(5, 3), ["stat"], tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 @pytest.mark.parametrize("layers", [["flat"], ["pre", "flat"], ["flat", "pre"]])
@@ -708,7 +746,7 @@ def test_a_reshape_across_samples_is_refused_naming_that_activation(layers, tmp_
         extract(flatten_all_model(), iter([data(5, 3)]), layers)  # unknown length too
     with pytest.raises(ValueError, match=message):
         extract_to_disk(flatten_all_model(), data(5, 3), layers, tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def test_extract_refuses_to_return_rows_it_did_not_fill(monkeypatch):
@@ -753,7 +791,7 @@ def test_a_later_batch_with_a_wrong_width_is_our_error_not_tensorflows(tmp_path)
     batches = iter([tokens(4), tokens(4), tokens(3, length=10)])
     with pytest.raises(ValueError, match=r"expects batches of shape \(None, 12\); got \(3, 10\)"):
         extract_to_disk(model, batches, ["extractor"], tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 @pytest.mark.parametrize("as_dict", [False, True])
@@ -804,7 +842,7 @@ def test_overwrite_with_fewer_layers_removes_the_old_indexed_files_only(tmp_path
     extract_to_disk(model, x, ["conv3"], tmp_path, progress=False, overwrite=True)
     index = json.loads((tmp_path / "index.json").read_text())
     assert [a["file"] for a in index["activations"].values()] == ["conv3.npy"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert files(tmp_path) == [
         "conv3.npy",
         "index.json",
         "notes.txt",
@@ -829,7 +867,7 @@ def test_overwrite_never_deletes_what_a_strange_index_names(tmp_path, old_index)
         (folder / name).write_text("keep")
     (tmp_path / "outside.npy").write_text("keep")
     extract_to_disk(textcnn(), tokens(3), ["extractor"], folder, progress=False, overwrite=True)
-    assert sorted(p.name for p in folder.iterdir()) == [
+    assert files(folder) == [
         ".hidden.npy",
         "extractor.npy",
         "index.json",

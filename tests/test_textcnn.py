@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import textcnn
+from helpers._files import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_size": 6}
@@ -21,6 +22,11 @@ SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_s
 def fresh_session():
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
+
+
+def files(folder) -> list[str]:
+    """The names in ``folder``, but for the (empty) lock file every run into it leaves."""
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
 
 
 def shapes(model):
@@ -328,7 +334,7 @@ def test_cli_trains_and_writes_features_and_labels(tmp_path):
     assert labels.shape == (60,) and set(labels.tolist()) == {0, 1}
     features = np.load(out / "extractor.npy")
     assert features.shape == (60, 100)
-    names = sorted(p.name for p in out.iterdir())  # no temporary files left behind
+    names = files(out)  # no temporary files left behind
     assert names == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
 
 
@@ -342,7 +348,7 @@ def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeyp
     seen = []
 
     def crash(*args, **kwargs):
-        seen.append(sorted(p.name for p in out.iterdir()))
+        seen.append(files(out))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(activations, "extract_to_disk", crash)
