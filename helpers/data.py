@@ -10,6 +10,7 @@ fast with instructions when the file is neither cached nor reachable.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import socket
@@ -22,7 +23,7 @@ import keras
 import numpy as np
 
 from helpers import _files
-from helpers._checks import check_int
+from helpers._checks import check_finite, check_int, check_path
 
 POLARITY_URL = "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
 POLARITY_FILES = {"rt-polarity.pos": 1, "rt-polarity.neg": 0}
@@ -103,12 +104,19 @@ def synthetic_reviews(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels, dtype="int32")
 
 
-def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+def load_polarity(
+    directory: str | os.PathLike, encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
     """Load the sentence polarity dataset v1.0 (Kim's MR data) from a downloaded directory.
 
-    The directory must hold ``rt-polarity.pos`` and ``rt-polarity.neg`` (latin-1, one sentence a
-    line), as unpacked from ``rt-polaritydata.tar.gz``. Returns positive sentences first (label 1),
+    The directory must hold ``rt-polarity.pos`` and ``rt-polarity.neg`` (one sentence a line),
+    as unpacked from ``rt-polaritydata.tar.gz``. Returns positive sentences first (label 1),
     then negative ones (label 0); blank lines are skipped.
+
+    Each file's encoding is detected unless ``encoding`` is given (see ``_decode``): a UTF-16 or
+    UTF-8 byte-order mark, else UTF-8 if the bytes are valid UTF-8, else latin-1 (the original
+    files). What cannot be read correctly (UTF-16 without a mark, Windows-1252 quotes, bytes
+    invalid in the given encoding) raises ValueError naming the file, never returns mojibake.
 
     >>> texts, labels = load_polarity("rt-polaritydata")  # doctest: +SKIP
     """
@@ -116,7 +124,14 @@ def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         f"Download {POLARITY_URL} (sentence polarity dataset v1.0), unpack it and pass the "
         "folder that holds rt-polarity.pos and rt-polarity.neg."
     )
-    folder = _existing(directory, "polarity folder", how, folder=True)
+    folder = _existing(check_path("directory", directory), "polarity folder", how, folder=True)
+    if encoding is not None:
+        if not isinstance(encoding, str):
+            raise TypeError(f"encoding must be a codec name such as 'utf-8'; got {encoding!r}")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"encoding {encoding!r} is not a known codec, e.g. 'utf-8'") from None
     missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
     if missing:
         found = sorted(p.name for p in folder.iterdir())
@@ -126,14 +141,67 @@ def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     texts: list[str] = []
     labels: list[int] = []
     for name, label in POLARITY_FILES.items():
-        with open(folder / name, encoding="latin-1") as handle:
-            lines = [line.strip() for line in handle]
+        lines = [line.strip() for line in _decode(folder / name, encoding).splitlines()]
         kept = [line for line in lines if line]
         if not kept:
             raise ValueError(f"{name} in {str(folder)!r} has no sentences. {how}")
         texts.extend(kept)
         labels.extend([label] * len(kept))
     return texts, np.asarray(labels, dtype="int32")
+
+
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: its mark starts with FF FE too
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def _decode(path: Path, encoding: str | None) -> str:
+    """The text of ``path``: in ``encoding`` if given (strict), else detected. Detection: a
+    byte-order mark; else UTF-8 when the bytes are valid UTF-8; else latin-1, refused if it
+    would give control characters (bytes 0x80-0x9f: Windows-1252 quotes and dashes) or the file
+    has NUL bytes (UTF-16/32 without a mark)."""
+    raw = path.read_bytes()
+    how = f"pass encoding= (e.g. {{}}) to load_polarity to read {path.name}"
+    if encoding is not None:
+        try:
+            return raw.decode(encoding)
+        except UnicodeError as error:
+            line = raw[: getattr(error, "start", 0)].count(b"\n") + 1
+            raise ValueError(
+                f"{path.name} is not valid {encoding} (line {line}: {error.reason}); "
+                + how.format("'utf-8', 'latin-1' or 'cp1252'")
+            ) from None
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeError as error:
+                raise ValueError(
+                    f"{path.name} starts with a {codec} byte-order mark but is not valid {codec} "
+                    f"({error.reason}); " + how.format("'latin-1'")
+                ) from None
+    if b"\x00" in raw:
+        raise ValueError(
+            f"{path.name} holds NUL bytes: UTF-16 or UTF-32 text without a byte-order mark? "
+            + how.format("'utf-16-le'")
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    control = next((i for i, b in enumerate(raw) if 0x80 <= b <= 0x9F), None)
+    if control is not None:
+        line = raw[:control].count(b"\n") + 1
+        raise ValueError(
+            f"{path.name} is neither UTF-8 nor plain latin-1: byte 0x{raw[control]:02x} on line "
+            f"{line} is a control character in latin-1 (in Windows-1252 it is a quote or dash); "
+            + how.format("'cp1252'")
+        )
+    return raw.decode("latin-1")
 
 
 def _keras_cache_file(name: str) -> Path:
@@ -261,10 +329,33 @@ def vectorize(
     >>> ids.shape, vocab[:2]
     ((2, 4), ['', '[UNK]'])
     """
-    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
-        raise TypeError(f"texts must be a non-empty list of strings, got {type(texts).__name__}")
-    if not all(isinstance(text, str) for text in texts):
-        raise TypeError("texts must hold only strings")
+    return _vectorize(texts, max_tokens, sequence_length, vocabulary, "texts")
+
+
+def _check_texts(texts: object, what: str) -> None:
+    """TypeError/ValueError unless ``texts`` is a non-empty list of strings, naming ``what``."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(
+            f"{what} must be a list of strings; got {type(texts).__name__} {str(texts)[:60]!r}"
+        )
+    if len(texts) == 0:
+        raise ValueError(f"{what} is empty; pass at least one sentence")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{what}[{i}] is {type(text).__name__} {text!r}; {what} must hold only strings"
+            )
+
+
+def _vectorize(
+    texts: Sequence[str],
+    max_tokens: int,
+    sequence_length: int,
+    vocabulary: Sequence[str] | None,
+    what: str,
+) -> tuple[np.ndarray, list[str]]:
+    """``vectorize``, its errors about the texts naming ``what`` (e.g. "chunk 3 of chunks")."""
+    _check_texts(texts, what)
     max_tokens = check_int("max_tokens", max_tokens)
     sequence_length = check_int("sequence_length", sequence_length)
     if max_tokens < 3:
@@ -282,6 +373,11 @@ def vectorize(
     )
     if vocabulary is None:
         layer.adapt(list(texts))
+        if layer.vocabulary_size() <= len(RESERVED):
+            raise ValueError(
+                f"{what} hold no words to learn a vocabulary from (all {len(texts)} are empty, "
+                "blank or punctuation); pass sentences with words, or a vocabulary="
+            )
     ids = keras.ops.convert_to_numpy(layer(np.asarray(texts, dtype=object))).astype("int32")
     return ids, [str(token) for token in layer.get_vocabulary()]
 
@@ -305,10 +401,13 @@ def vectorize_to_npy(
     vocabulary = _check_vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length)
     if isinstance(chunks, str | bytes) or not isinstance(chunks, Iterable):
-        raise TypeError(f"chunks must be an iterable of lists of strings, got {chunks!r}")
-    path = Path(path)
+        raise TypeError(
+            f"chunks must be an iterable of lists of strings; got {type(chunks).__name__} "
+            f"{str(chunks)[:60]!r}"
+        )
+    path = check_path("path", path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"the folder of {str(path)!r} does not exist")
+        raise FileNotFoundError(f"path {str(path)!r}: its folder does not exist")
     rows = 0
 
     def write_header(file: IO) -> int:
@@ -321,8 +420,9 @@ def vectorize_to_npy(
     try:
         with file:
             header_size = write_header(file)
-            for chunk in chunks:
-                ids, _ = vectorize(chunk, len(vocabulary), sequence_length, vocabulary)
+            for i, chunk in enumerate(chunks):
+                what = f"chunk {i} of chunks"
+                ids, _ = _vectorize(chunk, len(vocabulary), sequence_length, vocabulary, what)
                 file.write(ids.astype("<i4").tobytes())
                 rows += len(ids)
             if rows == 0:
@@ -350,14 +450,20 @@ def load_glove(
     tokens, are zeros; a trainable Embedding then learns them. The returned fraction is the
     share of the vocabulary, apart from ``""`` and ``"[UNK]"``, found in the file.
 
-    A line with the wrong number of values raises ``ValueError`` naming its line number.
+    A line with the wrong number of values, or a NaN/inf value in the vector of a word of the
+    vocabulary (float32 overflow included), raises ``ValueError`` naming its line number; so
+    does an empty file (as ``glove_dim``).
 
     >>> matrix, found = load_glove("glove.840B.300d.txt", vocab, 300)  # doctest: +SKIP
     """
     file = _glove_file(path)
     dim = check_int("dim", dim)
-    if isinstance(vocabulary, str) or not vocabulary:
-        raise TypeError("vocabulary must be a non-empty list of strings, e.g. from vectorize()")
+    if isinstance(vocabulary, str) or not isinstance(vocabulary, Sequence) or not vocabulary:
+        raise TypeError(
+            "vocabulary must be a non-empty list of strings, e.g. from vectorize(); got "
+            f"{type(vocabulary).__name__} {str(vocabulary)[:60]!r}"
+        )
+    glove_dim(file)  # an empty file, or one without numbers, is refused as glove_dim refuses it
     reserved = {"", "[UNK]"}
     index: dict[str, int] = {}
     for i, word in enumerate(vocabulary):
@@ -380,9 +486,11 @@ def load_glove(
             word = " ".join(fields[:-dim])
             if word in index and word not in found:
                 try:
-                    matrix[index[word]] = np.asarray(fields[-dim:], dtype="float32")
+                    row = np.asarray(fields[-dim:], dtype="float32")
+                    check_finite(f"the vector of {word!r}", row)
                 except ValueError as error:
-                    raise ValueError(f"{file.name} line {number}: {error}") from error
+                    raise ValueError(f"{file.name} line {number}: {error}") from None
+                matrix[index[word]] = row
                 found.add(word)
     return matrix, len(found) / max(len(index), 1)
 
@@ -406,7 +514,7 @@ def _glove_file(path: str | os.PathLike) -> Path:
         f"Download {GLOVE_URL}, unzip it and pass glove.840B.300d.txt (or any GloVe-format "
         "text file: word, then its values)."
     )
-    return _existing(path, "GloVe file", how, folder=False)
+    return _existing(check_path("path", path), "GloVe file", how, folder=False)
 
 
 def glove_dim(path: str | os.PathLike) -> int:

@@ -22,6 +22,7 @@ if __name__ == "__main__":  # run as a command: no TensorFlow C++ start-up logs 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
+import contextlib
 import numbers
 import sys
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers._checks import check_int
+from helpers._checks import check_bool, check_finite, check_int
 
 POOLINGS = ("window", "max_over_time")
 FILTER_SIZES = (3, 4, 5)
@@ -152,9 +153,17 @@ def build_textcnn(
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout is the rate to drop, in [0, 1), got {dropout!r}")
     dropout = float(dropout)
+    trainable_embedding = check_bool("trainable_embedding", trainable_embedding)
     weights = None
     if embedding_matrix is not None:
-        embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+        try:
+            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"embedding_matrix must be an array of numbers; got {type(embedding_matrix)} "
+                f"({error})"
+            ) from None
+        check_finite("embedding_matrix", embedding_matrix)
         if embedding_matrix.shape != (vocab_size, embedding_size):
             raise ValueError(
                 f"embedding_matrix has shape {embedding_matrix.shape}, expected "
@@ -274,8 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Writes ``labels.npy`` and ``textcnn_run.json`` first and the features last, so the
     ``index.json`` that ``extract_to_disk`` writes after them means the run finished (with
-    ``--overwrite``, an old ``index.json`` is removed before anything is written)."""
-    from helpers import _files, activations, data
+    ``--overwrite``, an old ``index.json`` is removed before anything is written). ``--out`` is
+    locked (created if needed) before any data is read: a folder that cannot be written, or one
+    another run is writing into, is a usage error at once, not after training."""
+    from helpers import _files, data
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -309,9 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--glove {args.glove} is not a file (a GloVe text file, e.g. 840B.300d)")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
-    if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
+    if args.out.is_dir() and _files_in(args.out) and not args.overwrite:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
-
     if args.glove is not None:
         try:
             glove_dim = data.glove_dim(args.glove)
@@ -322,6 +332,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--glove {args.glove.name} holds {glove_dim}-d vectors (first line); "
                 f"pass --embedding-dim {glove_dim} (got {args.embedding_dim})"
             )
+    created = not args.out.exists()
+    with contextlib.ExitStack() as stack:
+        try:  # before any training: a folder we cannot write, or one another run is writing
+            stack.enter_context(_files.locked_folder(args.out, "--out"))
+        except (OSError, _files.FolderBusyError) as error:
+            parser.error(str(error))
+        try:
+            return _run(parser, args)
+        except BaseException:
+            if created and not _files_in(args.out):  # a failed run leaves no empty folder
+                (args.out / _files.LOCK_FILE).unlink(missing_ok=True)
+                args.out.rmdir()
+            raise
+
+
+def _files_in(folder: Path) -> list[str]:
+    """What is in ``folder``, but for the lock file and an interrupted run's temporaries."""
+    from helpers import _files
+
+    stale = {p.name for p in _files.stale_partials(folder)}
+    return [p.name for p in folder.iterdir() if p.name != _files.LOCK_FILE and p.name not in stale]
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The command after its arguments are checked, with ``--out`` locked: data, training,
+    then the files."""
+    from helpers import _files, activations, data
+
     if args.data is None:
         texts, labels = data.synthetic_reviews(args.synthetic_size, seed=args.seed)
         source = f"synthetic corpus ({len(texts)} sentences)"
