@@ -256,7 +256,8 @@ def test_vectorize_accepts_numpy_ints():
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [(("a film", 10, 4), TypeError, "list of strings"), (([], 10, 4), ValueError, "texts is empty"),
-     ((["a", 3], 10, 4), TypeError, r"texts\[1\] is int 3; texts must hold only strings"), ((["a"], 2, 4), ValueError, "at least 3"),
+     ((["a", 3], 10, 4), TypeError, r"texts\[1\] is int 3; texts must hold only strings"),
+     ((["a"], 2, 4), ValueError, "at least 3"),
      ((["a"], 10, 0), ValueError, "sequence_length must be a positive int; got 0"),
      ((["a"], 10, True), TypeError, "sequence_length must be a positive int; got bool True"),
      ((["a"], 10.0, 4), TypeError, "max_tokens must be a positive int; got float 10.0"),
