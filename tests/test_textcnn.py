@@ -401,3 +401,45 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
     with pytest.raises(SystemExit):
         textcnn.main(["--out", str(out)])
     assert "is not empty; pass --overwrite" in capsys.readouterr().err
+
+
+# --- reliability ---------------------------------------------------------------------------------
+
+
+def test_build_textcnn_refuses_a_non_finite_embedding_matrix_and_a_non_bool():
+    matrix = np.zeros((40, 6), "float32")
+    matrix[7] = np.nan
+    with pytest.raises(
+        ValueError, match=r"embedding_matrix holds 6 non-finite values .*nan at \[7, 0\]"
+    ):
+        textcnn.build_textcnn(**SMALL, embedding_matrix=matrix)
+    with pytest.raises(TypeError, match="trainable_embedding must be True or False; got str"):
+        textcnn.build_textcnn(**SMALL, trainable_embedding="False")
+
+
+def test_cli_refuses_a_nan_glove_file_and_an_unwritable_out_before_training(tmp_path, capsys):
+    glove = tmp_path / "g.txt"
+    glove.write_text("the nan 0.2 0.3\nfilm 0.1 0.2 0.3\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [
+        "--out",
+        str(out),
+        "--glove",
+        str(glove),
+        "--embedding-dim",
+        "3",
+        "--synthetic-size",
+        "20",
+    ]
+    with pytest.raises(SystemExit) as info:
+        textcnn.main(args)
+    assert info.value.code == 2
+    assert (
+        "--glove: g.txt line 1: the vector of 'the' holds 1 non-finite" in capsys.readouterr().err
+    )
+    assert not out.exists()  # a failed run leaves no folder behind
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as info:
+        textcnn.main(["--out", str(blocker / "out"), "--epochs", "50", "--synthetic-size", "20"])
+    assert info.value.code == 2 and "--out" in capsys.readouterr().err
