@@ -10,9 +10,9 @@ fast with instructions when the file is neither cached nor reachable.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -113,10 +113,10 @@ def load_polarity(
     as unpacked from ``rt-polaritydata.tar.gz``. Returns positive sentences first (label 1),
     then negative ones (label 0); blank lines are skipped.
 
-    Each file's encoding is detected unless ``encoding`` is given (see ``_decode``): a UTF-16 or
-    UTF-8 byte-order mark, else UTF-8 if the bytes are valid UTF-8, else latin-1 (the original
-    files). What cannot be read correctly (UTF-16 without a mark, Windows-1252 quotes, bytes
-    invalid in the given encoding) raises ValueError naming the file, never returns mojibake.
+    Each file's encoding is detected unless ``encoding`` is given (``read_lines``): a byte-order
+    mark, else UTF-8 if the bytes are valid UTF-8, else latin-1 (the original files) or cp1252.
+    What cannot be read correctly (UTF-16 without a mark, bytes invalid in the given encoding)
+    raises ValueError naming the file, never returns mojibake.
 
     >>> texts, labels = load_polarity("rt-polaritydata")  # doctest: +SKIP
     """
@@ -125,13 +125,6 @@ def load_polarity(
         "folder that holds rt-polarity.pos and rt-polarity.neg."
     )
     folder = _existing(check_path("directory", directory), "polarity folder", how, folder=True)
-    if encoding is not None:
-        if not isinstance(encoding, str):
-            raise TypeError(f"encoding must be a codec name such as 'utf-8'; got {encoding!r}")
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ValueError(f"encoding {encoding!r} is not a known codec, e.g. 'utf-8'") from None
     missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
     if missing:
         found = sorted(p.name for p in folder.iterdir())
@@ -141,67 +134,13 @@ def load_polarity(
     texts: list[str] = []
     labels: list[int] = []
     for name, label in POLARITY_FILES.items():
-        lines = [line.strip() for line in _decode(folder / name, encoding).splitlines()]
+        lines = read_lines(folder / name, encoding)
         kept = [line for line in lines if line]
         if not kept:
             raise ValueError(f"{name} in {str(folder)!r} has no sentences. {how}")
         texts.extend(kept)
         labels.extend([label] * len(kept))
     return texts, np.asarray(labels, dtype="int32")
-
-
-_BOMS = [
-    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: its mark starts with FF FE too
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-]
-
-
-def _decode(path: Path, encoding: str | None) -> str:
-    """The text of ``path``: in ``encoding`` if given (strict), else detected. Detection: a
-    byte-order mark; else UTF-8 when the bytes are valid UTF-8; else latin-1, refused if it
-    would give control characters (bytes 0x80-0x9f: Windows-1252 quotes and dashes) or the file
-    has NUL bytes (UTF-16/32 without a mark)."""
-    raw = path.read_bytes()
-    how = f"pass encoding= (e.g. {{}}) to load_polarity to read {path.name}"
-    if encoding is not None:
-        try:
-            return raw.decode(encoding)
-        except UnicodeError as error:
-            line = raw[: getattr(error, "start", 0)].count(b"\n") + 1
-            raise ValueError(
-                f"{path.name} is not valid {encoding} (line {line}: {error.reason}); "
-                + how.format("'utf-8', 'latin-1' or 'cp1252'")
-            ) from None
-    for bom, codec in _BOMS:
-        if raw.startswith(bom):
-            try:
-                return raw.decode(codec)
-            except UnicodeError as error:
-                raise ValueError(
-                    f"{path.name} starts with a {codec} byte-order mark but is not valid {codec} "
-                    f"({error.reason}); " + how.format("'latin-1'")
-                ) from None
-    if b"\x00" in raw:
-        raise ValueError(
-            f"{path.name} holds NUL bytes: UTF-16 or UTF-32 text without a byte-order mark? "
-            + how.format("'utf-16-le'")
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    control = next((i for i, b in enumerate(raw) if 0x80 <= b <= 0x9F), None)
-    if control is not None:
-        line = raw[:control].count(b"\n") + 1
-        raise ValueError(
-            f"{path.name} is neither UTF-8 nor plain latin-1: byte 0x{raw[control]:02x} on line "
-            f"{line} is a control character in latin-1 (in Windows-1252 it is a quote or dash); "
-            + how.format("'cp1252'")
-        )
-    return raw.decode("latin-1")
 
 
 def _keras_cache_file(name: str) -> Path:
@@ -486,7 +425,8 @@ def load_glove(
             word = " ".join(fields[:-dim])
             if word in index and word not in found:
                 try:
-                    row = np.asarray(fields[-dim:], dtype="float32")
+                    with np.errstate(over="ignore"):  # a float32 overflow is inf: refused next
+                        row = np.asarray(fields[-dim:], dtype="float64").astype("float32")
                     check_finite(f"the vector of {word!r}", row)
                 except ValueError as error:
                     raise ValueError(f"{file.name} line {number}: {error}") from None
@@ -544,3 +484,201 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- The sentence benchmarks of Kim (2014), Table 2, in the formats they are published in ---
+
+TREC_CLASSES = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+"""TREC's six coarse question classes; ``load_trec`` labels them 0..5 in this order."""
+
+_BOMS = (("utf-8-sig", b"\xef\xbb\xbf"), ("utf-16", b"\xff\xfe"), ("utf-16", b"\xfe\xff"))
+
+
+def detect_encoding(raw: bytes) -> str:
+    """The encoding a text file's bytes are in: a BOM decides, else UTF-8 if they decode as
+    UTF-8, else latin-1 (cp1252 where its printable characters 0x80-0x9f appear).
+
+    Raises ValueError for bytes that are none of these read correctly: NUL bytes without a
+    UTF-16 BOM (UTF-16 or binary data), or C0 control characters other than tab and newlines.
+
+    >>> detect_encoding("naïve".encode("latin-1")), detect_encoding("naïve".encode())
+    ('latin-1', 'utf-8')
+    """
+    for name, bom in _BOMS:
+        if raw.startswith(bom):
+            return name
+    if b"\x00" in raw:
+        raise ValueError(
+            "it holds NUL bytes: UTF-16 without a byte-order mark, or not a text file; "
+            "pass encoding= (e.g. 'utf-16-le') if it is text"
+        )
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    controls = sorted({byte for byte in raw if byte < 0x20 and byte not in b"\t\n\r\f"})
+    if controls:
+        raise ValueError(
+            f"it is not UTF-8 and holds control bytes {[hex(b) for b in controls[:5]]}, so it "
+            "is not latin-1 text either; pass encoding= if you know it"
+        )
+    if not any(0x80 <= byte <= 0x9F for byte in raw):
+        return "latin-1"
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            "it is neither UTF-8 nor latin-1/cp1252 text; pass encoding= if you know it"
+        ) from error
+    return "cp1252"
+
+
+def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str]:
+    """The non-blank lines of a text file, stripped; the encoding detected unless given.
+
+    With ``encoding=None`` it is chosen by ``detect_encoding``; a given encoding is applied
+    strictly, and bytes it cannot decode raise ValueError naming the file and line.
+
+    >>> read_lines("rt-polarity.pos")[:1]  # doctest: +SKIP
+    ['the rock is destined to be the 21st century\\'s new " conan " ...']
+    """
+    file = _existing(path, "text file", "Pass the path of a text file.", folder=False)
+    if encoding is not None and not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a str such as 'utf-8' or None, got {encoding!r}")
+    raw = file.read_bytes()
+    if encoding is None:
+        try:
+            encoding = detect_encoding(raw)
+        except ValueError as error:
+            raise ValueError(f"{str(file)!r}: {error}") from None
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise ValueError(f"encoding {encoding!r} is not a known codec") from None
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{str(file)!r} line {line} is not valid {encoding}: {error.reason}; pass the "
+            "file's real encoding, or encoding=None to detect it"
+        ) from None
+    return [stripped for line in text.splitlines() if (stripped := line.strip())]
+
+
+def load_class_files(
+    paths: Sequence[str | os.PathLike], encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """One sentence a line, one file per class: the sentences of ``paths[i]`` get label ``i``.
+
+    The format of MR (``rt-polarity.neg``, ``rt-polarity.pos``), Subj (``plot.tok.gt9.5000``
+    objective, ``quote.tok.gt9.5000`` subjective) and the CR and MPQA copies (``*.neg``,
+    ``*.pos``). Each file's encoding is detected unless ``encoding`` is given.
+
+    >>> texts, labels = load_class_files(["rt-polarity.neg", "rt-polarity.pos"])  # doctest: +SKIP
+    """
+    if isinstance(paths, str | bytes | os.PathLike) or not isinstance(paths, Sequence):
+        raise TypeError(
+            f"paths must be a list of files, one per class (label = position), got {paths!r}"
+        )
+    if len(paths) < 2:
+        raise ValueError(f"paths must name at least 2 files (one per class), got {len(paths)}")
+    texts: list[str] = []
+    labels: list[int] = []
+    for label, path in enumerate(paths):
+        lines = read_lines(path, encoding)
+        if not lines:
+            raise ValueError(f"{str(path)!r} (class {label}) has no sentences")
+        texts.extend(lines)
+        labels.extend([label] * len(lines))
+    return texts, np.asarray(labels, dtype="int32")
+
+
+def load_labeled(
+    path: str | os.PathLike, encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """The "label text" format, one sentence a line: ``0 the film is dull .``.
+
+    Labels are non-negative integers (the public preprocessed copies of MR, SST-1/2, Subj, TREC,
+    CR and MPQA, e.g. ``rt-polarity.all`` or ``stsa.binary.train``, use this format). A line
+    that does not start with one raises ValueError naming the file and line.
+
+    >>> texts, labels = load_labeled("stsa.binary.train")  # doctest: +SKIP
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    for number, line in enumerate(read_lines(path, encoding), start=1):
+        label, _, text = line.partition(" ")
+        if not label.isdigit() or not text.strip():
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: expected 'LABEL text' with a "
+                f"non-negative integer label, e.g. '0 the film is dull .'; got {line[:60]!r}"
+            )
+        texts.append(text.strip())
+        labels.append(int(label))
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no sentences")
+    return texts, np.asarray(labels, dtype="int32")
+
+
+def load_trec(path: str | os.PathLike, encoding: str | None = None) -> tuple[list[str], np.ndarray]:
+    """TREC's original question files (``train_5500.label``, ``TREC_10.label``), one question a
+    line as ``COARSE:fine question``; labels are the coarse classes, numbered as in
+    ``TREC_CLASSES``.
+
+    >>> texts, labels = load_trec("TREC_10.label")  # doctest: +SKIP
+    >>> TREC_CLASSES[labels[0]]  # doctest: +SKIP
+    'NUM'
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    for number, line in enumerate(read_lines(path, encoding), start=1):
+        tag, _, text = line.partition(" ")
+        coarse, colon, fine = tag.partition(":")
+        if coarse not in TREC_CLASSES or not colon or not fine or not text.strip():
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: expected 'COARSE:fine question' "
+                f"with COARSE one of {TREC_CLASSES}; got {line[:60]!r}"
+            )
+        texts.append(text.strip())
+        labels.append(TREC_CLASSES.index(coarse))
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no questions")
+    return texts, np.asarray(labels, dtype="int32")
+
+
+_SST_ROOT = re.compile(r"^\((\d) ")
+_SST_LEAF = re.compile(r"\(\d ([^()\s]+)\)")
+
+
+def load_sst(
+    path: str | os.PathLike, binary: bool = False, encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Whole sentences of the Stanford Sentiment Treebank from its PTB tree files (``train.txt``,
+    ``dev.txt``, ``test.txt`` of ``trainDevTestTrees_PTB.zip``): each line is one sentence's
+    tree, its root label the sentence's label (0 very negative .. 4 very positive) and its
+    leaves the words. Phrase labels are not used (sentence-level training).
+
+    ``binary=True`` gives SST-2: neutral sentences (2) dropped, 0-1 -> 0 and 3-4 -> 1.
+
+    >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
+    """
+    if not isinstance(binary, bool):
+        raise TypeError(f"binary must be True or False, got {type(binary).__name__} {binary!r}")
+    texts: list[str] = []
+    labels: list[int] = []
+    for number, line in enumerate(read_lines(path, encoding), start=1):
+        root = _SST_ROOT.match(line)
+        leaves = _SST_LEAF.findall(line)
+        if root is None or not leaves or line.count("(") != line.count(")"):
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: expected a PTB tree such as "
+                f"'(3 (2 It) (4 works))'; got {line[:60]!r}"
+            )
+        label = int(root.group(1))
+        if binary and label == 2:
+            continue
+        texts.append(" ".join(leaves))
+        labels.append(int(label > 2) if binary else label)
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no sentences")
+    return texts, np.asarray(labels, dtype="int32")
