@@ -7,7 +7,7 @@ final name is left as it was. Files get the usual permissions (``0o666`` minus t
 ``np.save`` or ``open`` would give them.
 
 An output folder that one run fills with several files is held with ``locked_folder``: a lock
-file (``.helpers.lock``, left in place) that a second process cannot take, and the hidden
+file (``.helpers.lock``, removed at the end) that a second process cannot take, and the hidden
 ``.partial`` files a killed run left behind are removed when the lock is taken.
 
 >>> save_npy("features/labels.npy", labels)
@@ -16,6 +16,7 @@ file (``.helpers.lock``, left in place) that a second process cannot take, and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -130,8 +131,9 @@ def locked_folder(folder: Path, name: str = "out_dir") -> Iterator[None]:
     warn about) the ``.partial`` files a killed run left behind.
 
     A second process asking for the same folder gets FolderBusyError at once (no waiting); the
-    same thread may nest ``locked_folder`` calls on one folder. The lock is an OS file lock, so
-    a killed process releases it; the lock file itself stays, hidden and empty.
+    same thread may nest ``locked_folder`` calls on one folder. The lock is an OS file lock on
+    the hidden ``.helpers.lock``, removed when the block ends; a killed process releases the
+    lock and leaves the file, which the next run reuses and removes.
 
     >>> with locked_folder(Path("features")):
     ...     save_npy("features/labels.npy", labels)
@@ -150,11 +152,16 @@ def locked_folder(folder: Path, name: str = "out_dir") -> Iterator[None]:
         ) from None
     except OSError as error:
         raise type(error)(f"{name} {str(folder)!r} is not writable: {error}") from error
+    outermost = lock.lock_counter == 1
     try:
-        if lock.lock_counter == 1:  # the outermost holder: nothing of ours is being written
+        if outermost:  # nothing of ours is being written: every .partial is a killed run's
             _remove_stale(folder)
         yield
     finally:
+        if outermost:  # removed while still held; a process that opened the old file before
+            # then sees it was unlinked (filelock checks) and tries again or fails as busy
+            with contextlib.suppress(OSError):
+                (folder / LOCK_FILE).unlink()
         lock.release()
 
 

@@ -38,8 +38,8 @@ CLOSE = {"rtol": 1e-5, "atol": 1e-6}
 
 
 def files(folder) -> list[str]:
-    """The names in ``folder``, but for the (empty) lock file every run into it leaves."""
-    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+    """The names in ``folder`` (a finished or failed run leaves no lock file)."""
+    return sorted(p.name for p in folder.iterdir())
 
 
 def data(*shape: int) -> np.ndarray:
@@ -542,8 +542,8 @@ def test_disk_equals_memory_and_index_describes_the_files(tmp_path):
     }
     for name, path in paths.items():  # computed while streaming == recomputed from the file
         assert index["activations"][name] == index_entry(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        LOCK_FILE,  # the folder's lock file (empty) stays
+    assert LOCK_FILE not in files(tmp_path)  # the lock file goes with the run
+    assert files(tmp_path) == [
         "conv3.npy",
         "extractor.npy",
         "index.json",
@@ -1012,7 +1012,7 @@ def test_a_second_process_into_the_same_folder_fails_fast(tmp_path):
         with pytest.raises(activations.FolderBusyError, match="is in use by another run"):
             extract_to_disk(textcnn(), tokens(4), ["extractor"], out, progress=False)
         assert time.monotonic() - start < 5  # no waiting for the other run
-        assert files(out) == []
+        assert files(out) == [LOCK_FILE]  # the holder's lock; nothing written by the second run
     finally:
         holder.kill()
         holder.wait()

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from helpers import textcnn
-from helpers._files import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_size": 6}
@@ -25,8 +24,8 @@ def fresh_session():
 
 
 def files(folder) -> list[str]:
-    """The names in ``folder``, but for the (empty) lock file every run into it leaves."""
-    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
+    """The names in ``folder`` (a finished or failed run leaves no lock file)."""
+    return sorted(p.name for p in folder.iterdir())
 
 
 def shapes(model):
@@ -358,8 +357,9 @@ def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeyp
                       "--feature-dim", "3", "--batch-size", "16", "--quiet"])  # fmt: skip
     # Labels and run info are written before the features start (extract_to_disk then writes
     # index.json last); the old index is gone, so an interrupted run does not look finished.
-    assert seen == [["extractor.npy", "labels.npy", "textcnn_run.json"]]
-    assert not (out / "index.json").exists()
+    # The run holds --out's lock meanwhile, and removes the lock file when it stops.
+    assert seen == [[".helpers.lock", "extractor.npy", "labels.npy", "textcnn_run.json"]]
+    assert files(out) == ["extractor.npy", "labels.npy", "textcnn_run.json"]
     assert np.load(out / "labels.npy").shape == (40,)
 
 
