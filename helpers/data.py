@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from helpers import _files
-from helpers._checks import check_finite, check_int, check_path
+from helpers._checks import check_bool, check_finite, check_int, check_path
 
 POLARITY_URL = "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
 POLARITY_FILES = {"rt-polarity.pos": 1, "rt-polarity.neg": 0}
@@ -543,7 +543,9 @@ def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str
     >>> read_lines("rt-polarity.pos")[:1]  # doctest: +SKIP
     ['the rock is destined to be the 21st century\\'s new " conan " ...']
     """
-    file = _existing(path, "text file", "Pass the path of a text file.", folder=False)
+    file = _existing(
+        check_path("path", path), "text file", "Pass the path of a text file.", folder=False
+    )
     if encoding is not None and not isinstance(encoding, str):
         raise TypeError(f"encoding must be a str such as 'utf-8' or None, got {encoding!r}")
     raw = file.read_bytes()
@@ -585,7 +587,7 @@ def load_class_files(
     texts: list[str] = []
     labels: list[int] = []
     for label, path in enumerate(paths):
-        lines = read_lines(path, encoding)
+        lines = read_lines(check_path(f"paths[{label}]", path), encoding)
         if not lines:
             raise ValueError(f"{str(path)!r} (class {label}) has no sentences")
         texts.extend(lines)
@@ -662,8 +664,7 @@ def load_sst(
 
     >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
     """
-    if not isinstance(binary, bool):
-        raise TypeError(f"binary must be True or False, got {type(binary).__name__} {binary!r}")
+    binary = check_bool("binary", binary)
     texts: list[str] = []
     labels: list[int] = []
     for number, line in enumerate(read_lines(path, encoding), start=1):

@@ -433,12 +433,15 @@ def test_load_polarity_refuses_what_it_cannot_read_and_accepts_an_explicit_encod
         data.load_polarity(tmp_path / "c", encoding="utf-9")
 
 
-@pytest.mark.parametrize("call", [data.load_polarity, data.glove_dim,
+@pytest.mark.parametrize("call", [data.load_polarity, data.glove_dim, data.read_lines,
+                                  data.load_labeled, data.load_trec, data.load_sst,
+                                  lambda p: data.load_class_files([p, "neg.txt"]),
                                   lambda p: data.load_glove(p, ["", "[UNK]", "a"], 3)])  # fmt: skip
 @pytest.mark.parametrize("bad", [None, 3, ""])
 def test_path_arguments_are_named_in_the_error(call, bad):
     with pytest.raises(
-        (TypeError, ValueError), match=r"^(directory|path) (must be a path|is an empty)"
+        (TypeError, ValueError),
+        match=r"^(directory|path|paths\[0\]) (must be a path|is an empty)",
     ):
         call(bad)
 
