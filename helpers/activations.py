@@ -23,7 +23,9 @@ On disk (``extract_to_disk``), a finished folder holds one ``.npy`` per activati
     {"version": 1, "model": "textcnn", "samples": 10662,
      "activations": {"extractor": {"file": "extractor.npy", "shape": [10662, 100],
                                    "dtype": "float32", "samples": 10662, "bytes": 4264928,
-                                   "sha256": "<sha256 of the bytes after the .npy header>"}}}
+                                   "crc32": "9a3c5e1f"}}}
+
+(``crc32``: ``zlib.crc32`` of the bytes after the ``.npy`` header, as 8 hex digits.)
 
 ``index_entry(path)`` computes one entry of a written ``.npy`` (for other writers of this
 layout), ``verify_features(out_dir)`` checks a folder against its index and
@@ -36,7 +38,6 @@ layout), ``verify_features(out_dir)`` checks a folder against its index and
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import operator
@@ -44,6 +45,7 @@ import os
 import re
 import sys
 import weakref
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -596,13 +598,13 @@ class _NpyAppender:
     """A ``.npy`` file written as a header and then each batch's bytes appended, so memory holds
     one batch at a time (a np.memmap would keep every written page resident). The header is
     rewritten with the final length at the end; numpy pads it so its size does not change.
-    The sha256 of the bytes after the header is computed on the way (see ``index_entry``)."""
+    The CRC-32 of the bytes after the header is computed on the way (see ``index_entry``)."""
 
     def __init__(self, out_dir: Path, name: str, first: np.ndarray) -> None:
         self.dtype = first.dtype
         self.tail = first.shape[1:]
         self.count = 0
-        self.sha256 = hashlib.sha256()
+        self.crc32 = 0
         self.path, self.file = create_temp(out_dir, name, "wb")  # closed in finish() or abort()
         try:
             self.header_size = self._write_header()
@@ -628,7 +630,7 @@ class _NpyAppender:
             )
         data = np.ascontiguousarray(batch, dtype=self.dtype).data
         self.file.write(data)
-        self.sha256.update(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
         self.count += len(batch)
 
     def finish(self) -> int:
@@ -665,7 +667,7 @@ def extract_to_disk(
     Memory holds one batch, not the dataset. ``data`` is what ``extract`` takes. Files are written
     under hidden temporary names and renamed only once complete (on any error, a full disk or
     Ctrl-C included, every temporary file is removed); ``index.json`` (activation -> file, shape,
-    dtype, samples, bytes, sha256; see the module docstring) is written last, so its presence
+    dtype, samples, bytes, crc32; see the module docstring) is written last, so its presence
     means the run finished. The run holds the folder's lock: a second run into the same folder
     raises FolderBusyError at once, and temporary files a killed run left are removed (with a
     warning). Existing outputs are refused (FileExistsError) unless ``overwrite=True``, which
@@ -745,7 +747,7 @@ def _stream(
                 "dtype": writers[key].dtype.name,
                 "samples": writers[key].count,
                 "bytes": sizes[key],
-                "sha256": writers[key].sha256.hexdigest(),
+                "crc32": f"{writers[key].crc32:08x}",
             }
             for key in keys
         },
@@ -783,7 +785,8 @@ def _refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> N
 
 def index_entry(path: str | os.PathLike, checksum: bool = True) -> dict[str, Any]:
     """The ``index.json`` entry of a written ``.npy`` file: file, shape, dtype, samples, bytes
-    and (when ``checksum``) the sha256 of the bytes after its header.
+    and (when ``checksum``) the CRC-32 of the bytes after its header (``zlib.crc32``, 8 hex
+    digits: a cheap checksum against changed or mixed-up files, not a cryptographic hash).
 
     For other writers of the ``extract_to_disk`` layout, and what ``verify_features`` compares.
 
@@ -817,10 +820,10 @@ def index_entry(path: str | os.PathLike, checksum: bool = True) -> dict[str, Any
                 f"needs {expected}: the file is truncated or was changed"
             )
         if checksum:
-            digest = hashlib.sha256()
+            crc = 0
             while chunk := file.read(1 << 20):
-                digest.update(chunk)
-            entry["sha256"] = digest.hexdigest()
+                crc = zlib.crc32(chunk, crc)
+            entry["crc32"] = f"{crc:08x}"
     return entry
 
 
@@ -829,7 +832,7 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
 
     Refuses (ValueError, or FileNotFoundError for a missing file) a folder without an index (an
     unfinished or interrupted run), and any file whose shape, dtype, samples, size or (when
-    ``checksum``, which reads every byte) sha256 differs from what the index records.
+    ``checksum``, which reads every byte) CRC-32 differs from what the index records.
 
     >>> verify_features("features")["samples"]   # 10662
     """
@@ -863,7 +866,7 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
             raise FileNotFoundError(
                 f"{str(index_path)!r} lists {name} for activation {key!r}, but it is missing"
             )
-        actual = index_entry(path, checksum=checksum and "sha256" in entry)
+        actual = index_entry(path, checksum=checksum and "crc32" in entry)
         wrong = [
             f"{field}: index {entry.get(field)!r}, file {actual[field]!r}"
             for field in actual
@@ -884,7 +887,7 @@ def load_features(
     out_dir: str | os.PathLike, mmap_mode: str | None = "r", checksum: bool = False
 ) -> dict[str, np.ndarray]:
     """{activation: array} of a finished ``extract_to_disk`` folder, after ``verify_features``
-    (sizes, shapes and dtypes always; every byte's sha256 when ``checksum=True``).
+    (sizes, shapes and dtypes always; every byte's CRC-32 when ``checksum=True``).
 
     ``mmap_mode`` is ``np.load``'s: ``"r"`` (default) maps the files read-only instead of
     reading them into memory; None reads them.
