@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers._checks import check_int
+from helpers._checks import check_finite, check_int
 from helpers.activations import extract
 from helpers.shared import layer_calls
 
@@ -225,6 +225,12 @@ def set_class_weights(
     index = np.atleast_1d(
         _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
     )
+    values, counts = np.unique(index, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"classes repeats {values[counts > 1].tolist()}: each class gets one column (with "
+            "repeats, the last would silently win); pass each class once."
+        )
     d = dense.kernel.shape[0]
     new_kernel = np.asarray(kernel, dtype=dense.kernel.dtype)
     if new_kernel.shape == (d,) and index.size == 1:
@@ -234,6 +240,7 @@ def set_class_weights(
             f"kernel for {index.size} classes must have shape ({d}, {index.size}); "
             f"got {np.shape(kernel)}."
         )
+    check_finite("kernel", new_kernel)
     if bias is not None:
         if not dense.use_bias:
             raise ValueError(f"Dense {dense.name!r} has no bias (use_bias=False); pass bias=None.")
@@ -243,6 +250,7 @@ def set_class_weights(
                 f"bias for {index.size} classes must have shape ({index.size},); "
                 f"got {np.shape(bias)}."
             )
+        check_finite("bias", new_bias)
     full_kernel, full_bias = class_weights(dense)
     full_kernel = full_kernel.copy()
     full_kernel[:, index] = new_kernel
@@ -507,6 +515,11 @@ def train_classes(
             f"y must be integer labels (n,) or one-hot rows (n, {units}); got shape "
             f"{labels.shape} and dtype {labels.dtype}."
         )
+    check_finite("y", labels)
+    arrays = keras.tree.flatten(x) if isinstance(x, (list, tuple, dict)) else [x]
+    for i, array in enumerate(arrays):
+        if isinstance(array, np.ndarray):
+            check_finite(f"x (input {i})" if len(arrays) > 1 else "x", array)
     n = _num_samples(x)
     if n is not None and len(labels) != n:
         raise ValueError(f"x has {n} samples but y has {len(labels)}.")

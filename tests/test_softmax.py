@@ -637,3 +637,27 @@ def test_constraint_set_after_training_needs_a_new_train_function(rebuild):
     assert (kernel1[:, CHOSEN] != kernel0[:, CHOSEN]).all()
     assert np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN]) is (rebuild != "none")
     assert dense.get_config()["kernel_constraint"] is None  # not saved with the model
+
+
+def test_set_class_weights_refuses_repeated_classes_and_changes_nothing():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="out")])
+    before = model.get_layer("out").kernel.numpy().copy()
+    two_columns = np.stack([np.ones(3), 2 * np.ones(3)], axis=1)
+    with pytest.raises(ValueError, match=r"classes repeats \[0\]"):
+        softmax.set_class_weights(model, [0, 0], two_columns, np.zeros(2))
+    with pytest.raises(ValueError, match=r"kernel holds 1 non-finite value"):
+        softmax.set_class_weights(model, [1], np.array([1.0, np.nan, 0.0]))
+    np.testing.assert_array_equal(model.get_layer("out").kernel.numpy(), before)
+
+
+@pytest.mark.parametrize("where", ["x", "y"])
+def test_train_classes_refuses_nan_in_x_or_one_hot_y_before_training(where):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="out")(inp))
+    x, y = np.ones((8, 3), "float32"), np.eye(4, dtype="float32")[np.arange(8) % 4]
+    (x if where == "x" else y)[5, 1] = np.nan
+    before = model.get_layer("out").kernel.numpy().copy()
+    with pytest.raises(ValueError, match=rf"^{where} holds 1 non-finite value .*nan at \[5, 1\]"):
+        softmax.train_classes(model, x, y, classes=[1, 2])
+    np.testing.assert_array_equal(model.get_layer("out").kernel.numpy(), before)
