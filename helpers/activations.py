@@ -596,7 +596,8 @@ def _file_names(keys: tuple[str, ...]) -> dict[str, str]:
 
 class _NpyAppender:
     """A ``.npy`` file written as a header and then each batch's bytes appended, so memory holds
-    one batch at a time (a np.memmap would keep every written page resident). The header is
+    one batch at a time (the written pages of a np.memmap count towards RSS and, being dirty,
+    cannot be dropped until they are written back). The header is
     rewritten with the final length at the end; numpy pads it so its size does not change.
     The CRC-32 of the bytes after the header is computed on the way (see ``index_entry``)."""
 

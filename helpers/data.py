@@ -331,7 +331,8 @@ def vectorize_to_npy(
 
     ``chunks`` yields lists of sentences (e.g. read from a big file); each chunk is encoded with
     ``vocabulary`` and its ids are appended to the file, so memory holds one chunk at a time
-    (appending, not a writable np.memmap, whose written pages stay in memory). The file is
+    (appending, not a writable np.memmap, whose written pages count towards the process's RSS
+    and, being dirty, cannot be dropped until they are written back). The file is
     written under a temporary name and renamed at the end; on an error nothing is left.
     Returns ``np.load(path, mmap_mode="r")``, ready for ``activations.extract_to_disk``.
 
