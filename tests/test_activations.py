@@ -837,3 +837,36 @@ def test_overwrite_never_deletes_what_a_strange_index_names(tmp_path, old_index)
         "other.npy",
     ]
     assert (tmp_path / "outside.npy").read_text() == "keep"
+
+
+# ---- keras.ops results (residual sums) --------------------------------------------------------
+
+
+def residual_model() -> keras.Model:
+    x = keras.Input((4,), name="x")
+    h = L.Dense(4, name="d1")(x)
+    r1 = h + L.Dense(4, name="d2")(h)  # an operator: Keras' ops.add, named "add"
+    r2 = keras.ops.multiply(r1, L.Dense(4, name="gate")(r1))
+    return keras.Model(x, L.Dense(2, name="head")(r2), name="residual")
+
+
+def test_residual_sums_and_ops_results_are_listed_and_extracted_like_layers():
+    model = residual_model()
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
+    add, mul = (op.name for op in ops if type(op).__name__ in ("Add", "Multiply"))
+    names = activation_names(model)
+    assert names == ["d1", "d2", add, "gate", mul, "head"]
+    x = data(7, 4)
+    acts = extract(model, x, [add, mul])
+    d1, d2, gate = (sub_model(model, n, x) for n in ("d1", "d2", "gate"))
+    np.testing.assert_allclose(acts[add], d1 + d2, **CLOSE)
+    np.testing.assert_allclose(acts[mul], (d1 + d2) * gate, **CLOSE)
+    np.testing.assert_array_equal(extract(model, x)[add], acts[add])
+
+
+def test_the_mask_op_keras_adds_for_mask_zero_is_not_an_activation():
+    tokens_in = keras.Input((5,), dtype="int32", name="ids")
+    emb = L.Embedding(10, 3, mask_zero=True, name="emb")(tokens_in)
+    model = keras.Model(tokens_in, L.LSTM(2, name="lstm")(emb), name="masked")
+    assert any(type(op).__name__ == "NotEqual" for op in model.operations)
+    assert activation_names(model) == ["emb", "lstm"]

@@ -637,3 +637,32 @@ def test_constraint_set_after_training_needs_a_new_train_function(rebuild):
     assert (kernel1[:, CHOSEN] != kernel0[:, CHOSEN]).all()
     assert np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN]) is (rebuild != "none")
     assert dense.get_config()["kernel_constraint"] is None  # not saved with the model
+
+
+# ---- a Softmax called with mask= ---------------------------------------------------------------
+
+
+def masked_softmax_classifier() -> keras.Model:
+    """Notebook 03's pattern: logits from a Dense, then Softmax(mask=allowed)."""
+    x = keras.Input((4,), name="x")
+    allowed = keras.Input((K,), dtype="bool", name="allowed")
+    h = keras.layers.Dense(D, activation="relu", name="hidden")(x)
+    logits_out = keras.layers.Dense(K, name="head")(h)
+    probs = keras.layers.Softmax(name="probs")(logits_out, mask=allowed)
+    return keras.Model([x, allowed], probs, name="masked")
+
+
+def test_a_softmax_called_with_a_mask_does_not_hide_the_dense_behind_it():
+    model = masked_softmax_classifier()
+    head = softmax.head_call(model)
+    assert head.dense is model.get_layer("head")
+    assert [layer.name for layer in head.after] == ["probs"]
+    assert softmax.output_layer(model) is model.get_layer("head")
+    kernel, bias = softmax.class_weights(model, [1, 3])
+    np.testing.assert_array_equal(kernel, model.get_layer("head").kernel.numpy()[:, [1, 3]])
+    np.testing.assert_array_equal(bias, model.get_layer("head").bias.numpy()[[1, 3]])
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+    allowed = np.ones((6, K), dtype=bool)
+    z = softmax.logits(model, [x, allowed])
+    want = keras.Model(model.inputs, model.get_layer("head").output).predict([x, allowed], verbose=0)
+    np.testing.assert_allclose(z, want, rtol=1e-5, atol=1e-6)
