@@ -664,5 +664,7 @@ def test_a_softmax_called_with_a_mask_does_not_hide_the_dense_behind_it():
     x = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
     allowed = np.ones((6, K), dtype=bool)
     z = softmax.logits(model, [x, allowed])
-    want = keras.Model(model.inputs, model.get_layer("head").output).predict([x, allowed], verbose=0)
+    want = keras.Model(model.inputs, model.get_layer("head").output).predict(
+        [x, allowed], verbose=0
+    )
     np.testing.assert_allclose(z, want, rtol=1e-5, atol=1e-6)
