@@ -165,6 +165,15 @@ def _trace(inputs: list, outputs: list) -> list[_Call]:
     return result
 
 
+def _keras_mask(tensor: Any) -> Any:
+    """The mask a symbolic tensor carries (Keras' private ``_keras_mask``, set e.g. by
+    ``Embedding(mask_zero=True)`` and passed on by layers that support masking), or None.
+
+        >>> _keras_mask(embedding_output)  # <KerasTensor shape=(None, 5), dtype=bool, ...>
+    """
+    return getattr(tensor, "_keras_mask", None)
+
+
 def _graph_io(model: keras.Model) -> tuple[list, list] | None:
     """A model's flat symbolic inputs and outputs, or None for a model without a graph."""
     try:

@@ -698,3 +698,13 @@ def test_keyword_tensors_of_a_call_are_not_its_inputs():
     call = {c.key: c for c in layer_calls(model)}["probs"]
     assert [id(t) for t in call.inputs] == [id(model.get_layer("head").output)]
     assert call.keyword_inputs == {"mask": allowed}
+
+
+def test_keras_still_attaches_masks_to_symbolic_tensors():
+    """If this fails, Keras changed how masks travel: fix helpers.shared._keras_mask."""
+    ids = keras.Input((5,), dtype="int32", name="ids")
+    embedded = L.Embedding(10, 3, mask_zero=True, name="emb")(ids)
+    states = L.LSTM(2, return_sequences=True, name="lstm")(embedded)
+    mask = shared._keras_mask(states)
+    assert mask is not None and tuple(mask.shape) == (None, 5) and mask.dtype == "bool"
+    assert shared._keras_mask(ids) is None
