@@ -1,7 +1,7 @@
 """The helpers on real architectures nobody here wrote: keras.applications with weights=None.
 
 Small inputs keep it quick (MobileNetV2 at 96x96, ConvNeXtTiny at 64x64; about 20 s on two
-cores when the machine is otherwise idle). Nothing is downloaded: weights=None builds the architecture with random weights.
+idle cores). Nothing is downloaded: weights=None builds each architecture with random weights.
 """
 
 from __future__ import annotations
