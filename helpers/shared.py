@@ -65,15 +65,11 @@ def _tensors(structure: Any) -> list:
     return [t for t in keras.tree.flatten(structure) if isinstance(t, keras.KerasTensor)]
 
 
-@dataclass(frozen=True)
-class _Call:
-    """One call event read from Keras' graph: the operation, the positional and keyword arguments
-    it was called with (tensors and other values, structure kept) and its flat symbolic outputs."""
+class _Arguments:
+    """The positional tensors and the keyword tensors of a call's ``args`` and ``kwargs``."""
 
-    operation: Any
     args: tuple
     kwargs: dict
-    outputs: list
 
     @property
     def inputs(self) -> list:
@@ -84,6 +80,17 @@ class _Call:
     def keyword_inputs(self) -> dict:
         """{keyword: value} for the keyword arguments that hold at least one tensor."""
         return {k: v for k, v in self.kwargs.items() if _tensors(v)}
+
+
+@dataclass(frozen=True)
+class _Call(_Arguments):
+    """One call event read from Keras' graph: the operation, the positional and keyword arguments
+    it was called with (tensors and other values, structure kept) and its flat symbolic outputs."""
+
+    operation: Any
+    args: tuple
+    kwargs: dict
+    outputs: list
 
 
 def _trace(inputs: list, outputs: list) -> list[_Call]:
@@ -191,7 +198,7 @@ def _as_output(flat: list) -> Any:
 
 
 @dataclass(frozen=True)
-class _Step:
+class _Step(_Arguments):
     """One call in a walk: its path, operation, arguments (structure kept) and outputs."""
 
     path: str
@@ -364,7 +371,6 @@ def _layer_calls(model: keras.Model) -> list[LayerCall]:
     for step in walked:
         index = seen.get(step.path, 0)
         seen[step.path] = index + 1
-        call = _Call(step.operation, step.args, step.kwargs, [])
         result.append(
             LayerCall(
                 step.path,
@@ -372,8 +378,8 @@ def _layer_calls(model: keras.Model) -> list[LayerCall]:
                 totals[step.path],
                 step.operation,
                 step.outputs,
-                call.inputs,
-                call.keyword_inputs,
+                step.inputs,
+                step.keyword_inputs,
             )
         )
     return result
