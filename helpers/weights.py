@@ -369,14 +369,8 @@ def _refusal(layer: keras.layers.Layer, kind: str) -> str | None:
                 "concatenates the two directions, i.e. merge_mode='concat'."
             )
         return _refusal(directions[0], kinds[0]) or _refusal(directions[1], kinds[1])
-    if kind == "BatchNormalization":
-        if layer.renorm:
-            return f"{name} uses renorm=True, which nn.BatchNorm has no counterpart for."
-        if layer.scale != layer.center:
-            return (
-                f"{name} has scale={layer.scale}, center={layer.center}; nn.BatchNorm has both "
-                "weight and bias (affine=True) or neither (affine=False)."
-            )
+    if kind == "BatchNormalization" and layer.renorm:
+        return f"{name} uses renorm=True, which nn.BatchNorm has no counterpart for."
     if kind == "LayerNormalization":
         axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
         if layer.rms_scaling:
@@ -498,6 +492,11 @@ def _rnn_values(
     return values
 
 
+def _fixed(layer: keras.layers.Layer, value: float) -> np.ndarray:
+    """The constant gamma (1) or beta (0) of a BatchNormalization with scale/center=False."""
+    return np.full(layer.moving_mean.shape, value, dtype=layer.moving_mean.dtype)
+
+
 def _layer_to_torch(layer: keras.layers.Layer, kind: str) -> dict[str, np.ndarray]:
     """The PyTorch state of one checked layer of a supported kind."""
     if kind == "Dense":
@@ -525,8 +524,9 @@ def _layer_to_torch(layer: keras.layers.Layer, kind: str) -> dict[str, np.ndarra
         }
     elif kind == "BatchNormalization":
         state = {}
-        if layer.scale:
-            state = {"weight": _numpy(layer.gamma), "bias": _numpy(layer.beta)}
+        if layer.scale or layer.center:  # PyTorch's affine=True has both: ones / zeros stand in
+            state["weight"] = _numpy(layer.gamma) if layer.scale else _fixed(layer, 1.0)
+            state["bias"] = _numpy(layer.beta) if layer.center else _fixed(layer, 0.0)
         state["running_mean"] = _numpy(layer.moving_mean)
         state["running_var"] = _numpy(layer.moving_variance)
         state["num_batches_tracked"] = np.array(0, dtype=np.int64)
@@ -589,8 +589,18 @@ def _layer_values(
             (layer.moving_mean, arrays["running_mean"]),
             (layer.moving_variance, arrays["running_var"]),
         ]  # num_batches_tracked has no Keras counterpart: checked, not stored
-        if layer.scale:
-            values += [(layer.gamma, arrays["weight"]), (layer.beta, arrays["bias"])]
+        for variable, key, fixed in (
+            (layer.gamma if layer.scale else None, "weight", 1.0),
+            (layer.beta if layer.center else None, "bias", 0.0),
+        ):
+            if variable is not None:
+                values.append((variable, arrays[key]))
+            elif key in arrays and not (arrays[key] == fixed).all():
+                flag = "scale" if key == "weight" else "center"
+                raise ValueError(
+                    f"{key!r} for BatchNormalization '{layer.name}' must be all {fixed:g}: the "
+                    f"layer has {flag}=False, so it has no variable to hold other values"
+                )
     elif kind == "LayerNormalization":
         values = [(layer.gamma, arrays["weight"])] if layer.scale else []
         if layer.center:
@@ -691,7 +701,8 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     PyTorch adds the two; GRU gates are reordered from Keras' (z, r, h) to PyTorch's (r, z, n));
     Bidirectional(LSTM|GRU, merge_mode="concat") -> nn.LSTM/GRU(bidirectional=True), the
     backward direction under the same names with `_reverse`.
-    BatchNormalization -> nn.BatchNormNd `weight` (gamma), `bias` (beta), `running_mean`,
+    BatchNormalization -> nn.BatchNormNd `weight` (gamma; ones with scale=False), `bias` (beta;
+    zeros with center=False; neither key with both False: affine=False), `running_mean`,
     `running_var`, `num_batches_tracked` (0: Keras does not count batches). Create the module
     with eps=layer.epsilon (Keras' default 1e-3, PyTorch's 1e-5) and momentum=1 - layer.momentum
     (Keras' 0.99 is PyTorch's 0.01: Keras keeps `momentum` of the OLD statistic, PyTorch keeps

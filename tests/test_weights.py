@@ -718,6 +718,29 @@ def test_batch_norm_to_torch_batch_norm_with_keras_epsilon():
     assert np.abs(default_eps - y).max() > 0.1
 
 
+@pytest.mark.parametrize(("scale", "center"), [(False, True), (True, False), (False, False)])
+def test_batch_norm_without_scale_or_center_converts_with_fixed_ones_or_zeros(scale, center):
+    """InceptionV3's BatchNormalization(scale=False): PyTorch's weight is then all ones."""
+    bn = layers.BatchNormalization(scale=scale, center=center, name="bn")
+    bn.build(IMAGES.shape)
+    random_all(bn)
+    state = W.to_torch_layout(bn)
+    assert ("weight" in state) == ("bias" in state) == (scale or center)  # affine or not
+    if "weight" in state and not scale:
+        assert (state["weight"] == 1).all()
+    if "bias" in state and not center:
+        assert (state["bias"] == 0).all()
+    got = channels_last(W.torch_batch_norm(state, channels_first(IMAGES), eps=bn.epsilon))
+    np.testing.assert_allclose(got, value(bn(IMAGES, training=False)), atol=1e-5)
+    before = [w.copy() for w in bn.get_weights()]
+    W.from_torch_layout(bn, state)
+    for got_w, want in zip(bn.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got_w, want)
+    if "weight" in state and not scale:
+        with pytest.raises(ValueError, match="'weight' .* must be all 1: the layer has scale"):
+            W.from_torch_layout(bn, {**state, "weight": 2 * state["weight"]})
+
+
 def test_batch_norm_momentum_is_one_minus_torch_momentum():
     """Keras: moving = m * moving + (1 - m) * batch; PyTorch: (1 - m') * running + m' * batch."""
     bn = layers.BatchNormalization(momentum=0.99, name="bn")
@@ -852,10 +875,10 @@ def test_bidirectional_without_a_torch_counterpart_is_refused():
 
 
 def test_normalization_layers_without_a_torch_counterpart_are_refused():
-    half = layers.BatchNormalization(scale=False, name="half")
-    half.build(IMAGES.shape)
-    with pytest.raises(ValueError, match="scale=False, center=True; nn.BatchNorm has both"):
-        W.to_torch_layout(half)
+    renorm = layers.BatchNormalization(renorm=True, name="renorm")
+    renorm.build(IMAGES.shape)
+    with pytest.raises(ValueError, match="'renorm' uses renorm=True"):
+        W.to_torch_layout(renorm)
     middle = layers.LayerNormalization(axis=1, name="middle")
     middle.build(X_SEQ.shape)
     with pytest.raises(ValueError, match=r"normalizes over axis=\[1\]; nn.LayerNorm"):
@@ -937,7 +960,7 @@ def test_a_model_with_layers_that_cannot_convert_lists_them_all_at_once():
     x = keras.Input((6, 6, 3), name="x")
     h = layers.Conv2DTranspose(2, 2, name="up")(x)
     h = layers.Conv2D(2, 2, name="ok")(h)
-    h = layers.BatchNormalization(center=False, name="half")(h)
+    h = layers.BatchNormalization(renorm=True, name="renorm")(h)
     h = layers.PReLU(name="prelu")(h)
     model = keras.Model(x, h, name="partly")
     with pytest.raises(ValueError) as info:
@@ -945,7 +968,7 @@ def test_a_model_with_layers_that_cannot_convert_lists_them_all_at_once():
     message = str(info.value)
     assert message.startswith("to_torch_layout: 3 layer(s) of model 'partly' hold weights but")
     assert "up (Conv2DTranspose)" in message and "prelu (PReLU)" in message
-    assert "half: BatchNormalization 'half' has scale=True, center=False" in message
+    assert "renorm: BatchNormalization 'renorm' uses renorm=True" in message
     assert "'ok'" not in message
 
 
