@@ -403,7 +403,7 @@ def _refusal(layer: keras.layers.Layer, kind: str) -> str | None:
 def _kind(layer: keras.layers.Layer, caller: str) -> str:
     """The supported layer kind of `layer`, or a ValueError naming the supported ones."""
     _require_layer(layer, caller)
-    kind = next((k for k, cls in _TORCH_KINDS.items() if isinstance(layer, cls)), None)
+    kind = _kind_of(layer)
     if kind is None:
         raise ValueError(
             f"no PyTorch layout for {type(layer).__name__} "
