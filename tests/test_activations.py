@@ -870,3 +870,19 @@ def test_the_mask_op_keras_adds_for_mask_zero_is_not_an_activation():
     model = keras.Model(tokens_in, L.LSTM(2, name="lstm")(emb), name="masked")
     assert any(type(op).__name__ == "NotEqual" for op in model.operations)
     assert activation_names(model) == ["emb", "lstm"]
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'")  # Keras' own, about the model
+def test_a_masked_nested_encoder_is_listed_and_extracted_with_its_mask():
+    """The issue's reproducer: Embedding(mask_zero=True) -> nested LSTM encoder -> softmax head."""
+    tok = keras.Input((5,), dtype="int32", name="tok")
+    embedded = L.Embedding(10, 4, mask_zero=True, name="emb")(tok)
+    enc_in = keras.Input((5, 4), name="enc_in")
+    encoder = keras.Model(enc_in, L.LSTM(3, name="lstm")(enc_in), name="enc")
+    head = L.Dense(2, activation="softmax", name="head")
+    model = keras.Model(tok, head(encoder(embedded)), name="masked_nested")
+    assert activation_names(model) == ["emb", "enc/lstm", "enc", "head"]
+    ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0], [7, 0, 0, 0, 0]], dtype="int32")
+    acts = extract(model, ids)
+    np.testing.assert_array_equal(acts["enc/lstm"], acts["enc"])
+    np.testing.assert_allclose(acts["head"], model.predict(ids, verbose=0), **CLOSE)

@@ -750,3 +750,19 @@ def test_prediction_weights_refuses_nan_logits_naming_the_rows():
         softmax.logit_contributions(model, x)
     assert np.isnan(softmax.logits(model, x)[1]).all()  # logits themselves are reported as is
     assert softmax.logit_contributions(model, x[[0, 2]]).shape == (2, 4)
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'")  # Keras' own, about the model
+def test_the_head_behind_a_masked_nested_encoder_is_found():
+    tok = keras.Input((5,), dtype="int32", name="tok")
+    embedded = keras.layers.Embedding(10, 4, mask_zero=True, name="emb")(tok)
+    enc_in = keras.Input((5, 4), name="enc_in")
+    encoder = keras.Model(enc_in, keras.layers.LSTM(3, name="lstm")(enc_in), name="enc")
+    head = keras.layers.Dense(2, activation="softmax", name="head")
+    model = keras.Model(tok, head(encoder(embedded)), name="masked_nested")
+    assert softmax.output_layer(model) is head
+    kernel, bias = softmax.class_weights(model)
+    assert kernel.shape == (3, 2) and bias.shape == (2,)
+    ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0]], dtype="int32")
+    pw = softmax.prediction_weights(model, ids)
+    np.testing.assert_array_equal(pw.classes, model.predict(ids, verbose=0).argmax(axis=1))
