@@ -3,6 +3,9 @@
 How activations are named (``activation_names(model)`` lists them, in execution order):
 
 - a layer's own name, e.g. ``"extractor"``;
+- Keras' own operation name for a ``keras.ops`` result in the graph, e.g. ``"add"`` for a
+  residual ``x + layer(x)`` (``model.operations`` lists them); the ops Keras adds only to
+  compute a mask (``not_equal`` for ``Embedding(mask_zero=True)``) are left out;
 - ``"outer/inner"`` for a layer inside a nested model (the nested model itself is ``"outer"``);
 - ``"name@k"`` for the k-th call (0-based, execution order) of a layer called more than once;
 - ``"key[i]"`` (or ``"key[dict_key]"``) for each tensor of a call whose output is a list/tuple/dict.

@@ -1087,3 +1087,52 @@ def test_a_full_disk_removes_every_temporary_file_of_every_layer(tmp_path):
         assert os.statvfs(disk).f_bavail == free  # and the space is given back (files closed)
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+# ---- keras.ops results (residual sums) --------------------------------------------------------
+
+
+def residual_model() -> keras.Model:
+    x = keras.Input((4,), name="x")
+    h = L.Dense(4, name="d1")(x)
+    r1 = h + L.Dense(4, name="d2")(h)  # an operator: Keras' ops.add, named "add"
+    r2 = keras.ops.multiply(r1, L.Dense(4, name="gate")(r1))
+    return keras.Model(x, L.Dense(2, name="head")(r2), name="residual")
+
+
+def test_residual_sums_and_ops_results_are_listed_and_extracted_like_layers():
+    model = residual_model()
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
+    add, mul = (op.name for op in ops if type(op).__name__ in ("Add", "Multiply"))
+    names = activation_names(model)
+    assert names == ["d1", "d2", add, "gate", mul, "head"]
+    x = data(7, 4)
+    acts = extract(model, x, [add, mul])
+    d1, d2, gate = (sub_model(model, n, x) for n in ("d1", "d2", "gate"))
+    np.testing.assert_allclose(acts[add], d1 + d2, **CLOSE)
+    np.testing.assert_allclose(acts[mul], (d1 + d2) * gate, **CLOSE)
+    np.testing.assert_array_equal(extract(model, x)[add], acts[add])
+
+
+def test_the_mask_op_keras_adds_for_mask_zero_is_not_an_activation():
+    tokens_in = keras.Input((5,), dtype="int32", name="ids")
+    emb = L.Embedding(10, 3, mask_zero=True, name="emb")(tokens_in)
+    model = keras.Model(tokens_in, L.LSTM(2, name="lstm")(emb), name="masked")
+    assert any(type(op).__name__ == "NotEqual" for op in model.operations)
+    assert activation_names(model) == ["emb", "lstm"]
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'")  # Keras' own, about the model
+def test_a_masked_nested_encoder_is_listed_and_extracted_with_its_mask():
+    """The issue's reproducer: Embedding(mask_zero=True) -> nested LSTM encoder -> softmax head."""
+    tok = keras.Input((5,), dtype="int32", name="tok")
+    embedded = L.Embedding(10, 4, mask_zero=True, name="emb")(tok)
+    enc_in = keras.Input((5, 4), name="enc_in")
+    encoder = keras.Model(enc_in, L.LSTM(3, name="lstm")(enc_in), name="enc")
+    head = L.Dense(2, activation="softmax", name="head")
+    model = keras.Model(tok, head(encoder(embedded)), name="masked_nested")
+    assert activation_names(model) == ["emb", "enc/lstm", "enc", "head"]
+    ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0], [7, 0, 0, 0, 0]], dtype="int32")
+    acts = extract(model, ids)
+    np.testing.assert_array_equal(acts["enc/lstm"], acts["enc"])
+    np.testing.assert_allclose(acts["head"], model.predict(ids, verbose=0), **CLOSE)
