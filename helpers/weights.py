@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from helpers._checks import closest_first
+from helpers._checks import check_finite, closest_first
 
 __all__ = [
     "WeightRow",
@@ -743,12 +743,7 @@ def _checked(key: str, value: object, want: np.ndarray, where: str) -> np.ndarra
         raise ValueError(
             f"{key!r} for {where} has shape {array.shape}; PyTorch's layout here is {want.shape}"
         )
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad = int(np.size(array) - np.isfinite(array).sum())
-        raise ValueError(
-            f"{key!r} for {where} holds {bad} non-finite value(s) (NaN or inf); refusing to load it"
-        )
-    return array
+    return check_finite(f"{key!r} for {where}", array)
 
 
 def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -> None:

@@ -234,7 +234,7 @@ def test_batch_norm_inference_formula():
     gamma, beta, mean, var = bn.get_weights()
     x = RNG.normal(size=(4, 3)).astype("float32")
     want = gamma * (x - mean) / np.sqrt(var + bn.epsilon) + beta
-    np.testing.assert_allclose(value(bn(x, training=False)), want, atol=1e-5)
+    np.testing.assert_allclose(value(bn(x, training=False)), want, rtol=1e-5, atol=1e-5)
 
 
 def test_conv_kernel_layout_does_not_depend_on_data_format():
@@ -459,7 +459,7 @@ def test_gate_slices_reproduce_the_lstm():
         assert parts["kernel"].shape == (4, 3)
         assert parts["recurrent_kernel"].shape == (3, 3)
         assert parts["bias"].shape == (3,)
-    np.testing.assert_allclose(numpy_lstm(gates, X_SEQ), y, atol=1e-5)
+    np.testing.assert_allclose(numpy_lstm(gates, X_SEQ), y, rtol=1e-5, atol=1e-5)
 
 
 def test_gate_order_puts_the_forget_gate_second():
@@ -482,7 +482,7 @@ def test_gates_of_both_directions_reproduce_the_bidirectional_output():
     y = value(bi(X_SEQ))
     forward = numpy_lstm(W.lstm_gates(bi.forward_layer), X_SEQ)[:, -1]
     backward = numpy_lstm(W.lstm_gates(bi.backward_layer), X_SEQ, go_backwards=True)[:, -1]
-    np.testing.assert_allclose(np.concatenate([forward, backward], axis=1), y, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate([forward, backward], axis=1), y, rtol=1e-5, atol=1e-5)
 
 
 def test_lstm_gates_without_bias_are_zero():
@@ -537,7 +537,7 @@ def test_conv1d_to_torch_conv1d():
     state = W.to_torch_layout(conv)
     assert state["weight"].shape == (6, 4, 3)  # (out, in, width)
     got = W.torch_conv(state, X_SEQ.transpose(0, 2, 1))  # PyTorch is channels first
-    np.testing.assert_allclose(got.transpose(0, 2, 1), y, atol=1e-5)
+    np.testing.assert_allclose(got.transpose(0, 2, 1), y, rtol=1e-5, atol=1e-5)
 
 
 def test_conv2d_to_torch_conv2d():
@@ -547,7 +547,7 @@ def test_conv2d_to_torch_conv2d():
     state = W.to_torch_layout(conv)
     assert state["weight"].shape == (5, 3, 2, 3)  # (out, in, kh, kw)
     got = W.torch_conv(state, x.transpose(0, 3, 1, 2))
-    np.testing.assert_allclose(got.transpose(0, 2, 3, 1), y, atol=1e-5)
+    np.testing.assert_allclose(got.transpose(0, 2, 3, 1), y, rtol=1e-5, atol=1e-5)
 
 
 def test_conv3d_to_torch_conv3d():
@@ -557,7 +557,7 @@ def test_conv3d_to_torch_conv3d():
     state = W.to_torch_layout(conv)
     assert state["weight"].shape == (2, 2, 2, 3, 1)
     got = W.torch_conv(state, x.transpose(0, 4, 1, 2, 3))
-    np.testing.assert_allclose(got.transpose(0, 2, 3, 4, 1), y, atol=1e-5)
+    np.testing.assert_allclose(got.transpose(0, 2, 3, 4, 1), y, rtol=1e-5, atol=1e-5)
 
 
 def test_torch_conv_is_the_cross_correlation_formula():
@@ -589,7 +589,7 @@ def test_rnn_to_torch_rnn(cls, gates, forward):
         "bias_hh_l0": (g,),
     }
     assert {k: v.shape for k, v in state.items()} == shapes
-    np.testing.assert_allclose(forward(state, X_SEQ), y, atol=1e-5)
+    np.testing.assert_allclose(forward(state, X_SEQ), y, rtol=1e-5, atol=1e-5)
 
 
 def test_torch_gru_starts_with_the_reset_gate():
@@ -612,7 +612,7 @@ def test_layers_without_bias_convert_without_bias_keys():
         state = W.to_torch_layout(layer)
         assert not any("bias" in k for k in state)
         forward = {"Dense": W.torch_linear, "LSTM": W.torch_lstm, "GRU": W.torch_gru}
-        np.testing.assert_allclose(forward[type(layer).__name__](state, x), y, atol=1e-5)
+        np.testing.assert_allclose(forward[type(layer).__name__](state, x), y, rtol=1e-5, atol=1e-5)
 
 
 def round_trip_layers() -> list[tuple[keras.layers.Layer, tuple]]:
@@ -710,7 +710,7 @@ def test_batch_norm_to_torch_batch_norm_with_keras_epsilon():
     assert state["num_batches_tracked"].dtype == np.int64
     y = value(bn(IMAGES, training=False))
     got = channels_last(W.torch_batch_norm(state, channels_first(IMAGES), eps=bn.epsilon))
-    np.testing.assert_allclose(got, y, atol=1e-5)
+    np.testing.assert_allclose(got, y, rtol=1e-5, atol=1e-5)
     # PyTorch's default eps (1e-5) is not Keras' (1e-3): with tiny variances it shows.
     bn.moving_variance.assign(np.full(3, 1e-3, dtype="float32"))
     y = value(bn(IMAGES, training=False))
@@ -731,7 +731,7 @@ def test_batch_norm_without_scale_or_center_converts_with_fixed_ones_or_zeros(sc
     if "bias" in state and not center:
         assert (state["bias"] == 0).all()
     got = channels_last(W.torch_batch_norm(state, channels_first(IMAGES), eps=bn.epsilon))
-    np.testing.assert_allclose(got, value(bn(IMAGES, training=False)), atol=1e-5)
+    np.testing.assert_allclose(got, value(bn(IMAGES, training=False)), rtol=1e-5, atol=1e-5)
     before = [w.copy() for w in bn.get_weights()]
     W.from_torch_layout(bn, state)
     for got_w, want in zip(bn.get_weights(), before, strict=True):
@@ -760,14 +760,14 @@ def test_layer_norm_to_torch_layer_norm():
     state = W.to_torch_layout(ln)
     assert {k: v.shape for k, v in state.items()} == {"weight": (4,), "bias": (4,)}
     got = W.torch_layer_norm(state, X_SEQ, eps=ln.epsilon)
-    np.testing.assert_allclose(got, value(ln(X_SEQ)), atol=1e-5)
+    np.testing.assert_allclose(got, value(ln(X_SEQ)), rtol=1e-5, atol=1e-5)
     two = layers.LayerNormalization(axis=[-2, -1], scale=False, name="ln2")
     two.build(X_SEQ.shape)
     random_all(two)
     state = W.to_torch_layout(two)
     assert {k: v.shape for k, v in state.items()} == {"bias": (5, 4)}
     got = W.torch_layer_norm(state, X_SEQ, normalized_ndim=2, eps=two.epsilon)
-    np.testing.assert_allclose(got, value(two(X_SEQ)), atol=1e-5)
+    np.testing.assert_allclose(got, value(two(X_SEQ)), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("multiplier", [1, 3])
@@ -778,7 +778,7 @@ def test_depthwise_conv_is_a_torch_grouped_conv(multiplier):
     state = W.to_torch_layout(conv)
     assert state["weight"].shape == (3 * multiplier, 1, 2, 3)  # (in*mult, in/groups=1, kh, kw)
     got = channels_last(W.torch_conv(state, channels_first(IMAGES)))
-    np.testing.assert_allclose(got, value(conv(IMAGES)), atol=1e-5)
+    np.testing.assert_allclose(got, value(conv(IMAGES)), rtol=1e-5, atol=1e-5)
 
 
 def test_grouped_conv_to_torch_grouped_conv():
@@ -788,7 +788,7 @@ def test_grouped_conv_to_torch_grouped_conv():
     state = W.to_torch_layout(conv)
     assert state["weight"].shape == (6, 1, 2, 2)
     got = channels_last(W.torch_conv(state, channels_first(IMAGES)))
-    np.testing.assert_allclose(got, value(conv(IMAGES)), atol=1e-5)
+    np.testing.assert_allclose(got, value(conv(IMAGES)), rtol=1e-5, atol=1e-5)
 
 
 def test_separable_conv_is_a_depthwise_then_a_pointwise_torch_conv():
@@ -804,7 +804,7 @@ def test_separable_conv_is_a_depthwise_then_a_pointwise_torch_conv():
     depthwise = W.torch_conv({"weight": state["depthwise.weight"]}, channels_first(IMAGES))
     pointwise = {"weight": state["pointwise.weight"], "bias": state["pointwise.bias"]}
     got = channels_last(W.torch_conv(pointwise, depthwise))
-    np.testing.assert_allclose(got, value(conv(IMAGES)), atol=1e-5)
+    np.testing.assert_allclose(got, value(conv(IMAGES)), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("key_width", [8, 6])
@@ -833,7 +833,7 @@ def test_multi_head_attention_to_torch_multihead_attention(key_width):
             "out_proj.bias": (8,),
         }
     got = W.torch_multihead_attention(state, query, memory, memory, num_heads=2)
-    np.testing.assert_allclose(got, value(mha(query, memory)), atol=1e-5)
+    np.testing.assert_allclose(got, value(mha(query, memory)), rtol=1e-5, atol=1e-5)
 
 
 def test_multi_head_attention_without_a_torch_counterpart_is_refused():
@@ -858,7 +858,7 @@ def test_bidirectional_to_torch_bidirectional_rnn(cls, forward):
     state = W.to_torch_layout(bi)
     names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
     assert sorted(state) == sorted([*names, *(f"{n}_reverse" for n in names)])
-    np.testing.assert_allclose(forward(state, X_SEQ), value(bi(X_SEQ)), atol=1e-5)
+    np.testing.assert_allclose(forward(state, X_SEQ), value(bi(X_SEQ)), rtol=1e-5, atol=1e-5)
 
 
 def test_bidirectional_without_a_torch_counterpart_is_refused():
@@ -1063,7 +1063,9 @@ def test_from_torch_layout_checks_every_array_before_writing_any():
         W.from_torch_layout(dense, {"weight": good["weight"].astype(object), "bias": good["bias"]})
     nan_bias = good["bias"].copy()
     nan_bias[1] = np.nan
-    with pytest.raises(ValueError, match=r"'bias' for Dense 'd' holds 1 non-finite value\(s\)"):
+    with pytest.raises(
+        ValueError, match=r"'bias' for Dense 'd' holds 1 non-finite value \(NaN or inf\): nan at \["
+    ):
         W.from_torch_layout(dense, {"weight": good["weight"], "bias": nan_bias})
     inf_weight = good["weight"].copy()
     inf_weight[0, :2] = np.inf
@@ -1101,7 +1103,7 @@ def test_mistake_loading_a_square_torch_linear_without_transposing():
     dense.set_weights([torch_state["weight"], torch_state["bias"]])  # the mistake: no error
     assert not np.allclose(value(dense(x)), want, atol=1e-3)
     W.from_torch_layout(dense, torch_state)  # the fix
-    np.testing.assert_allclose(value(dense(x)), want, atol=1e-5)
+    np.testing.assert_allclose(value(dense(x)), want, rtol=1e-5, atol=1e-5)
 
 
 def test_mistake_reshape_is_not_transpose():
@@ -1118,7 +1120,7 @@ def test_mistake_reshape_is_not_transpose():
     assert not np.allclose(value(dense(x)), want, atol=1e-3)
     W.from_torch_layout(dense, torch_state)  # the fix: a transpose
     np.testing.assert_array_equal(dense.kernel.numpy(), torch_state["weight"].T)
-    np.testing.assert_allclose(value(dense(x)), want, atol=1e-5)
+    np.testing.assert_allclose(value(dense(x)), want, rtol=1e-5, atol=1e-5)
 
 
 def test_mistake_copying_gru_gates_in_keras_order():
@@ -1131,7 +1133,7 @@ def test_mistake_copying_gru_gates_in_keras_order():
         "bias_hh_l0": value(gru.cell.bias)[1],
     }
     assert not np.allclose(W.torch_gru(wrong, X_SEQ), y, atol=1e-3)
-    np.testing.assert_allclose(W.torch_gru(W.to_torch_layout(gru), X_SEQ), y, atol=1e-5)
+    np.testing.assert_allclose(W.torch_gru(W.to_torch_layout(gru), X_SEQ), y, rtol=1e-5, atol=1e-5)
 
 
 def test_a_trained_kernel_shows_which_input_features_matter():
