@@ -3,6 +3,7 @@
     python tools/notebooks.py site notebooks build/site         # `make run`: sources never written
     python tools/notebooks.py workshop notebooks build/workshop # `make workshop`: student copies
     python tools/notebooks.py refresh notebooks/01_*.ipynb      # `make refresh-notebooks`: in place
+    python tools/notebooks.py check-exercises notebooks/*.ipynb # every exercise has a solution
 
 Each notebook runs in a fresh kernel of this Python, with the notebook's folder as working
 directory (as under nbval), so what the site shows is what `make test` checks. The site is built
@@ -154,7 +155,8 @@ def exercise_problems(nb: nbformat.NotebookNode) -> list[str]:
             answered.add(j)
             j += 1
         if j == i + 1:
-            first = cells[i].source.strip().splitlines()[0][:60]
+            lines = [ln for ln in cells[i].source.splitlines() if ln.strip()]
+            first = next((ln for ln in lines if not ln.startswith("#")), lines[0])[:60]
             problems.append(
                 f"exercise in cell {i} ({first!r}) is not followed by a code cell "
                 f"tagged {SOLUTION!r}"
@@ -266,7 +268,7 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> Path:
             raise SystemExit("sphinx-build failed (its messages are above)")
         _replace_dir(html, out_dir)
     index = out_dir.resolve() / "index.html"
-    print(f"\nBuilt the site from {len(paths)} notebooks. Open {index.as_uri()}")
+    print(f"\nBuilt the site ({len(paths)} notebook pages). Open {index.as_uri()}")
     print(f"or serve it: python -m http.server -b 127.0.0.1 -d {out_dir} 8000")
     return index
 
@@ -348,7 +350,7 @@ def refresh(paths: list[Path]) -> None:
         write_atomic(path, nbformat.writes(nb) + "\n")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     site_cmd = sub.add_parser("site", help="execute copies and build the book site")
@@ -365,16 +367,28 @@ def main(argv: list[str] | None = None) -> None:
     workshop_cmd.add_argument("out_dir", type=Path)
     refresh_cmd = sub.add_parser("refresh", help="re-execute notebooks in place")
     refresh_cmd.add_argument("paths", type=Path, nargs="+")
+    check_cmd = sub.add_parser("check-exercises", help="each exercise followed by its solution")
+    check_cmd.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    if args.command in ("refresh", "check-exercises"):
+        missing = [str(p) for p in args.paths if not p.is_file()]
+        if missing:
+            raise SystemExit(f"not a notebook file: {', '.join(missing)}")
     if args.command == "site":
         site(args.source_dir, args.out_dir, committed=args.committed_outputs)
     elif args.command == "workshop":
         workshop(args.source_dir, args.out_dir)
-    else:
-        missing = [str(p) for p in args.paths if not p.is_file()]
-        if missing:
-            raise SystemExit(f"not a notebook file: {', '.join(missing)}")
+    elif args.command == "refresh":
         refresh(args.paths)
+    else:
+        problems = [
+            f"{path}: {problem}"
+            for path in args.paths
+            for problem in exercise_problems(nbformat.read(path, as_version=4))
+        ]
+        print("\n".join(problems) or f"exercises in order in {len(args.paths)} notebook(s)")
+        return 1 if problems else 0
+    return 0
 
 
 if __name__ == "__main__":
