@@ -44,8 +44,8 @@ if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
 from playwright.sync_api import sync_playwright  # noqa: E402 (only where a browser exists)
 
 
-def expected(path: Path) -> tuple[str, int]:
-    """A notebook's title (its first `# ` heading, markup removed) and how many PNG plots it has."""
+def expected(path: Path) -> tuple[str, int, int]:
+    """A notebook's title (first `# ` heading, markup removed), its PNG plots and solution cells."""
     nb = nbformat.read(path, as_version=4)
     title = next(
         line[2:].strip().replace("`", "")
@@ -60,7 +60,8 @@ def expected(path: Path) -> tuple[str, int]:
         if cell.cell_type == "code"
         for out in cell.outputs
     )
-    return title, plots
+    solutions = sum("solution" in cell.metadata.get("tags", []) for cell in nb.cells)
+    return title, plots, solutions
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +144,13 @@ def crawl(base_url, tmp_path_factory):
                 "sidebar": page.eval_on_selector_all(
                     "nav.bd-docs-nav a[href]", "links => links.map(a => a.href)"
                 ),
+                "solutions": page.eval_on_selector_all(
+                    ".cell.tag_solution",
+                    """cells => cells.map(c => {
+                        const d = c.querySelector(':scope > details');
+                        return d ? [d.open, d.querySelector('summary').innerText.trim()] : null;
+                    })""",
+                ),
                 "next": page.eval_on_selector_all("a.right-next", "a => a.map(x => x.href)"),
             }
             if name == "index.html":
@@ -168,7 +176,7 @@ def test_every_page_has_its_notebooks_title(crawl):
     pages = crawl["pages"]
     assert pages["index.html"]["title"].startswith("keras-layer-recipes")
     for path in NOTEBOOKS:
-        title, _ = expected(path)
+        title, _, _ = expected(path)
         info = pages[f"{path.stem}.html"]
         assert info["h1"] == title
         assert info["title"].startswith(title), info["title"]
@@ -176,11 +184,18 @@ def test_every_page_has_its_notebooks_title(crawl):
 
 def test_plots_are_images_that_loaded(crawl):
     for path in NOTEBOOKS:
-        _, plots = expected(path)
+        _, plots, _ = expected(path)
         widths = crawl["pages"][f"{path.stem}.html"]["plots"]
         assert len(widths) == plots, f"{path.name}: {plots} plots in the notebook, page {widths}"
         assert all(w > 0 for w in widths), f"{path.name}: an image did not load: {widths}"
     assert sum(expected(p)[1] for p in NOTEBOOKS) > 0, "no notebook has a plot to check"
+
+
+def test_solutions_start_collapsed(crawl):
+    for path in NOTEBOOKS:
+        _, _, solutions = expected(path)
+        shown = crawl["pages"][f"{path.stem}.html"]["solutions"]
+        assert shown == [[False, "Show solution"]] * solutions, path.name
 
 
 def test_sidebar_lists_every_notebook_and_its_links_resolve(crawl, base_url):
