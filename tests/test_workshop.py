@@ -100,7 +100,13 @@ def test_one_zip_holds_the_student_copies_and_what_they_import(kit):
         for name in ["01_first.ipynb", "02_second.ipynb"]:
             assert zf.read(f"{KIT}/notebooks/{name}") == (out / "notebooks" / name).read_bytes()
         assert not any(b"SOLVED" in zf.read(n) for n in names)
-    for name in ["requirements.txt", "pyproject.toml", "Makefile", "helpers/__init__.py"]:
+    for name in [
+        "requirements.txt",
+        "pyproject.toml",
+        "README.md",
+        "Makefile",
+        "helpers/__init__.py",
+    ]:
         assert f"{KIT}/{name}" in names
     assert f"{KIT}/tools/ipython_kernel_config.py" in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
@@ -117,6 +123,20 @@ def test_instructor_sheet_gives_order_minutes_install_and_offline(kit):
     for words in ["make lab", "requirements.txt", "--no-index", "Run offline"]:
         assert words in sheet
     assert len(sheet.splitlines()) <= 45  # one printed page
+
+
+def test_a_notebook_that_states_no_time_is_named_and_the_total_left_open(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nb = lesson("Untimed", 10)
+    nb.cells[0].source = "# Untimed\n\nNo estimate here."
+    nbformat.write(nb, src / "01_untimed.ipynb")
+    result = run_tool("workshop", str(src), str(tmp_path / "out"))
+    assert result.returncode == 0
+    assert "01_untimed.ipynb states no time" in result.stderr
+    sheet = (tmp_path / "out" / "INSTRUCTOR.md").read_text()
+    assert "| 1 | `01_untimed.ipynb` | Untimed | ? | 2 |" in sheet
+    assert "the total is not known: 1 notebook(s) state no time" in sheet
 
 
 def test_a_second_run_replaces_the_kit(kit):

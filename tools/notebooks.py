@@ -32,8 +32,9 @@ DOCS = ROOT / "docs"  # conf.py and the landing page's prose (index.md)
 SOLUTION = "solution"  # the cell tag of an exercise's solution (GUIDE.md)
 KIT = "keras-layer-recipes-workshop"  # the folder inside the student zip
 # What a student needs besides the notebooks: the helpers package and the pinned install.
-KIT_FILES = ["requirements.txt", "pyproject.toml", "environment.yml", "Makefile", "helpers"]
-KIT_FILES += ["tools/ipython_kernel_config.py"]
+# (pyproject.toml names README.md as the package's readme: `pip install -e .` needs it.)
+KIT_FILES = ["requirements.txt", "pyproject.toml", "environment.yml", "Makefile", "README.md"]
+KIT_FILES += ["helpers", "tools/ipython_kernel_config.py"]
 
 
 def execute(path: Path) -> nbformat.NotebookNode:
@@ -92,7 +93,7 @@ def minutes(nb: nbformat.NotebookNode) -> str | None:
             continue
         if any(re.match(r"setup\b", title, re.I) for _, title in _headings(cell.source)):
             break
-        found = re.search(r"(\d+(?:\s*[-–]\s*\d+)?)\s*min", cell.source)
+        found = re.search(r"(\d+(?:\s*[-–]\s*\d+)?)\s*min(?:ute)?s?\b", cell.source)
         if found:
             return re.sub(r"\s+", "", found[1])
     return None
@@ -275,19 +276,24 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> Path:
 
 def instructor_sheet(paths: list[Path], books: list[nbformat.NotebookNode]) -> str:
     """One page for the instructor: order, minutes, what to install, how to run offline."""
-    rows, total = [], 0
+    rows, total, unknown = [], 0, 0
     for n, (path, nb) in enumerate(zip(paths, books, strict=True), 1):
         title, question = describe(nb, path.stem)
         time = minutes(nb)
         if time is None:
             print(f"warning: {path} states no time ('NN minutes') in its header", file=sys.stderr)
+            unknown += 1
         else:
             total += int(re.split(r"[-–]", time)[-1])
         rows.append(f"| {n} | `{path.name}` | {title} | {time or '?'} | {len(exercises(nb))} |")
+    if unknown:
+        total_text = f"the total is not known: {unknown} notebook(s) state no time"
+    else:
+        total_text = f"about {total} minutes in all, plus breaks"
     return f"""# Workshop: instructor sheet
 
 Work through the notebooks in this order; minutes are each notebook's own estimate, exercises
-included (about {total} minutes in all, plus breaks).
+included ({total_text}).
 
 | # | notebook | topic | minutes | exercises |
 | --- | --- | --- | --- | --- |
