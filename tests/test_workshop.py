@@ -153,8 +153,17 @@ def check(tmp_path: Path, nb: nbformat.NotebookNode) -> subprocess.CompletedProc
     return run_tool("check-exercises", str(path))
 
 
-def test_check_exercises_accepts_the_guides_shape(tmp_path):
-    result = check(tmp_path, lesson("Fine", 10))
+def numbered_headings(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The same lesson with `### Exercise N` heading cells and no `## Exercises` heading."""
+    nb.cells[6].source = "### Exercise 1\n\nMultiply x by 2."
+    nb.cells[8].source = "### Exercise 2\n\nSquare x."
+    del nb.cells[5]
+    return nb
+
+
+@pytest.mark.parametrize("shape", [lambda nb: nb, numbered_headings], ids=["guide", "numbered"])
+def test_check_exercises_accepts_the_guides_shape(tmp_path, shape):
+    result = check(tmp_path, shape(lesson("Fine", 10)))
     assert result.returncode == 0, result.stdout
     assert "exercises in order in 1 notebook(s)" in result.stdout
 

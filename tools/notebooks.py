@@ -52,7 +52,7 @@ def execute(path: Path) -> nbformat.NotebookNode:
 
 
 def execute_all(paths: list[Path]) -> list[nbformat.NotebookNode]:
-    """Execute notebooks (a fresh kernel each), two at a time on a 2-core machine."""
+    """Execute notebooks, a fresh kernel each, in parallel: one at a time per core (at most 4)."""
     workers = max(1, min(len(paths), os.cpu_count() or 1, 4))
     for path in paths:
         print(f"executing {path} ...", flush=True)
@@ -100,18 +100,21 @@ def minutes(nb: nbformat.NotebookNode) -> str | None:
 
 
 def exercise_section(nb: nbformat.NotebookNode) -> range | None:
-    """Indices of the cells after the `Exercises` heading, up to the next heading at its level."""
+    """Indices of the cells from the first `Exercises` (or `Exercise 1`) heading up to the next
+    heading at its level or above that is not another exercise's."""
     start = level = None
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown" or not cell.source.strip():
             continue
         heads = _headings(cell.source)
+        exercise = [lv for lv, title in heads if re.match(r"exercises?\b", title, re.I)]
         if start is None:
-            found = [lv for lv, title in heads if re.match(r"exercises?\b", title, re.I)]
-            if found:
-                start, level = i, found[0]
-        elif heads and cell.source.lstrip().startswith("#") and heads[0][0] <= level:
-            return range(start, i)
+            if exercise:
+                start, level = i, exercise[0]
+        else:
+            first = _headings(cell.source.strip().splitlines()[0])  # the cell opens with a heading
+            if first and first[0][0] <= level and not exercise:
+                return range(start, i)
     return None if start is None else range(start, len(nb.cells))
 
 
