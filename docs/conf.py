@@ -41,3 +41,6 @@ html_context = {"default_mode": "light"}
 # Text as written: straight quotes, so copied prose and titles match the notebooks.
 smartquotes = False
 html_show_copyright = False
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_js_files = ["toggles.js"]

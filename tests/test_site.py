@@ -245,3 +245,13 @@ def test_no_javascript_error_and_no_request_outside_the_site(crawl, base_url, si
     ]
     assert len(browser.requests) > 20
     assert outside == []
+
+
+def test_the_sidebar_opens_on_a_small_screen(crawl, base_url):
+    page = crawl["browser"].open(base_url + f"{NOTEBOOKS[0].stem}.html")
+    page.set_viewport_size({"width": 420, "height": 800})
+    assert not page.locator("nav.bd-docs-nav").is_visible()
+    page.locator("button.primary-toggle:visible").click()
+    page.wait_for_function("document.getElementById('pst-primary-sidebar-modal').open")
+    assert page.locator("nav.bd-docs-nav").is_visible()
+    page.close()
