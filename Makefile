@@ -9,7 +9,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv run workshop test lint lab bench refresh-notebooks clean
+.PHONY: venv run workshop test lint lab bench bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,10 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/extraction.py
+
+# Kim (2014), Table 2, CNN-rand: `make bench-kim DATA=folder` (see the README for its layout).
+bench-kim: $(STAMP)
+	$(BIN)/python benchmarks/kim_table.py $(or $(DATA),data) --out build/kim_table.json
 
 refresh-notebooks: $(STAMP)
 	$(BIN)/python tools/notebooks.py refresh notebooks/*.ipynb

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -436,3 +437,201 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- The sentence benchmarks of Kim (2014), Table 2, in the formats they are published in ---
+
+TREC_CLASSES = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+"""TREC's six coarse question classes; ``load_trec`` labels them 0..5 in this order."""
+
+_BOMS = (("utf-8-sig", b"\xef\xbb\xbf"), ("utf-16", b"\xff\xfe"), ("utf-16", b"\xfe\xff"))
+
+
+def detect_encoding(raw: bytes) -> str:
+    """The encoding a text file's bytes are in: a BOM decides, else UTF-8 if they decode as
+    UTF-8, else latin-1 (cp1252 where its printable characters 0x80-0x9f appear).
+
+    Raises ValueError for bytes that are none of these read correctly: NUL bytes without a
+    UTF-16 BOM (UTF-16 or binary data), or C0 control characters other than tab and newlines.
+
+    >>> detect_encoding("naïve".encode("latin-1")), detect_encoding("naïve".encode())
+    ('latin-1', 'utf-8')
+    """
+    for name, bom in _BOMS:
+        if raw.startswith(bom):
+            return name
+    if b"\x00" in raw:
+        raise ValueError(
+            "it holds NUL bytes: UTF-16 without a byte-order mark, or not a text file; "
+            "pass encoding= (e.g. 'utf-16-le') if it is text"
+        )
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    controls = sorted({byte for byte in raw if byte < 0x20 and byte not in b"\t\n\r\f"})
+    if controls:
+        raise ValueError(
+            f"it is not UTF-8 and holds control bytes {[hex(b) for b in controls[:5]]}, so it "
+            "is not latin-1 text either; pass encoding= if you know it"
+        )
+    if not any(0x80 <= byte <= 0x9F for byte in raw):
+        return "latin-1"
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            "it is neither UTF-8 nor latin-1/cp1252 text; pass encoding= if you know it"
+        ) from error
+    return "cp1252"
+
+
+def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str]:
+    """The non-blank lines of a text file, stripped; the encoding detected unless given.
+
+    With ``encoding=None`` it is chosen by ``detect_encoding``; a given encoding is applied
+    strictly, and bytes it cannot decode raise ValueError naming the file and line.
+
+    >>> read_lines("rt-polarity.pos")[:1]  # doctest: +SKIP
+    ['the rock is destined to be the 21st century\\'s new " conan " ...']
+    """
+    file = _existing(path, "text file", "Pass the path of a text file.", folder=False)
+    if encoding is not None and not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a str such as 'utf-8' or None, got {encoding!r}")
+    raw = file.read_bytes()
+    if encoding is None:
+        try:
+            encoding = detect_encoding(raw)
+        except ValueError as error:
+            raise ValueError(f"{str(file)!r}: {error}") from None
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise ValueError(f"encoding {encoding!r} is not a known codec") from None
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{str(file)!r} line {line} is not valid {encoding}: {error.reason}; pass the "
+            "file's real encoding, or encoding=None to detect it"
+        ) from None
+    return [stripped for line in text.splitlines() if (stripped := line.strip())]
+
+
+def load_class_files(
+    paths: Sequence[str | os.PathLike], encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """One sentence a line, one file per class: the sentences of ``paths[i]`` get label ``i``.
+
+    The format of MR (``rt-polarity.neg``, ``rt-polarity.pos``), Subj (``plot.tok.gt9.5000``
+    objective, ``quote.tok.gt9.5000`` subjective) and the CR and MPQA copies (``*.neg``,
+    ``*.pos``). Each file's encoding is detected unless ``encoding`` is given.
+
+    >>> texts, labels = load_class_files(["rt-polarity.neg", "rt-polarity.pos"])  # doctest: +SKIP
+    """
+    if isinstance(paths, str | bytes | os.PathLike) or not isinstance(paths, Sequence):
+        raise TypeError(
+            f"paths must be a list of files, one per class (label = position), got {paths!r}"
+        )
+    if len(paths) < 2:
+        raise ValueError(f"paths must name at least 2 files (one per class), got {len(paths)}")
+    texts: list[str] = []
+    labels: list[int] = []
+    for label, path in enumerate(paths):
+        lines = read_lines(path, encoding)
+        if not lines:
+            raise ValueError(f"{str(path)!r} (class {label}) has no sentences")
+        texts.extend(lines)
+        labels.extend([label] * len(lines))
+    return texts, np.asarray(labels, dtype="int32")
+
+
+def load_labeled(
+    path: str | os.PathLike, encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """The "label text" format, one sentence a line: ``0 the film is dull .``.
+
+    Labels are non-negative integers (the public preprocessed copies of MR, SST-1/2, Subj, TREC,
+    CR and MPQA, e.g. ``rt-polarity.all`` or ``stsa.binary.train``, use this format). A line
+    that does not start with one raises ValueError naming the file and line.
+
+    >>> texts, labels = load_labeled("stsa.binary.train")  # doctest: +SKIP
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    for number, line in enumerate(read_lines(path, encoding), start=1):
+        label, _, text = line.partition(" ")
+        if not label.isdigit() or not text.strip():
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: expected 'LABEL text' with a "
+                f"non-negative integer label, e.g. '0 the film is dull .'; got {line[:60]!r}"
+            )
+        texts.append(text.strip())
+        labels.append(int(label))
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no sentences")
+    return texts, np.asarray(labels, dtype="int32")
+
+
+def load_trec(path: str | os.PathLike, encoding: str | None = None) -> tuple[list[str], np.ndarray]:
+    """TREC's original question files (``train_5500.label``, ``TREC_10.label``), one question a
+    line as ``COARSE:fine question``; labels are the coarse classes, numbered as in
+    ``TREC_CLASSES``.
+
+    >>> texts, labels = load_trec("TREC_10.label")  # doctest: +SKIP
+    >>> TREC_CLASSES[labels[0]]  # doctest: +SKIP
+    'NUM'
+    """
+    texts: list[str] = []
+    labels: list[int] = []
+    for number, line in enumerate(read_lines(path, encoding), start=1):
+        tag, _, text = line.partition(" ")
+        coarse, colon, fine = tag.partition(":")
+        if coarse not in TREC_CLASSES or not colon or not fine or not text.strip():
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: expected 'COARSE:fine question' "
+                f"with COARSE one of {TREC_CLASSES}; got {line[:60]!r}"
+            )
+        texts.append(text.strip())
+        labels.append(TREC_CLASSES.index(coarse))
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no questions")
+    return texts, np.asarray(labels, dtype="int32")
+
+
+_SST_ROOT = re.compile(r"^\((\d) ")
+_SST_LEAF = re.compile(r"\(\d ([^()\s]+)\)")
+
+
+def load_sst(
+    path: str | os.PathLike, binary: bool = False, encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Whole sentences of the Stanford Sentiment Treebank from its PTB tree files (``train.txt``,
+    ``dev.txt``, ``test.txt`` of ``trainDevTestTrees_PTB.zip``): each line is one sentence's
+    tree, its root label the sentence's label (0 very negative .. 4 very positive) and its
+    leaves the words. Phrase labels are not used (sentence-level training).
+
+    ``binary=True`` gives SST-2: neutral sentences (2) dropped, 0-1 -> 0 and 3-4 -> 1.
+
+    >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
+    """
+    if not isinstance(binary, bool):
+        raise TypeError(f"binary must be True or False, got {type(binary).__name__} {binary!r}")
+    texts: list[str] = []
+    labels: list[int] = []
+    for number, line in enumerate(read_lines(path, encoding), start=1):
+        root = _SST_ROOT.match(line)
+        leaves = _SST_LEAF.findall(line)
+        if root is None or not leaves or line.count("(") != line.count(")"):
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: expected a PTB tree such as "
+                f"'(3 (2 It) (4 works))'; got {line[:60]!r}"
+            )
+        label = int(root.group(1))
+        if binary and label == 2:
+            continue
+        texts.append(" ".join(leaves))
+        labels.append(int(label > 2) if binary else label)
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no sentences")
+    return texts, np.asarray(labels, dtype="int32")

@@ -10,8 +10,10 @@ Command line (a polarity-format folder, or the synthetic corpus when ``--data`` 
 
 Run as a command, it sets TF_CPP_MIN_LOG_LEVEL=3 (unless already set) before importing Keras,
 which drops TensorFlow's C++ info logs; TF 2.21 still prints the few lines it logs before
-absl::InitializeLog. ``index.json`` in ``--out`` is written last: its presence means the run
-finished.
+absl::InitializeLog. Keras is imported only after the arguments are parsed, so ``--help`` and
+usage errors print no TensorFlow lines at all. With ``--preset kim-rand`` it runs Kim's (2014)
+protocol (``helpers.kim``) and writes ``results.json`` too. ``index.json`` in ``--out`` is
+written last: its presence means the run finished.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import numbers
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from helpers._checks import check_int
+
+if TYPE_CHECKING:  # keras is imported where it is used, so that --help loads no TensorFlow
+    import keras
 
 POOLINGS = ("window", "max_over_time")
 FILTER_SIZES = (3, 4, 5)
@@ -53,7 +57,7 @@ def _check_config(
     embedding_size: int,
     filter_sizes: Sequence[int],
     num_filters: int,
-    feature_dim: int,
+    feature_dim: int | None,
     pooling: str,
     pool_size: int,
 ) -> dict[str, Any]:
@@ -66,10 +70,10 @@ def _check_config(
             ("vocab_size", vocab_size),
             ("embedding_size", embedding_size),
             ("num_filters", num_filters),
-            ("feature_dim", feature_dim),
             ("pool_size", pool_size),
         )
     }
+    config["feature_dim"] = check_int("feature_dim", feature_dim, allow_none=True)
     config["num_classes"] = check_int("num_classes", num_classes, minimum=2)
     if isinstance(filter_sizes, str | bytes) or not (
         isinstance(filter_sizes, Sequence)
@@ -106,17 +110,23 @@ def build_textcnn(
     embedding_size: int,
     filter_sizes: Sequence[int] = FILTER_SIZES,
     num_filters: int = 50,
-    feature_dim: int = 100,
+    feature_dim: int | None = 100,
     pooling: str = "window",
     pool_size: int = POOL_SIZE,
     dropout: float = 0.5,
     embedding_matrix: np.ndarray | None = None,
     trainable_embedding: bool = True,
+    max_norm: float | None = None,
 ) -> keras.Model:
     """A compiled TextCNN whose ``Dense(feature_dim, relu)`` layer is named ``"extractor"``.
 
     tokens -> Embedding -> per filter size k: Conv1D(num_filters, k, relu) -> pooling
     -> Concatenate -> extractor -> Dropout -> Dense(num_classes, softmax).
+
+    ``feature_dim=None`` leaves the extractor out, which is Kim's own model: Concatenate ->
+    Dropout -> softmax (the features are then the ``"concat"`` layer's). ``max_norm=s`` is the
+    paper's constraint on the softmax weights: after each update, every class's weight column
+    with an L2 norm above ``s`` is scaled back to ``s`` (``keras.constraints.MaxNorm(s, axis=0)``).
 
     ``pooling="window"`` (the paper's "max pooling with window 2"): ``padding="same"`` convolutions
     and ``MaxPooling1D(pool_size)``, which keeps a shortened sequence axis, then Flatten. With
@@ -129,6 +139,8 @@ def build_textcnn(
     >>> build_textcnn(10, 2, 50, 4, pooling="max_over_time").get_layer("concat").output.shape
     (None, 150)
     """
+    import keras
+
     config = _check_config(
         sequence_length,
         num_classes,
@@ -152,6 +164,11 @@ def build_textcnn(
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout is the rate to drop, in [0, 1), got {dropout!r}")
     dropout = float(dropout)
+    if max_norm is not None and (
+        isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0
+    ):
+        raise ValueError(f"max_norm must be a positive number or None, got {max_norm!r}")
+    constraint = None if max_norm is None else keras.constraints.MaxNorm(float(max_norm), axis=0)
     weights = None
     if embedding_matrix is not None:
         embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
@@ -186,9 +203,12 @@ def build_textcnn(
         x = keras.layers.Identity(name="concat")(branches[0])
     if pooling == "window":
         x = keras.layers.Flatten(name="flatten")(x)
-    features = keras.layers.Dense(feature_dim, activation="relu", name="extractor")(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(features)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="output")(x)
+    if feature_dim is not None:
+        x = keras.layers.Dense(feature_dim, activation="relu", name="extractor")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", kernel_constraint=constraint, name="output"
+    )(x)
     model = keras.Model(tokens, outputs, name=f"textcnn_{pooling}")
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
@@ -205,7 +225,7 @@ def param_formula(
     embedding_size: int,
     filter_sizes: Sequence[int] = FILTER_SIZES,
     num_filters: int = 50,
-    feature_dim: int = 100,
+    feature_dim: int | None = 100,
     pooling: str = "window",
     pool_size: int = POOL_SIZE,
 ) -> dict[str, int]:
@@ -213,7 +233,8 @@ def param_formula(
 
     embedding V*E; conv_k (k*E + 1)*F; extractor (D_in + 1)*feature_dim with D_in = len(sizes)*F
     for max-over-time and (L // pool_size)*len(sizes)*F for window pooling; output
-    (feature_dim + 1)*num_classes.
+    (feature_dim + 1)*num_classes, or (D_in + 1)*num_classes without an extractor
+    (``feature_dim=None``).
 
     >>> param_formula(10, 2, 50, 4, filter_sizes=(3,), num_filters=5, feature_dim=7)["conv_3"]
     65
@@ -234,36 +255,105 @@ def param_formula(
         counts[f"conv_{size}"] = (size * c["embedding_size"] + 1) * c["num_filters"]
     steps = c["sequence_length"] // c["pool_size"] if pooling == "window" else 1
     inputs = steps * len(c["filter_sizes"]) * c["num_filters"]
-    counts["extractor"] = (inputs + 1) * c["feature_dim"]
-    counts["output"] = (c["feature_dim"] + 1) * c["num_classes"]
+    if c["feature_dim"] is not None:
+        counts["extractor"] = (inputs + 1) * c["feature_dim"]
+        inputs = c["feature_dim"]
+    counts["output"] = (inputs + 1) * c["num_classes"]
     return counts
+
+
+FORMATS = ("label-text", "trec", "sst", "sst-binary")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after an option's help only where it has a default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:  # 0 is a default worth showing
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.textcnn",
+        formatter_class=_Help,
         description=(
-            "Train a TextCNN on a polarity-format folder (rt-polarity.pos/.neg) or, without "
-            "--data, on the synthetic corpus; print held-out accuracy (10%% split); write the "
-            "(n, feature_dim) 'extractor' features of every sentence and the labels to --out."
+            "Train a TextCNN and write the features of every sentence (the 'extractor' layer, "
+            "or 'concat' for Kim's own model) and the labels to --out. Data: --data (a "
+            "rt-polarity folder, or one file with --format), --class-files, or --train/--test "
+            "files; without any, the offline synthetic corpus. Without --preset: one run, "
+            "accuracy on a held-out tenth. With --preset kim-rand: Kim's (2014) protocol, "
+            "K-fold cross-validation (--folds) or the given test split, early stopping on dev "
+            "data only; per-fold and mean accuracy are printed and written to results.json."
         ),
     )
-    parser.add_argument("--data", type=Path, help="folder with rt-polarity.pos and rt-polarity.neg")
-    parser.add_argument("--out", type=Path, required=True, help="output folder for the features")
-    parser.add_argument("--glove", type=Path, help="GloVe text file to initialise the embedding")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--sequence-length", type=int, default=56)
-    parser.add_argument("--embedding-dim", type=int, default=300)
-    parser.add_argument("--max-tokens", type=int, default=20000)
-    parser.add_argument("--num-filters", type=int, default=50)
-    parser.add_argument("--feature-dim", type=int, default=100)
-    parser.add_argument("--pooling", choices=POOLINGS, default="window")
-    parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--synthetic-size", type=int, default=2000)
-    parser.add_argument("--freeze-embedding", action="store_true", help="keep GloVe vectors fixed")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace files already in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    source = parser.add_argument_group("data")
+    source.add_argument(
+        "--data",
+        type=Path,
+        help="a folder with rt-polarity.pos and rt-polarity.neg, or one file in --format",
+    )
+    source.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="format of --data (a file), --train, --dev and --test: 'LABEL text' lines, "
+        "TREC's 'COARSE:fine question', or SST's PTB trees (sst-binary: SST-2)",
+    )
+    source.add_argument(
+        "--class-files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="one sentence a line, one file per class: the i-th file's sentences get label i",
+    )
+    source.add_argument("--train", type=Path, help="training split (needs --test and --preset)")
+    source.add_argument("--dev", type=Path, help="dev split, for early stopping only")
+    source.add_argument("--test", type=Path, help="test split, scored once at the end")
+    source.add_argument(
+        "--encoding", help="text encoding of the data files (default: detected per file)"
+    )
+    source.add_argument(
+        "--synthetic-size", type=int, default=2000, help="sentences of the synthetic corpus"
+    )
+    protocol = parser.add_argument_group("Kim (2014) protocol")
+    protocol.add_argument(
+        "--preset",
+        choices=("kim-rand", "kim-rand+extractor"),
+        help="the paper's CNN-rand settings (windows 3/4/5 x 100 maps, max-over-time pooling, "
+        "dropout 0.5, max-norm 3, batches of 50, Adadelta, random 300-d vectors, 25 epochs); "
+        "'+extractor' adds the 100-d extractor layer, which is not part of Kim's model. The "
+        "model options below are then ignored",
+    )
+    protocol.add_argument(
+        "--folds",
+        type=int,
+        help="K for K-fold cross-validation of data without a test split (default: 10)",
+    )
+    protocol.add_argument(
+        "--patience",
+        type=int,
+        help="stop after this many epochs without a better dev accuracy (default: never; "
+        "the best dev epoch of all is kept)",
+    )
+    model = parser.add_argument_group("model and training")
+    model.add_argument(
+        "--epochs", type=int, help="training epochs (default: 10; with --preset, the preset's 25)"
+    )
+    model.add_argument("--sequence-length", type=int, default=56, help="tokens per sentence")
+    model.add_argument("--embedding-dim", type=int, default=300, help="word vector size")
+    model.add_argument("--max-tokens", type=int, default=20000, help="vocabulary size")
+    model.add_argument("--num-filters", type=int, default=50, help="maps per filter window")
+    model.add_argument("--feature-dim", type=int, default=100, help="extractor layer size")
+    model.add_argument("--pooling", choices=POOLINGS, default="window", help="pooling kind")
+    model.add_argument("--batch-size", type=int, default=50, help="sentences per batch")
+    model.add_argument("--glove", type=Path, help="GloVe text file to initialise the embedding")
+    model.add_argument("--freeze-embedding", action="store_true", help="keep GloVe vectors fixed")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, required=True, help="output folder")
+    output.add_argument("--overwrite", action="store_true", help="replace files already in --out")
+    output.add_argument("--seed", type=int, default=0, help="seed of splits and initial weights")
+    output.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -275,11 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     Writes ``labels.npy`` and ``textcnn_run.json`` first and the features last, so the
     ``index.json`` that ``extract_to_disk`` writes after them means the run finished (with
     ``--overwrite``, an old ``index.json`` is removed before anything is written)."""
-    from helpers import _files, activations, data
-
     parser = _parser()
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "synthetic_size", "max_tokens"):
+    import keras
+
+    from helpers import _files, activations, data
+
+    _check_sources(args, parser)
+    for name in ("batch_size", "synthetic_size", "max_tokens"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.max_tokens < 3:
@@ -301,8 +394,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, flag in _FLAGS.items():
             message = message.replace(name, flag)
         parser.error(message)
-    if args.data is not None and not args.data.is_dir():
-        parser.error(f"--data {args.data} is not a folder (expected rt-polarity.pos/.neg in it)")
     if args.glove is not None and not args.glove.exists():
         parser.error(f"--glove {args.glove} does not exist (a GloVe text file, e.g. 840B.300d)")
     if args.glove is not None and not args.glove.is_file():
@@ -322,15 +413,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--glove {args.glove.name} holds {glove_dim}-d vectors (first line); "
                 f"pass --embedding-dim {glove_dim} (got {args.embedding_dim})"
             )
-    if args.data is None:
-        texts, labels = data.synthetic_reviews(args.synthetic_size, seed=args.seed)
-        source = f"synthetic corpus ({len(texts)} sentences)"
-    else:
-        try:
-            texts, labels = data.load_polarity(args.data)
-        except (OSError, ValueError) as error:
-            parser.error(str(error))
-        source = f"{args.data} ({len(texts)} sentences)"
+    splits, source = _read_data(args, parser)
+    folds = args.folds or 10
+    if args.preset is not None and "all" in splits and len(splits["all"][0]) < 2 * folds:
+        parser.error(f"{folds}-fold cross-validation needs >= {2 * folds} sentences; {source}")
+    if args.preset is not None:
+        return _run_protocol(args, splits, source)
+    texts, labels = splits["all"]
     if len(texts) < 10:
         parser.error(
             f"need at least 10 sentences for a 10% held-out split, {source} has {len(texts)}"
@@ -362,7 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedding_matrix=matrix,
         trainable_embedding=not args.freeze_embedding,
     )
-    model.fit(ids[train], labels[train], epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    epochs = 10 if args.epochs is None else args.epochs
+    model.fit(ids[train], labels[train], epochs=epochs, batch_size=args.batch_size, verbose=0)
     _, accuracy = model.evaluate(ids[held_out], labels[held_out], verbose=0)
     print(f"{source}: held-out accuracy {accuracy:.3f} on {len(held_out)} sentences")
 
@@ -389,6 +479,143 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, path in sorted(paths.items()):
         print(f"wrote {name} features to {path}")
     print(f"wrote labels to {args.out / 'labels.npy'}")
+    return 0
+
+
+def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Usage errors for data and protocol options that do not go together, before any work."""
+    given = [
+        flag
+        for flag, value in (
+            ("--data", args.data),
+            ("--class-files", args.class_files),
+            ("--train", args.train),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        parser.error(f"give one source of data, not {' and '.join(given)}")
+    if (args.dev is not None or args.test is not None) and args.train is None:
+        parser.error("--dev and --test go with --train (the training split)")
+    if args.train is not None and args.test is None:
+        parser.error("--train needs --test: the split that is scored")
+    needs_format = args.train is not None or (args.data is not None and not args.data.is_dir())
+    if args.data is not None and not args.data.exists():
+        parser.error(f"--data {args.data} does not exist (a rt-polarity folder or a data file)")
+    if needs_format and args.format is None:
+        parser.error(f"--format is needed for data files; one of {', '.join(FORMATS)}")
+    if args.format is not None and not needs_format:
+        parser.error("--format applies to --data FILE and --train/--dev/--test only")
+    if args.preset is None:
+        for flag, value in (
+            ("--train", args.train),
+            ("--folds", args.folds),
+            ("--patience", args.patience),
+        ):
+            if value is not None:
+                parser.error(f"{flag} is part of Kim's protocol: add --preset kim-rand")
+    else:
+        if args.glove is not None:
+            parser.error("--preset kim-rand uses random word vectors (CNN-rand); drop --glove")
+        if args.folds is not None and args.train is not None:
+            parser.error("--folds is for data without a test split; --train/--test has one")
+    for flag, value, minimum in (
+        ("--epochs", args.epochs, 1),
+        ("--patience", args.patience, 1),
+        ("--folds", args.folds, 2),
+    ):
+        if value is not None and value < minimum:
+            parser.error(f"{flag} must be >= {minimum}, got {value}")
+
+
+def _read_data(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[dict[str, tuple[list[str], np.ndarray]], str]:
+    """The sentences and labels of the chosen source, by split ("all", or "train", "dev",
+    "test"), and a description of it; a data error becomes a usage error (exit status 2)."""
+    from helpers import data
+
+    readers = {
+        "label-text": data.load_labeled,
+        "trec": data.load_trec,
+        "sst": data.load_sst,
+        "sst-binary": lambda path, encoding: data.load_sst(path, True, encoding),
+    }
+    try:
+        if args.train is not None:
+            files = {"train": args.train, "dev": args.dev, "test": args.test}
+            read = readers[args.format]
+            splits = {k: read(path, args.encoding) for k, path in files.items() if path}
+            source = ", ".join(f"{k} {files[k]} ({len(v[0])})" for k, v in splits.items())
+            return splits, source
+        if args.class_files is not None:
+            splits = {"all": data.load_class_files(args.class_files, args.encoding)}
+        elif args.data is None:
+            splits = {"all": data.synthetic_reviews(args.synthetic_size, seed=args.seed)}
+            return splits, f"synthetic corpus ({len(splits['all'][0])} sentences)"
+        elif args.data.is_dir():
+            splits = {"all": data.load_polarity(args.data)}
+        else:
+            splits = {"all": readers[args.format](args.data, args.encoding)}
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    what = args.data if args.data is not None else " ".join(map(str, args.class_files))
+    return splits, f"{what} ({len(splits['all'][0])} sentences)"
+
+
+def _run_protocol(
+    args: argparse.Namespace, splits: dict[str, tuple[list[str], np.ndarray]], source: str
+) -> int:
+    """``--preset``: Kim's protocol on the data; results.json, labels and features to --out."""
+    from helpers import _files, activations, kim
+
+    preset = kim.get_preset(args.preset)
+    print(f"{preset.name}: {preset.description}")
+    options = {"epochs": args.epochs, "patience": args.patience, "seed": args.seed}
+    if "all" in splits:
+        texts, labels = splits["all"]
+        result = kim.cross_validate(texts, labels, args.folds or 10, preset, **options)
+        fit, dev = kim.dev_split(np.arange(len(texts)), preset.dev_fraction, args.seed)
+        run = kim.train(
+            ([texts[i] for i in fit], labels[fit]),
+            ([texts[i] for i in dev], labels[dev]),
+            int(labels.max()) + 1,
+            preset,
+            sequence_length=kim.sentence_length(texts),
+            **options,
+        )
+        features_from = "a final model trained on all sentences, a random tenth as dev"
+    else:
+        result, run = kim.train_dev_test(
+            splits["train"], splits["test"], splits.get("dev"), preset, **options
+        )
+        features_from = "the model that was scored on the test split"
+    spread = "" if result["accuracy_std"] is None else f" ± {result['accuracy_std']:.3f}"
+    print(f"{source}: accuracy {result['accuracy_mean']:.3f}{spread} ({result['protocol']})")
+
+    names = list(splits)
+    texts = [text for name in names for text in splits[name][0]]
+    labels = np.concatenate([splits[name][1] for name in names])
+    layer = "extractor" if preset.feature_dim is not None else "concat"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / activations.INDEX_FILE).unlink(missing_ok=True)  # not finished until rewritten
+    _files.save_npy(args.out / "labels.npy", labels)
+    result.update(
+        source=source,
+        rows={name: len(splits[name][0]) for name in names},
+        features=f"layer {layer!r} of {features_from}",
+    )
+    _files.write_json(args.out / "results.json", result)
+    paths = activations.extract_to_disk(
+        run.model,
+        run.encode(texts),
+        layers=[layer],
+        out_dir=args.out,
+        batch_size=256,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote results.json, labels.npy and {layer} features to {paths[layer].parent}")
     return 0
 
 

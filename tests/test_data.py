@@ -394,3 +394,143 @@ def test_load_glove_rejects_bad_dim_and_vocabulary(tmp_path):
     assert data.load_glove(glove, ["film"], np.int64(3))[0].shape == (1, 3)
     with pytest.raises(TypeError, match="vocabulary must be a non-empty list"):
         data.load_glove(glove, "film", 3)
+
+
+# --- loaders of the Kim (2014) benchmarks: encodings and formats ---
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("café naïve".encode(), "utf-8"),
+        ("café naïve".encode("latin-1"), "latin-1"),
+        ("“quoted”".encode("cp1252"), "cp1252"),  # 0x93/0x94: cp1252's curly quotes
+        ("café".encode("utf-16"), "utf-16"),  # with its byte-order mark
+        ("\ufeffcafé".encode(), "utf-8-sig"),
+        (b"plain ascii\n", "utf-8"),
+    ],
+)
+def test_detect_encoding_reads_each_encoding_back_exactly(raw, expected):
+    assert data.detect_encoding(raw) == expected
+    assert raw.decode(expected).lstrip("\ufeff") in (
+        "café naïve",
+        "“quoted”",
+        "café",
+        "plain ascii\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ("café".encode("utf-16-le"), "NUL bytes: UTF-16 without a byte-order mark"),
+        (b"\xe9t\xe9\x01\x02", r"control bytes \['0x1', '0x2'\]"),
+        (b"caf\xe9 \x81", "neither UTF-8 nor latin-1/cp1252"),  # 0x81 is undefined in cp1252
+    ],
+)
+def test_detect_encoding_refuses_what_it_cannot_read_correctly(raw, match):
+    with pytest.raises(ValueError, match=match):
+        data.detect_encoding(raw)
+
+
+def test_read_lines_never_returns_mojibake(tmp_path):
+    lines = ["un film très réussi", "  ", "a naïve plot"]
+    for encoding in ("utf-8", "latin-1", "utf-16"):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_text("\n".join(lines) + "\n", encoding=encoding)
+        assert data.read_lines(path) == ["un film très réussi", "a naïve plot"], encoding
+    # A wrong explicit encoding is an error naming the line, not silently wrong text.
+    bad = tmp_path / "latin.txt"
+    bad.write_text("fine\nun film très réussi\n", encoding="latin-1")
+    with pytest.raises(ValueError, match=r"latin.txt' line 2 is not valid utf-8"):
+        data.read_lines(bad, encoding="utf-8")
+    assert data.read_lines(bad, encoding="latin-1")[1] == "un film très réussi"
+    with pytest.raises(ValueError, match="'klingon' is not a known codec"):
+        data.read_lines(bad, encoding="klingon")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.read_lines(tmp_path / "missing.txt")
+    utf16 = tmp_path / "no_bom.txt"
+    utf16.write_bytes("a line\n".encode("utf-16-le"))
+    with pytest.raises(ValueError, match="no_bom.txt.*pass encoding="):
+        data.read_lines(utf16)
+    assert data.read_lines(utf16, encoding="utf-16-le") == ["a line"]
+
+
+def test_load_class_files_labels_each_file_by_its_position(tmp_path):
+    files = []
+    for name, lines in (("obj", ["a plot summary", "another"]), ("subj", ["i loved it"])):
+        files.append(tmp_path / name)
+        files[-1].write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    texts, labels = data.load_class_files(files)
+    assert texts == ["a plot summary", "another", "i loved it"]
+    assert labels.tolist() == [0, 0, 1] and labels.dtype == np.int32
+    with pytest.raises(ValueError, match="at least 2 files"):
+        data.load_class_files(files[:1])
+    with pytest.raises(TypeError, match="one per class"):
+        data.load_class_files(str(files[0]))
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"empty' \(class 1\) has no sentences"):
+        data.load_class_files([files[0], tmp_path / "empty"])
+
+
+def test_load_labeled_reads_label_text_lines(tmp_path):
+    path = tmp_path / "stsa.fine.dev"
+    path.write_text(
+        "4 a triumph .\n\n0 a mess , start to finish\n2 it is a film\n", encoding="utf-8"
+    )
+    texts, labels = data.load_labeled(path)
+    assert texts == ["a triumph .", "a mess , start to finish", "it is a film"]
+    assert labels.tolist() == [4, 0, 2]
+    for line, what in (
+        ("positive a triumph", "positive"),
+        ("-1 a mess", "-1 a mess"),
+        ("3", "'3'"),
+    ):
+        path.write_text(f"1 fine\n{line}\n", encoding="utf-8")
+        with pytest.raises(
+            ValueError, match=f"stsa.fine.dev non-blank line 2: expected 'LABEL text'.*{what}"
+        ):
+            data.load_labeled(path)
+
+
+def test_load_trec_labels_the_coarse_class(tmp_path):
+    path = tmp_path / "TREC_10.label"
+    path.write_text(
+        "NUM:dist How far is it from Denver to Aspen ?\nLOC:city What county is Modesto in ?\n"
+        "ABBR:exp What does NASA stand for ?\n",
+        encoding="latin-1",
+    )
+    texts, labels = data.load_trec(path)
+    assert texts[0] == "How far is it from Denver to Aspen ?"
+    assert [data.TREC_CLASSES[i] for i in labels] == ["NUM", "LOC", "ABBR"]
+    path.write_text("NUMBER:dist How far ?\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"line 1: expected 'COARSE:fine question' with COARSE one of \('ABBR'"
+    ):
+        data.load_trec(path)
+
+
+def test_load_sst_takes_root_labels_and_leaves_of_whole_sentences(tmp_path):
+    path = tmp_path / "dev.txt"
+    trees = [
+        "(3 (2 It) (4 (4 (2 's) (4 (3 (2 a) (4 (3 lovely) (2 film))) (3 (2 with) "
+        "(4 (3 (3 lovely) (2 performances)))))) (2 .)))",
+        "(2 (2 It) (2 (2 's) (2 there)))",
+        "(0 (1 A) (0 disaster))",
+        "(4 (2 -LRB-) (4 (4 brilliant) (2 -RRB-)))",
+    ]
+    path.write_text("\n".join(trees) + "\n", encoding="utf-8")
+    texts, labels = data.load_sst(path)
+    assert texts[0] == "It 's a lovely film with lovely performances ."
+    assert labels.tolist() == [3, 2, 0, 4]
+    texts, labels = data.load_sst(path, binary=True)  # SST-2: neutral dropped
+    assert texts == [texts[0], "A disaster", "-LRB- brilliant -RRB-"] and labels.tolist() == [
+        1,
+        0,
+        1,
+    ]
+    with pytest.raises(TypeError, match="binary must be True or False"):
+        data.load_sst(path, binary="yes")
+    path.write_text("(3 (2 It) (4 works)\n", encoding="utf-8")  # a parenthesis short
+    with pytest.raises(ValueError, match="dev.txt non-blank line 1: expected a PTB tree"):
+        data.load_sst(path)

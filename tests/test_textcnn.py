@@ -367,7 +367,7 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
     bad_line = tmp_path / "bad.txt"
     bad_line.write_text("the 0.1 0.2 0.3\nplot 0.1 0.2\n", encoding="utf-8")
     cases = [
-        (["--data", str(tmp_path / "missing"), "--out", str(out)], "is not a folder"),
+        (["--data", str(tmp_path / "missing"), "--out", str(out)], "does not exist"),
         (["--out", str(out), "--glove", str(tmp_path / "g.txt")], "does not exist"),
         (["--out", str(out), "--epochs", "0"], "--epochs must be >= 1, got 0"),
         (["--out", str(out), "--max-tokens", "2"], "--max-tokens must be >= 3"),
@@ -395,3 +395,29 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
     with pytest.raises(SystemExit):
         textcnn.main(["--out", str(out)])
     assert "is not empty; pass --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pooling", textcnn.POOLINGS)
+def test_without_extractor_it_is_kims_model_and_the_formula_still_holds(pooling):
+    model = textcnn.build_textcnn(**SMALL, num_filters=4, feature_dim=None, pooling=pooling)
+    names = [layer.name for layer in model.layers]
+    assert "extractor" not in names and names[-2:] == ["dropout", "output"]
+    formula = textcnn.param_formula(**SMALL, num_filters=4, feature_dim=None, pooling=pooling)
+    counted = {layer.name: layer.count_params() for layer in model.layers if layer.weights}
+    assert counted == formula
+    concat = model.get_layer("concat").output.shape[-1]
+    assert formula["output"] == (concat * (7 if pooling == "window" else 1) + 1) * 3
+
+
+def test_max_norm_is_a_constraint_on_each_class_column():
+    model = textcnn.build_textcnn(**SMALL, num_filters=4, max_norm=3.0)
+    constraint = model.get_layer("output").kernel.constraint
+    assert isinstance(constraint, keras.constraints.MaxNorm)
+    assert (constraint.max_value, constraint.axis) == (3.0, 0)
+    assert model.get_layer("extractor").kernel.constraint is None
+    wide = np.full((100, 3), 1.0, dtype="float32")  # each column has norm 10
+    capped = keras.ops.convert_to_numpy(constraint(wide))
+    assert np.allclose(np.linalg.norm(capped, axis=0), 3.0, atol=1e-5)
+    for bad in (0, -1.0, "3", True):
+        with pytest.raises(ValueError, match="max_norm must be a positive number or None"):
+            textcnn.build_textcnn(**SMALL, max_norm=bad)

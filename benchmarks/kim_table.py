@@ -1,0 +1,110 @@
+"""Reproduce Kim (2014), Table 2, CNN-rand column, on the datasets found in a folder.
+
+    python benchmarks/kim_table.py DATA_FOLDER [--folds 10] [--only MR,TREC] [--out table.json]
+
+Each dataset is run with the paper's protocol (helpers.kim): 10-fold cross-validation where it
+has no test split (MR, Subj, CR, MPQA), else its train / dev / test split (SST-1, SST-2, TREC;
+TREC's dev set is a random 10% of its training split), with early stopping on the dev data only.
+The table shows the mean accuracy (and standard deviation over folds) beside Kim's figure and the
+time each dataset took. Datasets whose files are missing are listed with where to get them;
+with none found the script stops (exit status 1). See the README for the folder layout.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+from helpers import kim
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="folder holding the datasets' files")
+    parser.add_argument("--folds", type=int, default=10, help="folds for CV datasets (default 10)")
+    parser.add_argument("--preset", choices=sorted(kim.PRESETS), default="kim-rand")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default: the preset's, 25)")
+    parser.add_argument(
+        "--patience", type=int, help="stop after this many epochs without a better dev accuracy"
+    )
+    names = [b.name for b in kim.BENCHMARKS]
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(names)}")
+    parser.add_argument("--out", type=Path, help="also write the table and every fold as JSON")
+    args = parser.parse_args(argv)
+    chosen = kim.BENCHMARKS
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",")]
+        unknown = [name for name in wanted if name not in names]
+        if unknown:
+            parser.error(f"--only: unknown {unknown}; known: {names}")
+        chosen = tuple(b for b in kim.BENCHMARKS if b.name in wanted)
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder} is not a folder")
+    if args.out is not None:  # before hours of training, not after
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    found = [(b, b.find(args.folder)) for b in chosen]
+    missing = [b for b, layout in found if layout is None]
+    for bench in missing:
+        accepted = " or ".join("{" + ", ".join(lay.files) + "}" for lay in bench.layouts)
+        print(f"{bench.name}: not found in {args.folder}; expected {accepted}.")
+        print(f"    source: {bench.source}")
+    if len(missing) == len(found):
+        print("No dataset found: nothing to run.")
+        return 1
+
+    print(f"preset {args.preset}: {kim.get_preset(args.preset).description}")
+    machine = platform.processor() or platform.machine()
+    print(
+        f"keras {keras.__version__} ({keras.backend.backend()}), {machine}, {os.cpu_count()} CPUs"
+    )
+    rows = []
+    for bench, layout in found:
+        if layout is None:
+            continue
+        splits = layout.load(args.folder)
+        print(f"\n{bench.name}: {', '.join(f'{k} {len(v[0])}' for k, v in splits.items())}")
+        options = {"epochs": args.epochs, "patience": args.patience}
+        if "all" in splits:
+            result = kim.cross_validate(
+                *splits["all"], folds=args.folds, preset=args.preset, **options
+            )
+        else:
+            result, _ = kim.train_dev_test(
+                splits["train"], splits["test"], splits.get("dev"), args.preset, **options
+            )
+        rows.append(
+            {"dataset": bench.name, "kim_cnn_rand": bench.kim_rand, "note": bench.note, **result}
+        )
+
+    print(f"\n{'dataset':8} {'measured':>15} {'Kim CNN-rand':>13} {'diff':>6} {'time':>8}")
+    for row in rows:
+        mean = 100 * row["accuracy_mean"]
+        spread = f" ± {100 * row['accuracy_std']:.1f}" if row["accuracy_std"] is not None else ""
+        print(
+            f"{row['dataset']:8} {f'{mean:.1f}{spread}':>15} {row['kim_cnn_rand']:>13.1f} "
+            f"{mean - row['kim_cnn_rand']:>+6.1f} {row['seconds'] / 60:>6.1f} min"
+        )
+        if row["note"]:
+            print(f"         {row['dataset']}: {row['note']}")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    status = main()
+    print(f"total {time.perf_counter() - start:.0f} s")
+    sys.exit(status)

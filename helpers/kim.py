@@ -1,0 +1,525 @@
+"""Kim (2014)'s evaluation protocol for the TextCNN, and the seven benchmarks of its Table 2.
+
+The CNN-rand preset (filter windows 3, 4, 5 with 100 maps each, ReLU, max-over-time pooling,
+dropout 0.5, max-norm 3 on the softmax weights, mini-batches of 50, Adadelta, random 300-d word
+vectors); K-fold cross-validation where a dataset has no test split; early stopping on a dev
+split carved from the training data only, so test sentences never choose anything.
+
+    >>> texts, labels = data.synthetic_reviews(400)
+    >>> result = cross_validate(texts, labels, folds=2, epochs=1, report=None)
+    >>> len(result["folds"]), 0 <= result["accuracy_mean"] <= 1
+    (2, True)
+
+As in Kim's code, every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at
+least as many behind, so the widest filter also sees the first and last words at every offset
+(a "wide" convolution). Differences from his code, both small: the vocabulary comes from the
+training sentences of each fold (test-only words become ``[UNK]``; Kim gave them random vectors
+that were never trained), and the padding vector trains like any other (Kim reset it to zero
+after each step).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers import data, textcnn
+from helpers._checks import check_int
+
+Report = Callable[[str], object] | None
+_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A TextCNN configuration and the way it is trained; ``KIM_RAND`` is the paper's."""
+
+    name: str
+    description: str
+    filter_sizes: tuple[int, ...] = (3, 4, 5)
+    num_filters: int = 100
+    embedding_size: int = 300
+    embedding_range: float = 0.25  # random word vectors ~ U[-a, a], as in Kim's code
+    feature_dim: int | None = None  # None: Kim's model, no 100-d extractor layer
+    dropout: float = 0.5
+    max_norm: float | None = 3.0
+    batch_size: int = 50
+    epochs: int = 25
+    dev_fraction: float = 0.1
+    rho: float = 0.95  # Adadelta's decay (Kim's lr_decay); learning rate 1.0 as in Adadelta
+    epsilon: float = 1e-6
+
+
+KIM_RAND = Preset(
+    "kim-rand",
+    "Kim (2014) CNN-rand: random 300-d vectors, windows 3/4/5 x 100 maps, ReLU, max-over-time "
+    "pooling, dropout 0.5, max-norm 3, batches of 50, Adadelta; no 100-d extractor layer",
+)
+KIM_RAND_EXTRACTOR = replace(
+    KIM_RAND,
+    name="kim-rand+extractor",
+    description="CNN-rand with this collection's Dense(100, relu) 'extractor' layer added "
+    "before the dropout (not part of Kim's model)",
+    feature_dim=100,
+)
+PRESETS = {preset.name: preset for preset in (KIM_RAND, KIM_RAND_EXTRACTOR)}
+
+
+def get_preset(preset: str | Preset) -> Preset:
+    """A Preset, given one or its name (``"kim-rand"`` or ``"kim-rand+extractor"``)."""
+    if isinstance(preset, Preset):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
+    return PRESETS[preset]
+
+
+def sentence_length(texts: Sequence[str]) -> int:
+    """Tokens in the longest sentence, as ``data.vectorize`` splits them (Kim pads to it).
+
+    >>> sentence_length(["a good film .", "bad"])
+    3
+    """
+    return max(len(_PUNCTUATION.sub("", text.lower()).split()) for text in texts)
+
+
+def fold_indices(n: int, folds: int, seed: int = 0) -> list[np.ndarray]:
+    """The test indices of each of ``folds`` folds: a seeded shuffle of ``range(n)`` cut into
+    near-equal parts, each index in exactly one fold.
+
+    >>> [len(f) for f in fold_indices(10, 3)]
+    [4, 3, 3]
+    """
+    n = check_int("n", n)
+    folds = check_int("folds", folds, minimum=2)
+    if folds > n:
+        raise ValueError(f"folds={folds} is more than the {n} sentences")
+    order = np.random.default_rng(check_int("seed", seed, minimum=0)).permutation(n)
+    return [np.sort(part) for part in np.array_split(order, folds)]
+
+
+def dev_split(indices: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``indices`` split at random into (fit, dev), dev holding ``fraction`` of them (>= 1).
+
+    >>> fit, dev = dev_split(np.arange(20), 0.1)
+    >>> len(fit), len(dev)
+    (18, 2)
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the dev fraction must be in (0, 1), got {fraction!r}")
+    indices = np.asarray(indices)
+    if len(indices) < 2:
+        raise ValueError(f"need at least 2 training sentences for a dev split, got {len(indices)}")
+    shuffled = np.random.default_rng(seed).permutation(indices)
+    size = max(1, round(len(indices) * fraction))
+    return np.sort(shuffled[size:]), np.sort(shuffled[:size])
+
+
+def _encode(texts: Sequence[str], vocabulary: list[str], length: int, pad: int) -> np.ndarray:
+    ids, _ = data.vectorize(list(texts), len(vocabulary), length, vocabulary=vocabulary)
+    return np.pad(ids, ((0, 0), (pad, pad)))
+
+
+@dataclass
+class Trained:
+    """A model trained by ``train``, the vocabulary and length its inputs need, and its run."""
+
+    model: keras.Model
+    vocabulary: list[str]
+    sequence_length: int  # tokens of the longest sentence; the model takes 2 * pad more
+    pad: int
+    best_epoch: int
+    epochs_run: int
+    history: dict[str, list[float]] = field(repr=False)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Token ids of ``texts`` for this model, with Kim's padding on both sides."""
+        return _encode(texts, self.vocabulary, self.sequence_length, self.pad)
+
+    def accuracy(self, texts: Sequence[str], labels: np.ndarray) -> float:
+        """The model's accuracy on ``texts``."""
+        _, accuracy = self.model.evaluate(
+            self.encode(texts), np.asarray(labels), batch_size=256, verbose=0
+        )
+        return float(accuracy)
+
+
+def train(
+    fit: tuple[Sequence[str], np.ndarray],
+    dev: tuple[Sequence[str], np.ndarray],
+    num_classes: int,
+    preset: str | Preset = KIM_RAND,
+    *,
+    sequence_length: int | None = None,
+    epochs: int | None = None,
+    patience: int | None = None,
+    seed: int = 0,
+) -> Trained:
+    """Train one TextCNN on ``fit`` and keep the weights of its best epoch on ``dev``.
+
+    The vocabulary is that of the ``fit`` sentences. Training runs ``epochs`` epochs (the
+    preset's, 25 for Kim's) and stops early after ``patience`` epochs without a better dev
+    accuracy (None: never, as in the paper, which reports the best dev epoch of all).
+
+    >>> run = train((texts, labels), (dev_texts, dev_labels), 2)  # doctest: +SKIP
+    >>> run.accuracy(test_texts, test_labels)  # doctest: +SKIP
+    """
+    preset = get_preset(preset)
+    epochs = check_int("epochs", preset.epochs if epochs is None else epochs)
+    patience = check_int("patience", patience, allow_none=True)
+    fit_texts, fit_labels = list(fit[0]), np.asarray(fit[1])
+    length = sequence_length or sentence_length(fit_texts)
+    pad = max(preset.filter_sizes) - 1
+    words = {w for text in fit_texts for w in _PUNCTUATION.sub("", text.lower()).split()}
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    _, vocabulary = data.vectorize(fit_texts, len(words) + 2, length)
+    fit_ids = _encode(fit_texts, vocabulary, length, pad)
+    dev_ids = _encode(dev[0], vocabulary, length, pad)
+    rng = np.random.default_rng(seed)
+    vectors = rng.uniform(
+        -preset.embedding_range,
+        preset.embedding_range,
+        size=(len(vocabulary), preset.embedding_size),
+    )
+    vectors[0] = 0.0  # padding starts at zero, as in Kim's code
+    model = textcnn.build_textcnn(
+        length + 2 * pad,
+        num_classes,
+        len(vocabulary),
+        preset.embedding_size,
+        filter_sizes=preset.filter_sizes,
+        num_filters=preset.num_filters,
+        feature_dim=preset.feature_dim,
+        pooling="max_over_time",
+        dropout=preset.dropout,
+        embedding_matrix=vectors,
+        max_norm=preset.max_norm,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adadelta(
+            learning_rate=1.0, rho=preset.rho, epsilon=preset.epsilon
+        ),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy",
+        mode="max",
+        patience=epochs if patience is None else patience,
+        restore_best_weights=True,
+    )
+    history = model.fit(
+        fit_ids,
+        fit_labels,
+        batch_size=preset.batch_size,
+        epochs=epochs,
+        validation_data=(dev_ids, np.asarray(dev[1])),
+        callbacks=[stop],
+        shuffle=True,
+        verbose=0,
+    )
+    return Trained(
+        model=model,
+        vocabulary=vocabulary,
+        sequence_length=length,
+        pad=pad,
+        best_epoch=stop.best_epoch + 1,
+        epochs_run=len(history.history["loss"]),
+        history=history.history,
+    )
+
+
+def _summary(preset: Preset, protocol: str, runs: list[dict], started: float) -> dict:
+    accuracies = np.array([run["accuracy"] for run in runs])
+    return {
+        "preset": preset.name,
+        "model": preset.description,
+        "protocol": protocol,
+        "folds": runs,
+        "accuracy_mean": float(accuracies.mean()),
+        "accuracy_std": float(accuracies.std(ddof=1)) if len(runs) > 1 else None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _checked(texts: Sequence[str], labels: object, what: str) -> tuple[list[str], np.ndarray]:
+    """``(texts, labels)`` as a list and an int array of the same length, or a clear error."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise TypeError(f"{what} texts must be a non-empty list of strings")
+    labels = np.asarray(labels)
+    if labels.shape != (len(texts),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{what} labels must be {len(texts)} integers, one per sentence; got shape "
+            f"{labels.shape} of {labels.dtype}"
+        )
+    if labels.min() < 0:
+        raise ValueError(f"{what} labels must be >= 0, got {int(labels.min())}")
+    return list(texts), labels
+
+
+def cross_validate(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    folds: int = 10,
+    preset: str | Preset = KIM_RAND,
+    *,
+    epochs: int | None = None,
+    patience: int | None = None,
+    seed: int = 0,
+    report: Report = print,
+) -> dict:
+    """K-fold cross-validation as in the paper: each fold is the test set once; a random 10% of
+    the other folds is the dev set for early stopping; the rest is trained on.
+
+    Returns a dict with the per-fold accuracies (and each fold's best dev epoch, epochs run and
+    seconds), their mean and standard deviation (``ddof=1``), the preset and the protocol.
+    ``report`` gets one line per fold as it finishes (None: silent).
+
+    >>> result = cross_validate(texts, labels, folds=10)  # doctest: +SKIP
+    """
+    preset = get_preset(preset)
+    texts, labels = _checked(texts, labels, "the")
+    num_classes = int(labels.max()) + 1
+    length = sentence_length(texts)
+    started = time.perf_counter()
+    runs = []
+    parts = fold_indices(len(texts), folds, seed)
+    for k, test in enumerate(parts):
+        clock = time.perf_counter()
+        rest = np.setdiff1d(np.arange(len(texts)), test)
+        fit, dev = dev_split(rest, preset.dev_fraction, seed + k)
+        run = train(
+            ([texts[i] for i in fit], labels[fit]),
+            ([texts[i] for i in dev], labels[dev]),
+            num_classes,
+            preset,
+            sequence_length=length,
+            epochs=epochs,
+            patience=patience,
+            seed=seed + k,
+        )
+        accuracy = run.accuracy([texts[i] for i in test], labels[test])
+        runs.append(
+            {
+                "fold": k + 1,
+                "accuracy": accuracy,
+                "test_sentences": len(test),
+                "best_epoch": run.best_epoch,
+                "epochs_run": run.epochs_run,
+                "seconds": round(time.perf_counter() - clock, 1),
+            }
+        )
+        if report is not None:
+            report(_line(runs[-1], len(parts)))
+    protocol = (
+        f"{len(parts)}-fold cross-validation; dev = {preset.dev_fraction:.0%} of each "
+        "training fold, for early stopping only"
+    )
+    return _summary(preset, protocol, runs, started)
+
+
+def train_dev_test(
+    train_set: tuple[Sequence[str], np.ndarray],
+    test_set: tuple[Sequence[str], np.ndarray],
+    dev_set: tuple[Sequence[str], np.ndarray] | None = None,
+    preset: str | Preset = KIM_RAND,
+    *,
+    epochs: int | None = None,
+    patience: int | None = None,
+    seed: int = 0,
+    report: Report = print,
+) -> tuple[dict, Trained]:
+    """Train on a dataset's training split, stop early on its dev split (a random 10% of the
+    training split when it has none), and score once on its test split.
+
+    Returns the same summary as ``cross_validate`` (one entry in ``folds``) and the run.
+
+    >>> result, run = train_dev_test(train, test, dev)  # doctest: +SKIP
+    """
+    preset = get_preset(preset)
+    train_texts, train_labels = _checked(*train_set, what="the training")
+    test_texts, test_labels = _checked(*test_set, what="the test")
+    if dev_set is None:
+        fit, dev = dev_split(np.arange(len(train_texts)), preset.dev_fraction, seed)
+        dev_texts, dev_labels = [train_texts[i] for i in dev], train_labels[dev]
+        train_texts, train_labels = [train_texts[i] for i in fit], train_labels[fit]
+        source = f"a random {preset.dev_fraction:.0%} of the training split"
+    else:
+        dev_texts, dev_labels = _checked(*dev_set, what="the dev")
+        source = "the dataset's dev split"
+    num_classes = int(max(train_labels.max(), dev_labels.max(), test_labels.max())) + 1
+    started = time.perf_counter()
+    run = train(
+        (train_texts, train_labels),
+        (dev_texts, dev_labels),
+        num_classes,
+        preset,
+        sequence_length=sentence_length(train_texts + dev_texts + test_texts),
+        epochs=epochs,
+        patience=patience,
+        seed=seed,
+    )
+    outcome = {
+        "fold": 1,
+        "accuracy": run.accuracy(test_texts, test_labels),
+        "test_sentences": len(test_texts),
+        "best_epoch": run.best_epoch,
+        "epochs_run": run.epochs_run,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if report is not None:
+        report(_line(outcome, 1))
+    protocol = f"train / dev / test split; dev = {source}, for early stopping only"
+    return _summary(preset, protocol, [outcome], started), run
+
+
+def _line(run: dict, folds: int) -> str:
+    return (
+        f"fold {run['fold']}/{folds}: accuracy {run['accuracy']:.3f} on {run['test_sentences']} "
+        f"sentences (best dev epoch {run['best_epoch']} of {run['epochs_run']}, "
+        f"{run['seconds']:.0f} s)"
+    )
+
+
+# --- Table 2 of Kim (2014): the datasets, where they come from, how their files are read ---
+
+Split = tuple[list[str], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way a dataset's files can be laid out in a folder, and how to read them."""
+
+    files: tuple[str, ...]
+    read: Callable[[list[Path]], dict[str, Split]]  # -> {"all"} or {"train", "test"[, "dev"]}
+
+    def found(self, folder: Path) -> bool:
+        return all((folder / name).is_file() for name in self.files)
+
+    def load(self, folder: Path) -> dict[str, Split]:
+        return self.read([folder / name for name in self.files])
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A dataset of Kim's Table 2: his CNN-rand accuracy (%), its source, its file layouts."""
+
+    name: str
+    kim_rand: float
+    source: str
+    layouts: tuple[Layout, ...]
+    note: str = ""
+
+    def find(self, folder: str | Path) -> Layout | None:
+        """The first layout whose files are all in ``folder``, or None."""
+        return next((lay for lay in self.layouts if lay.found(Path(folder))), None)
+
+
+def _classes(paths: list[Path]) -> dict[str, Split]:
+    return {"all": data.load_class_files(paths)}
+
+
+def _labeled(paths: list[Path]) -> dict[str, Split]:
+    names = ("train", "dev", "test") if len(paths) == 3 else ("train", "test")
+    if len(paths) == 1:
+        names = ("all",)
+    return {name: data.load_labeled(path) for name, path in zip(names, paths, strict=True)}
+
+
+def _trec(paths: list[Path]) -> dict[str, Split]:
+    return {"train": data.load_trec(paths[0]), "test": data.load_trec(paths[1])}
+
+
+def _sst(binary: bool) -> Callable[[list[Path]], dict[str, Split]]:
+    def read(paths: list[Path]) -> dict[str, Split]:
+        names = ("train", "dev", "test")
+        return {n: data.load_sst(p, binary=binary) for n, p in zip(names, paths, strict=True)}
+
+    return read
+
+
+_TREES = ("trees/train.txt", "trees/dev.txt", "trees/test.txt")
+_SENTENCE_LEVEL = (
+    "trained on whole sentences only; Kim also trained on the treebank's labelled phrases, so "
+    "his figure is an upper reference, not a like-for-like target"
+)
+BENCHMARKS = (
+    Benchmark(
+        "MR",
+        76.1,
+        "Sentence polarity dataset v1.0, "
+        "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz "
+        "(unpack: rt-polaritydata/rt-polarity.neg, .pos)",
+        (
+            Layout(
+                ("rt-polaritydata/rt-polarity.neg", "rt-polaritydata/rt-polarity.pos"), _classes
+            ),
+            Layout(("rt-polarity.all",), _labeled),
+        ),
+    ),
+    Benchmark(
+        "SST-1",
+        45.0,
+        "Stanford Sentiment Treebank, https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip "
+        "(unzip: trees/train.txt, dev.txt, test.txt)",
+        (
+            Layout(_TREES, _sst(False)),
+            Layout(("stsa.fine.train", "stsa.fine.dev", "stsa.fine.test"), _labeled),
+        ),
+        _SENTENCE_LEVEL,
+    ),
+    Benchmark(
+        "SST-2",
+        82.7,
+        "the same trees as SST-1, neutral sentences dropped and labels made binary",
+        (
+            Layout(_TREES, _sst(True)),
+            Layout(("stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"), _labeled),
+        ),
+        _SENTENCE_LEVEL,
+    ),
+    Benchmark(
+        "Subj",
+        89.6,
+        "Subjectivity dataset v1.0, "
+        "https://www.cs.cornell.edu/people/pabo/movie-review-data/rotten_imdb.tar.gz "
+        "(unpack into rotten_imdb/: plot.tok.gt9.5000 objective, quote.tok.gt9.5000 subjective)",
+        (
+            Layout(("rotten_imdb/plot.tok.gt9.5000", "rotten_imdb/quote.tok.gt9.5000"), _classes),
+            Layout(("subj.all",), _labeled),
+        ),
+    ),
+    Benchmark(
+        "TREC",
+        91.2,
+        "TREC question classification (Li and Roth, 2002), "
+        "https://cogcomp.seas.upenn.edu/Data/QA/QC/ (train_5500.label, TREC_10.label)",
+        (
+            Layout(("train_5500.label", "TREC_10.label"), _trec),
+            Layout(("TREC.train.all", "TREC.test.all"), _labeled),
+        ),
+    ),
+    Benchmark(
+        "CR",
+        79.8,
+        "Customer reviews (Hu and Liu, 2004), "
+        "https://www.cs.uic.edu/~liub/FBS/sentiment-analysis.html; one sentence a line as "
+        "custrev.neg / custrev.pos (the copies in the SentEval and sent-conv-torch data)",
+        (Layout(("custrev.neg", "custrev.pos"), _classes), Layout(("custrev.all",), _labeled)),
+    ),
+    Benchmark(
+        "MPQA",
+        83.4,
+        "MPQA opinion polarity (Wiebe et al., 2005), https://mpqa.cs.pitt.edu/; one phrase a "
+        "line as mpqa.neg / mpqa.pos (the copies in the SentEval and sent-conv-torch data)",
+        (Layout(("mpqa.neg", "mpqa.pos"), _classes), Layout(("mpqa.all",), _labeled)),
+    ),
+)

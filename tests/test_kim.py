@@ -1,0 +1,293 @@
+"""helpers.kim: Kim's (2014) protocol (folds, dev split, early stopping, max-norm), the Table 2
+registry, the benchmark script and the CLI's --preset mode."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import data, kim, textcnn
+
+ROOT = Path(__file__).resolve().parents[1]
+# A small CNN-rand, so that the protocol's tests take seconds; everything else is Kim's.
+TINY = kim.Preset("tiny", "a small CNN-rand", num_filters=4, embedding_size=8, epochs=3)
+
+
+def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    texts, labels = data.synthetic_reviews(n, seed=seed)
+    return [f"{text} id{i}" for i, text in enumerate(texts)], labels  # every sentence unique
+
+
+def test_the_preset_is_the_papers():
+    p = kim.KIM_RAND
+    assert (p.filter_sizes, p.num_filters, p.embedding_size) == ((3, 4, 5), 100, 300)
+    assert (p.dropout, p.max_norm, p.batch_size, p.feature_dim) == (0.5, 3.0, 50, None)
+    assert (p.epochs, p.dev_fraction, p.rho, p.epsilon) == (25, 0.1, 0.95, 1e-6)
+    assert kim.get_preset("kim-rand+extractor").feature_dim == 100
+    with pytest.raises(ValueError, match=r"unknown preset 'kim'; known: \['kim-rand'"):
+        kim.get_preset("kim")
+
+
+def test_folds_partition_the_data_and_dev_never_touches_test():
+    folds = kim.fold_indices(103, 10, seed=3)
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(103))  # each sentence in exactly one fold
+    assert {len(f) for f in folds} == {10, 11}
+    assert all(
+        (a == b).all() for a, b in zip(folds, kim.fold_indices(103, 10, seed=3), strict=True)
+    )
+    rest = np.setdiff1d(np.arange(103), folds[0])
+    fit, dev = kim.dev_split(rest, 0.1, seed=0)
+    assert len(dev) == 9 and len(fit) == len(rest) - 9
+    assert not set(dev) & set(fit) and not (set(dev) | set(fit)) & set(folds[0])
+    with pytest.raises(ValueError, match="folds=5 is more than the 4 sentences"):
+        kim.fold_indices(4, 5)
+    with pytest.raises(ValueError, match="folds must be an int >= 2"):
+        kim.fold_indices(10, 1)
+
+
+def test_sentence_length_counts_tokens_as_vectorize_does():
+    texts = ["A good, clever film!", "bad", "it's -- really -- not  good ."]
+    length = kim.sentence_length(texts)
+    ids, _ = data.vectorize(texts, 50, 20)
+    assert length == (ids > 0).sum(axis=1).max() == 4
+
+
+def test_cross_validation_trains_on_fit_stops_on_dev_and_scores_on_test(monkeypatch):
+    texts, labels = corpus(60)
+    calls = []
+    real_train = kim.train
+
+    def spy(fit, dev, num_classes, preset, **kwargs):
+        calls.append((set(fit[0]), set(dev[0])))
+        return real_train(fit, dev, num_classes, preset, **kwargs)
+
+    scored = []
+    monkeypatch.setattr(kim, "train", spy)
+    monkeypatch.setattr(kim.Trained, "accuracy", lambda self, t, y: scored.append(set(t)) or 0.5)
+    result = kim.cross_validate(texts, labels, folds=3, preset=TINY, epochs=1, report=None)
+    assert len(calls) == len(scored) == 3
+    for (fit, dev), test in zip(calls, scored, strict=True):
+        assert not fit & test and not dev & test and not fit & dev  # test never seen in training
+        assert len(fit | dev | test) == 60 and len(dev) == 4  # 10% of the 40 training sentences
+    assert set().union(*scored) == set(texts)  # every sentence is tested once
+    assert result["accuracy_mean"] == 0.5 and result["accuracy_std"] == 0.0
+    assert result["protocol"].startswith("3-fold cross-validation; dev = 10%")
+
+
+def test_best_dev_epoch_weights_are_kept():
+    texts, labels = corpus(120)
+    run = kim.train((texts[:90], labels[:90]), (texts[90:], labels[90:]), 2, TINY, epochs=4)
+    history = run.history["val_accuracy"]
+    assert run.epochs_run == 4 and run.best_epoch == int(np.argmax(history)) + 1
+    # The model that is returned is the best epoch's: its dev accuracy is the best one seen.
+    assert run.accuracy(texts[90:], labels[90:]) == pytest.approx(max(history), abs=1e-6)
+
+
+def test_max_norm_caps_each_class_column():
+    texts, labels = corpus(120)
+    fit, dev = (texts[:100], labels[:100]), (texts[100:], labels[100:])
+    free = kim.train(fit, dev, 2, kim.Preset("free", "", num_filters=4, embedding_size=8,
+                                             epochs=3, max_norm=None))  # fmt: skip
+    capped = kim.train(fit, dev, 2, kim.Preset("capped", "", num_filters=4, embedding_size=8,
+                                               epochs=3, max_norm=0.2))  # fmt: skip
+    norms = lambda run: np.linalg.norm(run.model.get_layer("output").kernel.numpy(), axis=0)  # noqa: E731
+    assert norms(free).max() > 0.3  # without the constraint Adadelta goes past the cap
+    assert norms(capped).max() <= 0.2 + 1e-5 and norms(capped).shape == (2,)
+
+
+def test_train_dev_test_carves_dev_from_train_when_there_is_none(monkeypatch):
+    texts, labels = corpus(50)
+    seen = []
+    real_train = kim.train
+    monkeypatch.setattr(
+        kim,
+        "train",
+        lambda fit, dev, *a, **k: seen.append((fit, dev)) or real_train(fit, dev, *a, **k),
+    )
+    result, run = kim.train_dev_test(
+        (texts[:40], labels[:40]), (texts[40:], labels[40:]), None, TINY, epochs=1, report=None
+    )
+    ((fit, dev),) = seen
+    assert len(dev[0]) == 4 and len(fit[0]) == 36 and set(dev[0]) <= set(texts[:40])
+    assert result["folds"][0]["test_sentences"] == 10 and result["accuracy_std"] is None
+    assert "dev = a random 10% of the training split" in result["protocol"]
+    with pytest.raises(ValueError, match="the test labels must be 10 integers"):
+        kim.train_dev_test((texts[:40], labels[:40]), (texts[40:], labels[:3]), preset=TINY)
+
+
+def test_table_2_registry():
+    expected = {"MR": 76.1, "SST-1": 45.0, "SST-2": 82.7, "Subj": 89.6, "TREC": 91.2,
+                "CR": 79.8, "MPQA": 83.4}  # fmt: skip
+    assert {b.name: b.kim_rand for b in kim.BENCHMARKS} == expected
+    assert all(b.source and b.layouts for b in kim.BENCHMARKS)
+
+
+def write_layouts(folder: Path) -> None:
+    """Every file of every layout, a few sentences each, in its own format."""
+    texts, labels = corpus(40, seed=1)
+    lines = {"label": "\n".join(f"{y} {t}" for t, y in zip(texts, labels, strict=True)) + "\n"}
+    tree = "(4 (3 a) (4 (4 great) (2 film)))\n(0 (1 so) (0 dull))\n(2 (2 a) (2 film))\n" * 4
+    trec = "NUM:dist How far is it ?\nHUM:ind Who wrote it ?\nLOC:city Where is it ?\n" * 4
+    for bench in kim.BENCHMARKS:
+        for layout in bench.layouts:
+            for name in layout.files:
+                path = folder / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if name.startswith("trees/"):
+                    path.write_text(tree)
+                elif name.endswith(".label"):
+                    path.write_text(trec)
+                elif len(layout.files) == 2 and layout.read is kim._classes:
+                    path.write_text("\n".join(texts[:10]) + "\n", encoding="latin-1")
+                else:
+                    path.write_text(lines["label"])
+
+
+def test_every_layout_is_found_and_loads(tmp_path):
+    write_layouts(tmp_path)
+    for bench in kim.BENCHMARKS:
+        for layout in bench.layouts:
+            assert layout.found(tmp_path), (bench.name, layout.files)
+            splits = layout.load(tmp_path)
+            assert set(splits) in ({"all"}, {"train", "test"}, {"train", "dev", "test"})
+            for texts, labels in splits.values():
+                assert len(texts) == len(labels) > 0 and labels.dtype == np.int32
+        assert bench.find(tmp_path) is bench.layouts[0]
+    assert kim.BENCHMARKS[0].find(tmp_path / "nothing") is None
+
+
+def run_script(*args: str) -> int:
+    argv = sys.argv
+    sys.argv = ["kim_table.py", *args]
+    try:
+        runpy.run_path(str(ROOT / "benchmarks" / "kim_table.py"), run_name="__main__")
+    except SystemExit as exit_:
+        return exit_.code
+    finally:
+        sys.argv = argv
+    return 0
+
+
+def test_benchmark_without_data_says_where_each_dataset_comes_from(tmp_path, capsys):
+    assert run_script(str(tmp_path)) == 1
+    out = capsys.readouterr().out
+    for bench in kim.BENCHMARKS:
+        assert f"{bench.name}: not found in {tmp_path}" in out and bench.source in out
+    assert "No dataset found: nothing to run." in out
+
+
+def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
+    (tmp_path / "TREC.train.all").write_text(
+        "".join(f"{i % 2} {'where is' if i % 2 else 'who wrote'} thing{i} ?\n" for i in range(60))
+    )
+    (tmp_path / "TREC.test.all").write_text("1 where is it ?\n0 who wrote it ?\n")
+    out_json = tmp_path / "table.json"
+    code = run_script(str(tmp_path), "--only", "TREC,MR", "--epochs", "1", "--out", str(out_json))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "MR: not found" in out and "TREC: train 60, test 2" in out
+    assert "fold 1/1: accuracy" in out and "(best dev epoch 1 of 1" in out
+    row = json.loads(out_json.read_text())[0]
+    assert row["dataset"] == "TREC" and row["kim_cnn_rand"] == 91.2
+    table = out.split("Kim CNN-rand")[1].splitlines()
+    trec = next(line for line in table if line.startswith("TREC"))
+    assert trec.split()[1:3] == [f"{100 * row['accuracy_mean']:.1f}", "91.2"]
+    assert run_script(str(tmp_path), "--only", "MRR") == 2
+    assert "--only: unknown ['MRR']" in capsys.readouterr().err
+
+
+def test_cli_preset_runs_cross_validation_and_writes_results_and_features(tmp_path):
+    out = tmp_path / "out"
+    code = textcnn.main(["--preset", "kim-rand", "--folds", "2", "--epochs", "1",
+                         "--synthetic-size", "40", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["preset"] == "kim-rand" and len(result["folds"]) == 2
+    assert result["accuracy_mean"] == pytest.approx(
+        np.mean([f["accuracy"] for f in result["folds"]])
+    )
+    assert result["accuracy_std"] == pytest.approx(
+        np.std([f["accuracy"] for f in result["folds"]], ddof=1)
+    )
+    assert result["features"].startswith("layer 'concat' of a final model")
+    features = np.load(out / "concat.npy")  # Kim's model: 3 windows x 100 maps, no extractor
+    assert features.shape == (40, 300) and np.load(out / "labels.npy").shape == (40,)
+    assert (out / "index.json").is_file()
+
+
+def test_cli_preset_with_a_test_split(tmp_path):
+    train, test = tmp_path / "train_5500.label", tmp_path / "TREC_10.label"
+    train.write_text(
+        "".join(f"{'LOC:city Where' if i % 2 else 'HUM:ind Who'} is x{i} ?\n" for i in range(30))
+    )
+    test.write_text("LOC:city Where is it ?\nHUM:ind Who is it ?\nNUM:dist How far ?\n")
+    out = tmp_path / "out"
+    code = textcnn.main(["--preset", "kim-rand+extractor", "--format", "trec",
+                         "--train", str(train), "--test", str(test), "--epochs", "1",
+                         "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["protocol"].startswith("train / dev / test split; dev = a random 10%")
+    assert result["rows"] == {"train": 30, "test": 3} and result["folds"][0]["test_sentences"] == 3
+    assert np.load(out / "extractor.npy").shape == (33, 100)
+
+
+def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(kim, "train", lambda *a, **k: pytest.fail("did work"))
+    monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
+    out = str(tmp_path / "out")
+    file = tmp_path / "all.txt"
+    file.write_text("0 a\n1 b\n")
+    cases = [
+        (["--train", str(file), "--test", str(file), "--format", "label-text"],
+         "add --preset kim-rand"),
+        (["--folds", "5"], "--folds is part of Kim's protocol: add --preset kim-rand"),
+        (["--preset", "kim-rand", "--test", str(file)], "--dev and --test go with --train"),
+        (["--preset", "kim-rand", "--train", str(file), "--format", "trec"],
+         "--train needs --test"),
+        (["--preset", "kim-rand", "--data", str(file)], "--format is needed for data files"),
+        (["--preset", "kim-rand", "--data", str(tmp_path), "--format", "trec"],
+         "--format applies to"),
+        (["--preset", "kim-rand", "--data", str(file), "--class-files", str(file), str(file)],
+         "give one source of data, not --data and --class-files"),
+        (["--preset", "kim-rand", "--glove", str(file)], "uses random word vectors (CNN-rand)"),
+        (["--preset", "kim-rand", "--folds", "1"], "--folds must be >= 2, got 1"),
+        (["--preset", "kim-rand", "--data", str(file), "--format", "label-text"],
+         "10-fold cross-validation needs >= 20 sentences"),
+        (["--preset", "kim-rand", "--data", str(file), "--format", "trec"],
+         "expected 'COARSE:fine"),
+        (["--preset", "kim"], "invalid choice: 'kim'"),
+    ]  # fmt: skip
+    for args, message in cases:
+        with pytest.raises(SystemExit) as info:
+            textcnn.main([*args, "--out", out])
+        assert info.value.code == 2 and message in capsys.readouterr().err, args
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_help_explains_every_option_and_loads_no_tensorflow():
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "helpers.textcnn", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stderr == ""  # no TensorFlow start-up lines: Keras is not imported for --help
+    assert "%%" not in done.stdout and "(default: 10)" in done.stdout
+    for action in textcnn._parser()._actions:
+        assert action.help, action.option_strings
+
+
+def test_sentences_get_kims_padding_so_short_ones_work():
+    texts, labels = ["so good", "so bad", "good", "bad"] * 5, np.array([1, 0, 1, 0] * 5)
+    run = kim.train((texts[:16], labels[:16]), (texts[16:], labels[16:]), 2, TINY, epochs=1)
+    ids = run.encode(["so good"])
+    # 4 = max(filter_sizes) - 1 zeros in front and behind, as in Kim's code: the 5-wide filter
+    # sees "so good" at every offset although the longest sentence has 2 tokens.
+    assert run.sequence_length == 2 and run.pad == 4 and ids.shape == (1, 10)
+    assert (ids[0, :4] == 0).all() and (ids[0, 4:6] > 1).all() and (ids[0, 6:] == 0).all()
+    assert run.model.input_shape == (None, 10)
