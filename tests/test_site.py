@@ -114,8 +114,9 @@ class Browser:
             "response", lambda r: r.status >= 400 and self.errors.append(f"{r.status}: {r.url}")
         )
 
-    def open(self, url: str):
+    def open(self, url: str, width: int = 1280):
         page = self.context.new_page()
+        page.set_viewport_size({"width": width, "height": 900})
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"{url}: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"{url}: {e}"))
         page.goto(url, wait_until="load")
@@ -248,10 +249,9 @@ def test_no_javascript_error_and_no_request_outside_the_site(crawl, base_url, si
 
 
 def test_the_sidebar_opens_on_a_small_screen(crawl, base_url):
-    page = crawl["browser"].open(base_url + f"{NOTEBOOKS[0].stem}.html")
-    page.set_viewport_size({"width": 420, "height": 800})
+    page = crawl["browser"].open(base_url + f"{NOTEBOOKS[0].stem}.html", width=420)
     assert not page.locator("nav.bd-docs-nav").is_visible()
     page.locator("button.primary-toggle:visible").click()
     page.wait_for_function("document.getElementById('pst-primary-sidebar-modal').open")
-    assert page.locator("nav.bd-docs-nav").is_visible()
+    page.locator("nav.bd-docs-nav").wait_for(state="visible", timeout=5_000)
     page.close()
