@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -105,6 +106,25 @@ def test_landing_page_lists_each_notebook_with_its_question(sites):
         assert re.search(rf'href="{stem}\.html"[^>]*>.*{title}', index), stem
         assert f"What {title} answers, in one line." in index
     assert (out / "searchindex.js").is_file()
+
+
+def test_landing_page_quotes_a_blockquoted_question_and_cuts_a_long_one(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    quote = '> "Why is my kernel (2000, 32)?\n> I expected (32, 2000)."\n> (from a thread)'
+    sentences = [f"Sentence {n} is here." for n in range(40)]
+    long = "> " + " ".join(sentences)
+    for stem, question in [("01_quote", quote), ("02_long", long)]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# T\n\n{question}")])
+        nbformat.write(nb, src / f"{stem}.ipynb")
+    out = tmp_path / "site"
+    assert run_tool("site", str(src), str(out), "--committed-outputs").returncode == 0
+    index = html.unescape(body(out / "index.html"))
+    assert '"Why is my kernel (2000, 32)? I expected (32, 2000)."' in index
+    assert "from a thread" not in index and "<p>&gt;" not in body(out / "index.html")
+    # Cut after the sentence that passes 300 characters (tools/notebooks.py QUESTION_CHARS).
+    k = next(k for k in range(1, 40) if len(" ".join(sentences[:k])) > 300)
+    assert " ".join(sentences[:k]) + " …" in index and sentences[k] not in index
 
 
 def test_committed_outputs_renders_the_saved_outputs_without_executing(sites):

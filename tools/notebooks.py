@@ -29,6 +29,7 @@ from nbclient import NotebookClient
 CELL_TIMEOUT = 600  # seconds; every notebook here runs in well under a minute on a laptop CPU
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"  # conf.py and the landing page's prose (index.md)
+QUESTION_CHARS = 300  # the landing page shows each notebook's question up to about this long
 SOLUTION = "solution"  # the cell tag of an exercise's solution (GUIDE.md)
 KIT = "keras-layer-recipes-workshop"  # the folder inside the student zip
 # What a student needs besides the notebooks: the helpers package and the pinned install.
@@ -70,8 +71,14 @@ def _is_solution(cell: nbformat.NotebookNode) -> bool:
 
 
 def describe(nb: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
-    """Title (first `# ` heading) and the question (first paragraph line after it)."""
-    title, question = fallback, ""
+    """Title (first `# ` heading) and question: the paragraph after it (blockquote marks removed;
+    only the quote when it opens with one), cut after the sentence that passes QUESTION_CHARS.
+
+    >>> describe(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+    ...     '# Shapes\\n\\n> "Why (2000, 32)?\\n> Not (32, 2000)?"')]), "01")
+    ('Shapes', '"Why (2000, 32)? Not (32, 2000)?"')
+    """
+    title, lines = fallback, []
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
@@ -79,9 +86,23 @@ def describe(nb: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
             line = line.strip()
             if line.startswith("# ") and title == fallback:
                 title = line[2:].strip()
-            elif line and not line.startswith("#") and not question:
-                question = line
-        if question:
+            elif line.startswith("#") or (not line and lines):
+                if lines:
+                    break
+            elif line:
+                lines.append(line.lstrip("> ").strip())
+        if lines:
+            break
+    text = " ".join(lines)
+    if text.startswith('"') and text.find('"', 1) > 0:  # a quoted question: the quote alone
+        text = text[: text.find('"', 1) + 1]
+    # A sentence ends at . ? or ! (and a closing quote) before a space, or at the end.
+    sentences = re.findall(r'\S.*?(?:[.?!]"?(?=\s)|$)', text)
+    question = ""
+    for n, sentence in enumerate(sentences):
+        question = f"{question} {sentence}".strip()
+        if len(question) > QUESTION_CHARS and n + 1 < len(sentences):
+            question += ' …"' if question.count('"') % 2 else " …"  # close an open quote
             break
     return title, question
 
@@ -232,16 +253,15 @@ def _notebooks(source_dir: Path) -> list[Path]:
 
 
 def landing_page(entries: list[tuple[str, str, str]]) -> str:
-    """docs/index.md, then a table of (page, title, question) and the sidebar's toctree."""
-    rows = "\n".join(
-        f"| [{title}]({page}.ipynb) | {question.replace('|', '&#124;')} |"
-        for page, title, question in entries
+    """docs/index.md, then a numbered list of (page, title, question) and the sidebar's toctree."""
+    items = "\n\n".join(
+        f"{n}. **[{title}]({page}.ipynb)**\n\n   {question}"
+        for n, (page, title, question) in enumerate(entries, 1)
     )
     toctree = "\n".join(page for page, _, _ in entries)
     intro = (DOCS / "index.md").read_text(encoding="utf-8").rstrip()
     return (
-        f"{intro}\n\n| notebook | the question it answers |\n| --- | --- |\n{rows}\n\n"
-        f"```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{toctree}\n```\n"
+        f"{intro}\n\n{items}\n\n```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{toctree}\n```\n"
     )
 
 
