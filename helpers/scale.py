@@ -373,6 +373,7 @@ def _publish(
         (out_dir / name).unlink(missing_ok=True)
     samples = {writer.count for writer in writers.values()}.pop()
     index = {
+        "version": activations.INDEX_VERSION,
         "model": model_name,
         "samples": samples,
         "activations": {
@@ -381,6 +382,8 @@ def _publish(
                 "shape": [writer.count, *writer.tail],
                 "dtype": writer.dtype.name,
                 "samples": writer.count,
+                "bytes": paths[key].stat().st_size,
+                "crc32": f"{writer.crc32:08x}",
             }
             for key, writer in writers.items()
         },
