@@ -10,11 +10,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-<<<<<<< HEAD
-.PHONY: venv scale run test lint lab bench bench-scale bench-kim refresh-notebooks clean
-=======
-.PHONY: venv run workshop test lint lab bench bench-kim refresh-notebooks clean
->>>>>>> main
+.PHONY: venv scale run workshop test lint lab bench bench-scale bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -34,30 +30,21 @@ $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
-<<<<<<< HEAD
-run: $(SCALE_STAMP)
-	$(BIN)/python tools/notebooks.py render notebooks build/html
-=======
 # The book site in build/site: every notebook executed fresh from its source, then Sphinx.
-run: $(STAMP)
+run: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py site notebooks build/site
 
 # Student copies (solutions removed), their zip and the instructor sheet in build/workshop.
 workshop: $(STAMP)
 	$(BIN)/python tools/notebooks.py workshop notebooks build/workshop
->>>>>>> main
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-<<<<<<< HEAD
-test: lint $(SCALE_STAMP)
-=======
 # tests/test_site.py builds the site from the committed outputs (no second execution: nbval here
 # checks them against a fresh run) and drives /usr/bin/chromium; it says so when it is skipped.
-test: lint
->>>>>>> main
+test: lint $(SCALE_STAMP)
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
