@@ -1,4 +1,4 @@
-# Two commands for a newcomer: `make run` (execute and render every notebook) and `make test`.
+# Two commands for a newcomer: `make run` (execute every notebook, build the book site) and `make test`.
 # Both create .venv on first use; it is rebuilt when requirements.txt or pyproject.toml change.
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cf
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv run test lint lab bench bench-kim refresh-notebooks clean
+.PHONY: venv run workshop test lint lab bench bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -22,13 +22,20 @@ $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
+# The book site in build/site: every notebook executed fresh from its source, then Sphinx.
 run: $(STAMP)
-	$(BIN)/python tools/notebooks.py render notebooks build/html
+	$(BIN)/python tools/notebooks.py site notebooks build/site
+
+# Student copies (solutions removed), their zip and the instructor sheet in build/workshop.
+workshop: $(STAMP)
+	$(BIN)/python tools/notebooks.py workshop notebooks build/workshop
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# tests/test_site.py builds the site from the committed outputs (no second execution: nbval here
+# checks them against a fresh run) and drives /usr/bin/chromium; it says so when it is skipped.
 test: lint
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)

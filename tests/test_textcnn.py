@@ -23,6 +23,11 @@ def fresh_session():
     keras.utils.set_random_seed(0)
 
 
+def files(folder) -> list[str]:
+    """The names in ``folder`` (a finished or failed run leaves no lock file)."""
+    return sorted(p.name for p in folder.iterdir())
+
+
 def shapes(model):
     return {layer.name: tuple(layer.output.shape) for layer in model.layers}
 
@@ -325,7 +330,7 @@ def test_cli_trains_and_writes_features_and_labels(tmp_path):
     assert labels.shape == (60,) and set(labels.tolist()) == {0, 1}
     features = np.load(out / "extractor.npy")
     assert features.shape == (60, 100)
-    names = sorted(p.name for p in out.iterdir())  # no temporary files left behind
+    names = files(out)  # no temporary files left behind
     assert names == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
 
 
@@ -339,7 +344,7 @@ def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeyp
     seen = []
 
     def crash(*args, **kwargs):
-        seen.append(sorted(p.name for p in out.iterdir()))
+        seen.append(files(out))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(activations, "extract_to_disk", crash)
@@ -349,8 +354,9 @@ def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeyp
                       "--feature-dim", "3", "--batch-size", "16", "--quiet"])  # fmt: skip
     # Labels and run info are written before the features start (extract_to_disk then writes
     # index.json last); the old index is gone, so an interrupted run does not look finished.
-    assert seen == [["extractor.npy", "labels.npy", "textcnn_run.json"]]
-    assert not (out / "index.json").exists()
+    # The run holds --out's lock meanwhile, and removes the lock file when it stops.
+    assert seen == [[".helpers.lock", "extractor.npy", "labels.npy", "textcnn_run.json"]]
+    assert files(out) == ["extractor.npy", "labels.npy", "textcnn_run.json"]
     assert np.load(out / "labels.npy").shape == (40,)
 
 
@@ -392,6 +398,48 @@ def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch
     with pytest.raises(SystemExit):
         textcnn.main(["--out", str(out)])
     assert "is not empty; pass --overwrite" in capsys.readouterr().err
+
+
+# --- reliability ---------------------------------------------------------------------------------
+
+
+def test_build_textcnn_refuses_a_non_finite_embedding_matrix_and_a_non_bool():
+    matrix = np.zeros((40, 6), "float32")
+    matrix[7] = np.nan
+    with pytest.raises(
+        ValueError, match=r"embedding_matrix holds 6 non-finite values .*nan at \[7, 0\]"
+    ):
+        textcnn.build_textcnn(**SMALL, embedding_matrix=matrix)
+    with pytest.raises(TypeError, match="trainable_embedding must be True or False; got str"):
+        textcnn.build_textcnn(**SMALL, trainable_embedding="False")
+
+
+def test_cli_refuses_a_nan_glove_file_and_an_unwritable_out_before_training(tmp_path, capsys):
+    glove = tmp_path / "g.txt"
+    glove.write_text("the nan 0.2 0.3\nfilm 0.1 0.2 0.3\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [
+        "--out",
+        str(out),
+        "--glove",
+        str(glove),
+        "--embedding-dim",
+        "3",
+        "--synthetic-size",
+        "20",
+    ]
+    with pytest.raises(SystemExit) as info:
+        textcnn.main(args)
+    assert info.value.code == 2
+    assert (
+        "--glove: g.txt line 1: the vector of 'the' holds 1 non-finite" in capsys.readouterr().err
+    )
+    assert not out.exists()  # a failed run leaves no folder behind
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as info:
+        textcnn.main(["--out", str(blocker / "out"), "--epochs", "50", "--synthetic-size", "20"])
+    assert info.value.code == 2 and "--out" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pooling", textcnn.POOLINGS)

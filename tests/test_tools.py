@@ -1,7 +1,9 @@
-"""tools/notebooks.py: `make run` renders executed copies with an index; refresh writes in place."""
+"""tools/notebooks.py: `make run` builds the site from fresh executions; refresh writes in place."""
 
 from __future__ import annotations
 
+import html
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +14,11 @@ import pytest
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "notebooks.py"
 
 
-def make_notebook(path: Path, title: str, code: str) -> None:
+def make_notebook(path: Path, title: str, *cells: nbformat.NotebookNode) -> None:
     nb = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_markdown_cell(f"# {title}\n\nWhat {title} answers, in one line."),
-            nbformat.v4.new_code_cell(code),
+            *cells,
         ]
     )
     nb.metadata["kernelspec"] = {
@@ -27,33 +29,127 @@ def make_notebook(path: Path, title: str, code: str) -> None:
     nbformat.write(nb, path)
 
 
+def code(
+    source: str, output: str | None = None, tags: tuple[str, ...] = ()
+) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)} if tags else {})
+    if output is not None:  # a saved output, as if executed earlier
+        cell.outputs = [nbformat.v4.new_output("stream", text=output)]
+        cell.execution_count = 1
+    return cell
+
+
 def run_tool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=300
     )
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> Path:
-    src = tmp_path / "notebooks"
+def make_source(src: Path) -> Path:
     src.mkdir()
-    make_notebook(src / "01_first.ipynb", "First recipe", "print(6 * 7)")
-    make_notebook(src / "02_second.ipynb", "Second recipe", "print('hello')")
+    # The saved output "41" is stale: a fresh execution prints 42.
+    make_notebook(src / "01_first.ipynb", "First recipe", code("print(6 * 7)", "41\n"))
+    make_notebook(
+        src / "02_second.ipynb",
+        "Second recipe",
+        code("print('hello')"),
+        nbformat.v4.new_markdown_cell("## Exercises"),
+        nbformat.v4.new_markdown_cell("Print the answer."),
+        code("answer = 6 * 7\nassert answer == 42\nprint('answer', answer)", tags=("solution",)),
+    )
     return src
 
 
-def test_render_writes_pages_and_an_index_without_touching_sources(source, tmp_path):
-    before = {p.name: p.read_bytes() for p in source.iterdir()}
-    out = tmp_path / "html"
-    result = run_tool("render", str(source), str(out))
-    assert result.returncode == 0, result.stderr
-    assert "index.html" in result.stdout
-    index = (out / "index.html").read_text()
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    return make_source(tmp_path / "notebooks")
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory) -> dict:
+    """The sources, and the site built fresh and from committed outputs (built once per module)."""
+    root = tmp_path_factory.mktemp("sites")
+    src = make_source(root / "notebooks")
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    fresh = run_tool("site", str(src), str(root / "fresh"))
+    assert fresh.returncode == 0, fresh.stderr
+    committed = run_tool("site", str(src), str(root / "committed"), "--committed-outputs")
+    assert committed.returncode == 0, committed.stderr
+    return {
+        "fresh": root / "fresh",
+        "committed": root / "committed",
+        "stdout": fresh.stdout,
+        "unchanged": {p.name: p.read_bytes() for p in src.iterdir()} == before,
+    }
+
+
+def body(page: Path) -> str:
+    """The page's article (its text, tags kept), without the sidebar and search boilerplate."""
+    html = page.read_text(encoding="utf-8")
+    return html[html.index("<article") : html.index("</article>")]
+
+
+def test_site_executes_fresh_and_leaves_sources_untouched(sites):
+    out = sites["fresh"]
+    assert (out / "index.html").resolve().as_uri() in sites["stdout"]
+    first = body(out / "01_first.html")
+    assert ">42" in first and ">41" not in first  # the fresh output, not the stale one
+    assert "answer 42" in body(out / "02_second.html")
+    assert sites["unchanged"]
+
+
+def test_landing_page_lists_each_notebook_with_its_question(sites):
+    out = sites["committed"]
+    index = body(out / "index.html")
+    assert "The two commands" in index
     for stem, title in [("01_first", "First recipe"), ("02_second", "Second recipe")]:
-        assert f'href="{stem}.html"' in index
-        assert title in index and f"What {title} answers, in one line." in index
-    assert "42" in (out / "01_first.html").read_text()
-    assert {p.name: p.read_bytes() for p in source.iterdir()} == before
+        assert re.search(rf'href="{stem}\.html"[^>]*>.*{title}', index), stem
+        assert f"What {title} answers, in one line." in index
+    assert (out / "searchindex.js").is_file()
+
+
+def test_landing_page_quotes_a_blockquoted_question_and_cuts_a_long_one(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    quote = '> "Why is my kernel (2000, 32)?\n> I expected (32, 2000)."\n> (from a thread)'
+    sentences = [f"Sentence {n} is here." for n in range(40)]
+    long = "> " + " ".join(sentences)
+    for stem, question in [("01_quote", quote), ("02_long", long)]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# T\n\n{question}")])
+        nbformat.write(nb, src / f"{stem}.ipynb")
+    out = tmp_path / "site"
+    assert run_tool("site", str(src), str(out), "--committed-outputs").returncode == 0
+    index = html.unescape(body(out / "index.html"))
+    assert '"Why is my kernel (2000, 32)? I expected (32, 2000)."' in index
+    assert "from a thread" not in index and "<p>&gt;" not in body(out / "index.html")
+    # Cut after the sentence that passes 300 characters (tools/notebooks.py QUESTION_CHARS).
+    k = next(k for k in range(1, 40) if len(" ".join(sentences[:k])) > 300)
+    assert " ".join(sentences[:k]) + " …" in index and sentences[k] not in index
+
+
+def test_committed_outputs_renders_the_saved_outputs_without_executing(sites):
+    out = sites["committed"]
+    assert ">41" in body(out / "01_first.html")
+    assert "answer 42" not in body(out / "02_second.html")  # never executed
+
+
+def test_solution_cells_are_collapsed(sites):
+    out = sites["fresh"]
+    page = body(out / "02_second.html")
+    details = re.findall(r"<details[^>]*>(.*?)</details>", page, re.S)
+    assert len(details) == 1 and "Show solution" in details[0]
+    assert "answer 42" in details[0] and "hello" not in details[0]
+    assert "<details" not in body(out / "01_first.html")
+
+
+def test_a_failing_notebook_fails_the_build_and_keeps_the_old_site(source, tmp_path):
+    out = tmp_path / "site"
+    assert run_tool("site", str(source), str(out), "--committed-outputs").returncode == 0
+    make_notebook(source / "03_broken.ipynb", "Broken", code("raise ValueError('boom')"))
+    result = run_tool("site", str(source), str(out))
+    assert result.returncode != 0 and "boom" in result.stderr
+    assert not (out / "03_broken.html").exists() and (out / "01_first.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notebooks", "site"]  # no leftovers
 
 
 def test_refresh_executes_in_place_with_counts_and_no_timings(source):
@@ -73,8 +169,8 @@ def test_refresh_keeps_the_file_mode(source):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
-def test_render_of_an_empty_folder_says_what_it_expected(tmp_path):
-    result = run_tool("render", str(tmp_path), str(tmp_path / "out"))
+def test_site_of_an_empty_folder_says_what_it_expected(tmp_path):
+    result = run_tool("site", str(tmp_path), str(tmp_path / "out"))
     assert result.returncode != 0
     assert "no notebooks (*.ipynb) found" in result.stderr
     assert not (tmp_path / "out").exists()

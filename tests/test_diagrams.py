@@ -1,0 +1,95 @@
+"""Tests for helpers.diagrams: a model's graph edges and their drawing."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from helpers.diagrams import KIND_COLORS, draw_graph, graph_edges, node_depths  # noqa: E402
+
+L = keras.layers
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+
+
+def ten_inputs() -> keras.Model:
+    inputs = [keras.Input((4,), name=f"in_{k}") for k in range(10)]
+    dense = L.Dense(3, name="shared_dense")
+    return keras.Model(inputs, [dense(x) for x in inputs], name="ten")
+
+
+def twin() -> keras.Model:
+    x = keras.Input((6,), name="enc_in")
+    encoder = keras.Model(x, L.Dense(2, name="enc_out")(x), name="encoder")
+    left, right = keras.Input((6,), name="left"), keras.Input((6,), name="right")
+    diff = L.Subtract(name="difference")([encoder(left), encoder(right)])
+    return keras.Model([left, right], diff, name="twin")
+
+
+def test_edges_of_a_layer_called_ten_times_follow_the_inputs_and_outputs():
+    model = ten_inputs()
+    edges = graph_edges(model)
+    assert edges[:10] == [(t.name, "shared_dense") for t in model.inputs]
+    assert edges[10:] == [("shared_dense", f"output {k}") for k in range(10)]
+
+
+def test_a_nested_model_is_one_node_and_a_layer_reading_it_twice_gets_two_edges():
+    model = twin()
+    difference = model.get_layer("difference")  # called once: .input is its inputs
+    assert len(difference.input) == 2
+    assert graph_edges(model) == [
+        ("left", "encoder"),
+        ("right", "encoder"),
+        ("encoder", "difference"),
+        ("encoder", "difference"),
+        ("difference", "output 0"),
+    ]
+    assert node_depths(model) == {
+        "left": 0,
+        "right": 0,
+        "encoder": 1,
+        "difference": 2,
+        "output 0": 3,
+    }
+
+
+def test_chain_depths_count_calls_from_the_inputs():
+    x = keras.Input((3,), name="x")
+    y = L.Dense(2, name="b")(L.Dense(2, name="a")(x))
+    model = keras.Model(x, y, name="chain")
+    assert node_depths(model) == {"x": 0, "a": 1, "b": 2, "output 0": 3}
+
+
+def test_draw_graph_draws_one_box_per_node_one_arrow_per_edge_and_a_legend():
+    model = twin()
+    ax = draw_graph(model)
+    texts = [t.get_text() for t in ax.texts if t.get_text()]
+    arrows = [t for t in ax.texts if not t.get_text()]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(ax.figure)
+    assert sorted(texts) == sorted(node_depths(model))
+    assert len(arrows) == len(graph_edges(model))
+    assert legend == list(KIND_COLORS)
+
+
+def test_draw_graph_uses_the_given_axes():
+    fig, ax = plt.subplots()
+    assert draw_graph(ten_inputs(), ax) is ax
+    plt.close(fig)
+
+
+def test_graph_edges_rejects_a_layer():
+    with pytest.raises(ValueError, match="Functional keras.Model, got Dense"):
+        graph_edges(L.Dense(2))
