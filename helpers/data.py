@@ -603,7 +603,9 @@ def load_labeled(
 
     Labels are non-negative integers (the public preprocessed copies of MR, SST-1/2, Subj, TREC,
     CR and MPQA, e.g. ``rt-polarity.all`` or ``stsa.binary.train``, use this format). A line
-    that does not start with one raises ValueError naming the file and line.
+    that does not start with one raises ValueError naming the file and line. A line with a label
+    and no text is kept as an empty sentence, so that counts match the published sizes (the
+    public CR and MPQA copies have a few such lines).
 
     >>> texts, labels = load_labeled("stsa.binary.train")  # doctest: +SKIP
     """
@@ -611,7 +613,7 @@ def load_labeled(
     labels: list[int] = []
     for number, line in enumerate(read_lines(path, encoding), start=1):
         label, _, text = line.partition(" ")
-        if not label.isdigit() or not text.strip():
+        if not label.isdigit():
             raise ValueError(
                 f"{Path(path).name} non-blank line {number}: expected 'LABEL text' with a "
                 f"non-negative integer label, e.g. '0 the film is dull .'; got {line[:60]!r}"

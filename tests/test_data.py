@@ -564,10 +564,12 @@ def test_load_labeled_reads_label_text_lines(tmp_path):
     texts, labels = data.load_labeled(path)
     assert texts == ["a triumph .", "a mess , start to finish", "it is a film"]
     assert labels.tolist() == [4, 0, 2]
+    path.write_text("1 fine\n0\n", encoding="utf-8")  # a label and no text: an empty sentence
+    assert data.load_labeled(path)[0] == ["fine", ""]
     for line, what in (
         ("positive a triumph", "positive"),
         ("-1 a mess", "-1 a mess"),
-        ("3", "'3'"),
+        ("3.5 x", "3.5 x"),
     ):
         path.write_text(f"1 fine\n{line}\n", encoding="utf-8")
         with pytest.raises(

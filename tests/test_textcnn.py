@@ -111,14 +111,31 @@ def test_features_have_feature_dim_per_sequence():
     np.testing.assert_allclose(features, sub.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
-def test_tf1_conv2d_on_expanded_embeddings_equals_conv1d():
+def test_tf1_conv2d_on_expanded_embeddings_equals_a_conv1d_layer():
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(2, 12, 6)).astype("float32")
     kernel = rng.normal(size=(3, 6, 1, 4)).astype("float32")  # TF1 filter [k, E, 1, F]
     tf1 = keras.ops.convert_to_numpy(keras.ops.conv(emb[..., None], kernel, padding="valid"))
-    conv1d = keras.ops.convert_to_numpy(keras.ops.conv(emb, kernel[:, :, 0, :], padding="valid"))
-    assert tf1.shape == (2, 10, 1, 4)
+    layer = keras.layers.Conv1D(4, 3, name="conv")
+    layer.build((None, 12, 6))
+    layer.set_weights([kernel[:, :, 0, :], np.zeros(4, "float32")])
+    conv1d = keras.ops.convert_to_numpy(layer(emb))
+    assert tf1.shape == (2, 10, 1, 4) and conv1d.shape == (2, 10, 4)
     np.testing.assert_allclose(tf1[:, :, 0, :], conv1d, atol=1e-5)
+
+
+def test_tf1_loss_terms_equal_the_keras_ones():
+    # softmax cross-entropy on one-hot labels = sparse categorical on integer labels;
+    # l2_reg_lambda * tf.nn.l2_loss(W) (half the sum of squares) = keras L2(l2_reg_lambda / 2)
+    y = np.array([0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], dtype="float32")
+    sparse = float(keras.losses.SparseCategoricalCrossentropy()(y, probs))
+    one_hot = float(keras.losses.CategoricalCrossentropy()(np.eye(2)[y], probs))
+    assert sparse == pytest.approx(one_hot, abs=1e-6)
+    with pytest.raises(ValueError, match="target"):
+        keras.losses.CategoricalCrossentropy()(y, probs)
+    w = np.random.default_rng(0).normal(size=(150, 2)).astype("float32")
+    assert float(keras.regularizers.L2(0.05)(w)) == pytest.approx(0.1 * (w**2).sum() / 2, rel=1e-5)
 
 
 @pytest.mark.parametrize("pooling", textcnn.POOLINGS)
@@ -157,8 +174,8 @@ def test_on_the_synthetic_corpus_trained_features_put_same_label_sentences_toget
     # The notebook's training claims, on the same data: held-out accuracy > 0.95; 5-nearest-
     # neighbour label agreement > 0.95 on the trained features but < 0.75 on the same network's
     # untrained features and on a bag of words (not a probe on the features, which the head
-    # already is); the test fails for a network trained on shuffled labels; a fresh vocabulary
-    # breaks the model.
+    # already is); the test fails for a network trained on shuffled labels (the control); a fresh
+    # vocabulary breaks the model.
     from helpers import activations, data
 
     texts, labels = data.synthetic_reviews(2400, seed=0)
@@ -169,9 +186,9 @@ def test_on_the_synthetic_corpus_trained_features_put_same_label_sentences_toget
     def acc(model, x, y):
         return float((model.predict(x, verbose=0).argmax(-1) == y).mean())
 
-    def agreement(model):
-        features = activations.extract(model, np.concatenate([train, test]), "extractor")
-        f = features["extractor"]
+    def agreement(model, layer="extractor"):
+        features = activations.extract(model, np.concatenate([train, test]), layer)
+        f = features[layer].reshape(2400, -1)
         return knn_agreement(f[:2000], y_train, f[2000:], y_test)
 
     cnn = textcnn.build_textcnn(16, 2, len(vocab), 32)
@@ -181,13 +198,16 @@ def test_on_the_synthetic_corpus_trained_features_put_same_label_sentences_toget
     assert acc(cnn, test, y_test) > 0.95
     assert agreement(cnn) > 0.95
     assert agreement(untrained) < 0.75
+    # exercise 2: training already put the label into the (flattened) embeddings
+    assert agreement(cnn, "embedding") > 0.95 and agreement(untrained, "embedding") < 0.75
     bags = bag_of_words(train, len(vocab)), bag_of_words(test, len(vocab))
     assert knn_agreement(bags[0], y_train, bags[1], y_test) < 0.75
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     shuffled = textcnn.build_textcnn(16, 2, len(vocab), 32)
-    shuffled.fit(train, np.random.default_rng(0).permutation(y_train), 50, 6, verbose=0)
+    shuffled_labels = np.random.default_rng(0).permutation(y_train)
+    shuffled.fit(train, shuffled_labels, batch_size=50, epochs=6, verbose=0)
     assert agreement(shuffled) < 0.7
 
     new_texts, new_labels = data.synthetic_reviews(300, seed=7)
@@ -466,3 +486,27 @@ def test_max_norm_is_a_constraint_on_each_class_column():
     for bad in (0, -1.0, "3", True):
         with pytest.raises(ValueError, match="max_norm must be a positive number or None"):
             textcnn.build_textcnn(**SMALL, max_norm=bad)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="string tensors: TF only")
+def test_extract_reaches_the_extractor_inside_a_model_that_reads_raw_strings():
+    import tensorflow as tf
+
+    from helpers import activations, data
+
+    texts, _ = data.synthetic_reviews(40, seed=0)
+    ids, vocab = data.vectorize(texts, 200, 16)
+    cnn = textcnn.build_textcnn(16, 2, len(vocab), 8)
+    text = keras.Input(shape=(1,), dtype="string", name="text")
+    to_ids = keras.layers.TextVectorization(
+        vocabulary=vocab[2:], output_sequence_length=16, name="vectorize"
+    )
+    reader = keras.Model(text, cnn(to_ids(text)), name="reader")
+    # "" and "[UNK]" may be dropped (the layer adds them) or given at the start
+    with_reserved = keras.layers.TextVectorization(vocabulary=vocab, name="with_reserved")
+    assert to_ids.get_vocabulary() == with_reserved.get_vocabulary() == vocab
+    strings = tf.constant(texts)[:, None]
+    name = f"{cnn.name}/extractor"
+    from_reader = activations.extract(reader, strings, [name], batch_size=16)[name]
+    plain = keras.Model(cnn.input, cnn.get_layer("extractor").output, name="plain")
+    np.testing.assert_allclose(from_reader, plain.predict(ids, verbose=0), rtol=1e-5, atol=1e-6)
