@@ -4,14 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+SCALE_STAMP := $(VENV)/.installed-scale
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv run workshop test lint lab bench bench-kim refresh-notebooks clean
+.PHONY: venv scale run workshop test lint lab bench bench-scale bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
+
+# The optional extra of helpers.scale (Ray Data): notebook 06 and tests/test_scale.py need it.
+scale: $(SCALE_STAMP)
+
+$(SCALE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[scale]"
+	touch $@
 
 $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +31,7 @@ $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	touch $@
 
 # The book site in build/site: every notebook executed fresh from its source, then Sphinx.
-run: $(STAMP)
+run: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py site notebooks build/site
 
 # Student copies (solutions removed), their zip and the instructor sheet in build/workshop.
@@ -36,21 +44,24 @@ lint: $(STAMP)
 
 # tests/test_site.py builds the site from the committed outputs (no second execution: nbval here
 # checks them against a fresh run) and drives /usr/bin/chromium; it says so when it is skipped.
-test: lint
+test: lint $(SCALE_STAMP)
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	$(BIN)/python -m pytest tests notebooks $(NBVAL)
 
-lab: $(STAMP)
+lab: $(SCALE_STAMP)
 	$(BIN)/jupyter lab notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/extraction.py
 
+bench-scale: $(SCALE_STAMP)
+	$(BIN)/python benchmarks/distributed.py
+
 # Kim (2014), Table 2, CNN-rand: `make bench-kim DATA=folder` (see the README for its layout).
 bench-kim: $(STAMP)
 	$(BIN)/python benchmarks/kim_table.py $(or $(DATA),data) --out build/kim_table.json
 
-refresh-notebooks: $(STAMP)
+refresh-notebooks: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py refresh notebooks/*.ipynb
 
 clean:

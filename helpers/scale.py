@@ -1,0 +1,480 @@
+"""Activation extraction on Ray Data: the folder ``activations.extract_to_disk`` writes, from many
+workers, on this machine or on a cluster. Needs the ``scale`` extra: ``pip install -e .[scale]``.
+
+How a job runs:
+
+1. The driver checks everything before any worker starts: the ``.keras`` file loads, the token
+   id files (``.npy``, as ``helpers.data.vectorize_to_npy`` writes them) fit the model, and the
+   layer names exist (it runs ``activations.extract`` on one row).
+2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to a
+   pool of actors, each of which loads the model from the file once and writes one ``.npz`` per
+   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete).
+3. The driver streams the shards, in input order, into one ``.npy`` per activation and writes
+   ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``.
+
+A re-run after a failure (a killed driver, a failed shard) skips the shards already written. Ray
+itself restarts a worker process that dies and retries its shard.
+
+>>> start_local(num_cpus=2)   # this machine only; on a cluster: ray.init() connects instead
+>>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
+>>> np.load(paths["extractor"], mmap_mode="r").shape   # (rows of ids.npy, 100)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from helpers import activations
+from helpers._checks import check_int
+from helpers._files import atomic_open, write_json
+from helpers.activations import INDEX_FILE
+
+WORK_DIR = ".shards"  # inside out_dir, removed once index.json is written
+JOB_FILE = "job.json"  # in WORK_DIR: what the shards were made from, to resume only the same job
+LOOPBACK = "127.0.0.1"
+# Set by start_local: no usage statistics; servers on 127.0.0.1 (read when ray is imported);
+# token authentication (Ray's default for a local start, set explicitly so Ray does not warn).
+_LOCAL_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "token",
+}
+_INSTALL = "pip install -e .[scale]"
+
+logger = logging.getLogger(__name__)
+
+
+def _ray() -> Any:
+    """The ``ray`` module with Ray Data loaded, or ImportError saying how to install it."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise ImportError(
+            f"helpers.scale runs on Ray Data, an optional extra: {_INSTALL}"
+        ) from error
+    return ray
+
+
+def start_local(num_cpus: int = 2) -> None:
+    """Start Ray in this process for this machine only, quietly.
+
+    Every Ray server listens on 127.0.0.1; no dashboard, no usage statistics, no progress bars,
+    worker logs stay in Ray's log folder and Ray Data logs only errors. Sets the environment
+    variables of ``_LOCAL_ENV`` (inherited by Ray's processes). Call it before anything imports
+    ``ray`` (Ray reads its loopback setting on import), once per process. On a cluster call
+    ``ray.init()`` instead (``ray job submit`` tells it the address).
+
+    >>> start_local(num_cpus=2)
+    """
+    num_cpus = check_int("num_cpus", num_cpus)
+    os.environ.update(_LOCAL_ENV)
+    ray = _ray()
+    if ray.is_initialized():
+        raise RuntimeError(
+            "Ray is already running in this process; start_local starts it: call ray.shutdown() "
+            "first, or use the running Ray as it is"
+        )
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                _node_ip_address=LOOPBACK,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+            break
+        except Exception as error:  # Ray raises a bare Exception for this
+            ray.shutdown()
+            # On a busy machine the raylet can give up waiting (15 s) for its agent process;
+            # the second start is faster (the agent's imports are cached by then).
+            if attempt == 2 or "timed out during startup" not in str(error):
+                raise
+            logger.info("Ray timed out starting (a busy machine?); trying once more")
+    if ray.util.get_node_ip_address() != LOOPBACK:
+        address = ray.util.get_node_ip_address()
+        ray.shutdown()
+        raise RuntimeError(
+            f"Ray would listen on {address}, not {LOOPBACK}: ray was imported before start_local "
+            "could set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0; call start_local in a fresh process "
+            "before anything imports ray"
+        )
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.enable_auto_log_stats = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks, before any worker starts
+# ---------------------------------------------------------------------------------------------
+
+
+def _model_file(model_path: Any) -> Path:
+    """``model_path`` as an absolute Path if it names an existing ``.keras`` file."""
+    if isinstance(model_path, keras.Model):
+        raise TypeError(
+            "model_path must be the path of a saved .keras file, not a live model: each worker "
+            "loads the model from the file once. Save it first: model.save('model.keras')"
+        )
+    if not isinstance(model_path, (str, os.PathLike)):
+        raise TypeError(
+            f"model_path must be the path of a .keras file; got {type(model_path).__name__}"
+        )
+    path = Path(model_path)
+    if path.suffix != ".keras":
+        raise ValueError(
+            f"model_path must be a .keras file (as model.save('name.keras') writes); got "
+            f"{str(path)!r}"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"model_path {str(path)!r} does not exist or is not a file")
+    return path.resolve()
+
+
+def _load_model(path: Path) -> keras.Model:
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:
+        raise ValueError(
+            f"model_path {str(path)!r} is not a loadable Keras model ({type(error).__name__}: "
+            f"{error})"
+        ) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ids:
+    """One ``.npy`` file of ids: its absolute path, rows, and what the job records of it."""
+
+    path: Path
+    rows: int
+    shape: tuple[int, ...]
+    dtype: str
+
+    def record(self) -> dict[str, Any]:
+        stat = self.path.stat()
+        return {
+            "file": str(self.path),
+            "shape": list(self.shape),
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
+
+
+def _id_files(ids: Any) -> list[_Ids]:
+    """The ``.npy`` file(s) in ``ids``, checked to be non-empty and of one row shape and dtype."""
+    how = "the path of a .npy file of token ids (as data.vectorize_to_npy writes), or a list"
+    if isinstance(ids, (str, os.PathLike)):
+        ids = [ids]
+    if not isinstance(ids, (list, tuple)) or len(ids) == 0:
+        empty = "an empty " if isinstance(ids, (list, tuple)) else ""
+        raise TypeError(
+            f"ids must be {how} of them; got {empty}{type(ids).__name__} (save an array with "
+            "np.save)"
+        )
+    files = []
+    for item in ids:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"ids must be {how} of them; the list holds {type(item).__name__}")
+        path = Path(item)
+        if not path.is_file():
+            raise FileNotFoundError(f"ids file {str(path)!r} does not exist or is not a file")
+        try:
+            array = np.load(path, mmap_mode="r")
+        except ValueError as error:
+            raise ValueError(f"ids file {str(path)!r} is not a .npy file ({error})") from error
+        if array.ndim == 0 or len(array) == 0:
+            raise ValueError(f"ids file {str(path)!r} holds no rows (shape {array.shape})")
+        files.append(_Ids(path.resolve(), len(array), tuple(array.shape), array.dtype.str))
+    kinds = {(f.shape[1:], f.dtype) for f in files}
+    if len(kinds) > 1:
+        listed = ", ".join(f"{f.path.name}: {f.shape} {f.dtype}" for f in files)
+        raise ValueError(f"the ids files must share their row shape and dtype; got {listed}")
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Shards and the workers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shard:
+    """Rows ``start:stop`` of one ids file; written to ``shard-<index>.npz``."""
+
+    index: int
+    path: str
+    start: int
+    stop: int
+
+    @property
+    def file(self) -> str:
+        return f"shard-{self.index:06d}.npz"
+
+
+def _plan(files: list[_Ids], shard_rows: int) -> list[_Shard]:
+    """Every shard of every file, in input order; a file's last shard may be shorter."""
+    shards = []
+    for ids in files:
+        for start in range(0, ids.rows, shard_rows):
+            stop = min(start + shard_rows, ids.rows)
+            shards.append(_Shard(len(shards), str(ids.path), start, stop))
+    return shards
+
+
+class _ShardWorker:
+    """A Ray Data actor: loads the model once, then writes the activations of each shard it gets.
+
+    Ray builds it in the worker process from these arguments (no live model is pickled).
+    """
+
+    def __init__(
+        self, model_path: str, layers: list[str], work_dir: str, batch_size: int, backend: str
+    ) -> None:
+        if keras.backend.backend() != backend:
+            raise RuntimeError(
+                f"this worker runs Keras on {keras.backend.backend()!r}, the driver on "
+                f"{backend!r}: set KERAS_BACKEND={backend} on the workers"
+            )
+        self.model = keras.saving.load_model(model_path, compile=False)
+        self.layers = layers
+        self.work_dir = Path(work_dir)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        columns = (batch["index"], batch["path"], batch["start"], batch["stop"])
+        for index, path, start, stop in zip(*columns, strict=True):
+            self.write(_Shard(int(index), str(path), int(start), int(stop)))
+        return {"index": batch["index"]}
+
+    def write(self, shard: _Shard) -> None:
+        """Extract one shard and save it as ``arr_0, arr_1, ...`` (one per layer, in order)."""
+        ids = np.asarray(np.load(shard.path, mmap_mode="r")[shard.start : shard.stop])
+        out = activations.extract(self.model, ids, self.layers, self.batch_size)
+        with atomic_open(self.work_dir / shard.file, "wb") as file:
+            np.savez(file, *(out[key] for key in self.layers))
+
+
+def _run_on_ray(
+    shards: list[_Shard],
+    model_path: Path,
+    keys: list[str],
+    work: Path,
+    batch_size: int,
+    workers: int,
+) -> None:
+    """Write the given shards on Ray Data, with ``workers`` actors (Ray started if need be)."""
+    ray = _ray()
+    if not ray.is_initialized():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init()  # e.g. under `ray job submit`: join that cluster
+        else:
+            start_local(num_cpus=workers)
+    env = {"KERAS_BACKEND": keras.backend.backend()}
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        env["TF_CPP_MIN_LOG_LEVEL"] = os.environ["TF_CPP_MIN_LOG_LEVEL"]
+    items = [dataclasses.asdict(shard) for shard in shards]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        _ShardWorker,
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
+        num_cpus=1,
+        fn_constructor_kwargs={
+            "model_path": str(model_path),
+            "layers": keys,
+            "work_dir": str(work),
+            "batch_size": batch_size,
+            "backend": keras.backend.backend(),
+        },
+        runtime_env={"env_vars": env},
+    )
+    for _ in dataset.iter_rows():
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# The final folder
+# ---------------------------------------------------------------------------------------------
+
+
+def _merge(
+    out_dir: Path,
+    work: Path,
+    shards: list[_Shard],
+    probe: dict[str, np.ndarray],
+    names: dict[str, str],
+) -> dict[str, activations._NpyAppender]:
+    """Stream every shard, in order, into one hidden ``.npy`` per activation (not yet renamed)."""
+    keys = list(probe)
+    writers: dict[str, activations._NpyAppender] = {}
+    try:
+        for key in keys:
+            writers[key] = activations._NpyAppender(out_dir, names[key], probe[key])
+        for shard in shards:
+            with np.load(work / shard.file) as arrays:
+                parts = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+            expected = [(shard.stop - shard.start, *probe[k].shape[1:]) for k in keys]
+            found = [part.shape for part in parts]
+            dtypes = [part.dtype for part in parts]
+            if found != expected or dtypes != [probe[k].dtype for k in keys]:
+                raise RuntimeError(
+                    f"shard file {shard.file} in {str(work)!r} holds shapes {found} {dtypes}, "
+                    f"this job expects {expected}: delete that file and run again to redo it"
+                )
+            for key, part in zip(keys, parts, strict=True):
+                writers[key].append(part)
+        for writer in writers.values():
+            writer.finish()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    return writers
+
+
+def _publish(
+    out_dir: Path,
+    model_name: str,
+    names: dict[str, str],
+    writers: dict[str, activations._NpyAppender],
+) -> dict[str, Path]:
+    """Rename the finished files into place and write ``index.json`` last, exactly as
+    ``activations.extract_to_disk`` does (the one place here that knows the index format)."""
+    index_path = out_dir / INDEX_FILE
+    written = {name.lower() for name in names.values()}
+    stale = [n for n in activations._indexed_files(index_path) if n.lower() not in written]
+    index_path.unlink(missing_ok=True)  # an old index must not describe the new files
+    paths = {}
+    for key, writer in writers.items():
+        paths[key] = out_dir / names[key]
+        os.replace(writer.path, paths[key])
+    for name in stale:
+        (out_dir / name).unlink(missing_ok=True)
+    samples = {writer.count for writer in writers.values()}.pop()
+    index = {
+        "version": activations.INDEX_VERSION,
+        "model": model_name,
+        "samples": samples,
+        "activations": {
+            key: {
+                "file": names[key],
+                "shape": [writer.count, *writer.tail],
+                "dtype": writer.dtype.name,
+                "samples": writer.count,
+                "bytes": paths[key].stat().st_size,
+                "crc32": f"{writer.crc32:08x}",
+            }
+            for key, writer in writers.items()
+        },
+    }
+    write_json(index_path, index)
+    return paths
+
+
+def _read_job(work: Path) -> Any:
+    try:
+        return json.loads((work / JOB_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def extract_to_disk(
+    model_path: str | os.PathLike,
+    ids: str | os.PathLike | Sequence[str | os.PathLike],
+    layers: Any,
+    out_dir: str | os.PathLike,
+    *,
+    batch_size: int = 256,
+    shard_rows: int = 8192,
+    workers: int = 2,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """``activations.extract_to_disk`` as a Ray Data job: same files, same index, many workers.
+
+    ``model_path``: a saved ``.keras`` file (each worker loads it once). ``ids``: a ``.npy`` file
+    of model inputs, one row per sentence (``data.vectorize_to_npy`` writes one), or a list of
+    such files, read in order. ``layers``: as for ``activations.extract``. The rows are cut into
+    shards of ``shard_rows`` (a multiple of ``batch_size``, so every batch holds the rows
+    ``activations.extract`` would batch together, and the numbers are the same); ``workers``
+    actors write one file per shard into ``out_dir/.shards/``, and the driver merges them into
+    one ``.npy`` per activation in input order, then writes ``index.json`` last. Run again after a
+    failure to finish the job: finished shards are kept. Outputs that exist are refused
+    (FileExistsError) unless ``overwrite=True``, as in ``activations.extract_to_disk``. Uses the
+    running Ray, else joins ``RAY_ADDRESS``, else ``start_local(num_cpus=workers)``. On a cluster
+    the model, the ids and ``out_dir`` must be on storage every node sees.
+
+    >>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
+    >>> np.load(paths["extractor"], mmap_mode="r").shape   # (rows of ids.npy, 100)
+    """
+    model_path = _model_file(model_path)
+    files = _id_files(ids)
+    batch_size = check_int("batch_size", batch_size)
+    shard_rows = check_int("shard_rows", shard_rows)
+    workers = check_int("workers", workers)
+    if shard_rows % batch_size:
+        raise ValueError(
+            f"shard_rows must be a multiple of batch_size={batch_size} (so that each shard's "
+            f"batches are the ones activations.extract runs); got {shard_rows}"
+        )
+    model = _load_model(model_path)
+    first = np.asarray(np.load(files[0].path, mmap_mode="r")[:1])
+    probe = activations.extract(model, first, layers, batch_size=1)  # checks names and shapes
+    keys = list(probe)
+    names = activations._file_names(tuple(keys))
+    out_dir = Path(out_dir)
+    work = out_dir / WORK_DIR
+    job = {
+        "model": {"file": str(model_path), "sha256": _sha256(model_path)},
+        "layers": keys,
+        "ids": [ids.record() for ids in files],
+        "shard_rows": shard_rows,
+        "batch_size": batch_size,
+        "backend": keras.backend.backend(),
+    }
+    resuming = _read_job(work) == job
+    activations._refuse_existing(
+        out_dir, names, overwrite or (resuming and not (out_dir / INDEX_FILE).exists())
+    )
+    if work.exists() and not resuming:
+        if not overwrite:
+            raise FileExistsError(
+                f"{str(work)!r} holds the shards of another job (other model, ids, layers or "
+                "sizes); pass overwrite=True to discard them, or choose another out_dir"
+            )
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not resuming:
+        write_json(work / JOB_FILE, job)
+
+    shards = _plan(files, shard_rows)
+    pending = [shard for shard in shards if not (work / shard.file).exists()]
+    logger.info("%d of %d shards to extract", len(pending), len(shards))
+    if pending:
+        _run_on_ray(pending, model_path, keys, work, batch_size, workers)
+    missing = [shard.file for shard in pending if not (work / shard.file).exists()]
+    if missing:
+        raise RuntimeError(f"the job ended without writing {missing}; run it again to finish")
+    paths = _publish(out_dir, model.name, names, _merge(out_dir, work, shards, probe, names))
+    shutil.rmtree(work)
+    return paths

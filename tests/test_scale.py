@@ -1,0 +1,346 @@
+"""Tests for helpers.scale: activation extraction as a Ray Data job, with 2 local workers.
+
+Ray starts once for the module (a few seconds); every job starts its own 2 workers, each of which
+imports Keras and loads the model, so the jobs here are few and small.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import json
+import os
+import re
+import signal
+import sys
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+from packaging.requirements import Requirement
+
+from helpers import activations, data, scale
+from helpers.textcnn import build_textcnn
+
+if importlib.util.find_spec("ray") is None:  # not importorskip: ray must not be imported yet
+    pytest.skip(
+        "the scale extra is not installed: pip install -e .[scale]", allow_module_level=True
+    )
+
+SENTENCES, LENGTH = 3000, 20
+LAYERS = ["extractor", "flatten"]
+INDEX = activations.INDEX_FILE
+
+
+class Corpus:
+    """Token ids of synthetic sentences on disk, a saved TextCNN, and extract's answer on them."""
+
+    def __init__(self, folder: Path) -> None:
+        texts, _ = data.synthetic_reviews(SENTENCES, seed=0)
+        ids, vocabulary = data.vectorize(texts, max_tokens=300, sequence_length=LENGTH)
+        self.ids = folder / "ids.npy"
+        np.save(self.ids, ids)
+        keras.utils.set_random_seed(0)
+        model = build_textcnn(LENGTH, 2, len(vocabulary), 16, num_filters=8, feature_dim=10)
+        self.model = folder / "textcnn.keras"
+        model.save(self.model)
+        self.expected = activations.extract(model, ids, LAYERS)
+        self.index_folder = folder / "single_process"
+        activations.extract_to_disk(model, ids, LAYERS, self.index_folder, progress=False)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    return Corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    scale.start_local(num_cpus=2)
+    import ray
+
+    # The worker subclasses below live in this test file, which the workers cannot import.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    """Fails the test if a job reaches Ray: for checks that must happen before any worker."""
+
+    def engine(*args, **kwargs):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(scale, "_run_on_ray", engine)
+
+
+def assert_same_files(out_dir: Path, corpus: Corpus) -> None:
+    """out_dir holds what activations.extract_to_disk writes, numbers equal to extract's."""
+    assert sorted(p.name for p in out_dir.iterdir()) == ["extractor.npy", "flatten.npy", INDEX]
+    index = json.loads((out_dir / INDEX).read_text())
+    assert index == json.loads((corpus.index_folder / INDEX).read_text())
+    for key in LAYERS:
+        got = np.load(out_dir / index["activations"][key]["file"], mmap_mode="r")
+        want = corpus.expected[key]
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)  # bit-identical, in input order
+
+
+# --- the job on 2 local workers ----------------------------------------------------------------
+
+
+def test_two_workers_write_extract_to_disks_files_bit_identical(corpus, local_ray, tmp_path):
+    out_dir = tmp_path / "features"
+    paths = scale.extract_to_disk(
+        corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=512, workers=2
+    )
+    assert paths == {key: out_dir / f"{key}.npy" for key in LAYERS}
+    assert_same_files(out_dir, corpus)  # 6 shards, the last one short, merged in order
+    with pytest.raises(FileExistsError, match="already exist"):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir)
+
+
+def test_a_list_of_id_files_is_read_in_order(corpus, local_ray, tmp_path):
+    ids = np.load(corpus.ids)
+    parts = [tmp_path / "part0.npy", tmp_path / "part1.npy"]
+    np.save(parts[0], ids[:1100])
+    np.save(parts[1], ids[1100:])
+    model = keras.saving.load_model(corpus.model, compile=False)
+    per_file = [activations.extract(model, np.load(part), LAYERS) for part in parts]
+    paths = scale.extract_to_disk(corpus.model, parts, LAYERS, tmp_path / "out", shard_rows=768)
+    for key in LAYERS:
+        got = np.load(paths[key])
+        np.testing.assert_array_equal(got, np.concatenate([p[key] for p in per_file]))
+        # Against one extract over all rows, the batches differ after row 1100: float32 rounding.
+        difference = np.abs(got - corpus.expected[key]).max()
+        assert difference <= 1e-5 * max(1.0, np.abs(corpus.expected[key]).max()), difference
+
+
+class KillOnce(scale._ShardWorker):
+    """Kills its own worker process (SIGKILL, no clean-up) at shard 5, the first time only."""
+
+    def write(self, shard):
+        marker = self.work_dir.parents[1] / "killed"
+        if shard.index == 5 and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().write(shard)
+
+
+def test_a_worker_killed_mid_job_then_a_rerun_gives_the_same_files(
+    corpus, local_ray, tmp_path, monkeypatch
+):
+    out_dir = tmp_path / "features"
+    monkeypatch.setattr(scale, "_ShardWorker", KillOnce)
+    try:  # Ray restarts the killed worker and retries its shard, so this run usually finishes
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=256)
+    except Exception:  # noqa: BLE001 (if it did not, the re-run below must finish the job)
+        assert not (out_dir / INDEX).exists()
+    assert (tmp_path / "killed").exists(), "no worker was killed"
+    monkeypatch.undo()
+    if not (out_dir / INDEX).exists():
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=256)
+    assert_same_files(out_dir, corpus)
+
+
+class FailAtShard4(scale._ShardWorker):
+    def write(self, shard):
+        if shard.index == 4:
+            raise OSError("disk full (simulated)")
+        super().write(shard)
+
+
+class Spy(scale._ShardWorker):
+    """Logs each shard it writes to spy.log beside the output folder."""
+
+    def write(self, shard):
+        super().write(shard)
+        with open(self.work_dir.parents[1] / "spy.log", "a") as log:
+            log.write(f"{shard.index}\n")
+
+
+def test_a_failed_job_looks_unfinished_and_a_rerun_redoes_only_missing_shards(
+    corpus, local_ray, tmp_path, monkeypatch
+):
+    out_dir = tmp_path / "features"
+    monkeypatch.setattr(scale, "_ShardWorker", FailAtShard4)
+    with pytest.raises(Exception, match="disk full"):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=256)
+    assert sorted(p.name for p in out_dir.iterdir()) == [scale.WORK_DIR]  # no index, no .npy
+    work = out_dir / scale.WORK_DIR
+    done = {int(re.findall(r"\d+", p.name)[0]) for p in work.glob("shard-*.npz")}
+    assert 4 not in done and done, done
+    for index in done:  # a shard file is there only when complete
+        with np.load(work / f"shard-{index:06d}.npz") as shard:
+            rows = min(256, SENTENCES - 256 * index)
+            assert [shard[name].shape[0] for name in shard.files] == [rows, rows]
+
+    monkeypatch.setattr(scale, "_ShardWorker", Spy)
+    scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=256)
+    redone = {int(line) for line in (tmp_path / "spy.log").read_text().split()}
+    # 3000 rows / 256: 12 shards. Not "== the rest": a worker of the failed run may still have
+    # been finishing a shard when the driver saw the error, and that shard is kept too.
+    assert 4 in redone and redone <= set(range(12)) - done, (redone, done)
+    assert_same_files(out_dir, corpus)
+
+
+def is_loopback(ip: str) -> bool:
+    """127.x, ::1, or 127.x written as IPv6 (::ffff:127.0.0.1)."""
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def test_ray_listens_on_loopback_only(local_ray):
+    psutil = pytest.importorskip("psutil")
+    assert local_ray.util.get_node_ip_address() == scale.LOOPBACK
+    ours = {p.pid for p in psutil.Process().children(recursive=True)} | {os.getpid()}
+    listening = [
+        c.laddr.ip
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in ours
+    ]
+    assert listening, "found none of Ray's servers"
+    assert all(is_loopback(ip) for ip in listening), listening
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+
+
+# --- checks before any worker starts (no Ray needed) -------------------------------------------
+
+
+def bad_model(kind: str, folder: Path):
+    """A model_path argument that must be refused."""
+    if kind == "junk.keras":
+        (folder / kind).write_text("not a zip file")
+    if kind == "live model":
+        return keras.Sequential(name="live")
+    return folder / kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "message"),
+    [
+        ("missing.keras", FileNotFoundError, "does not exist"),
+        ("model.h5", ValueError, r"must be a \.keras file"),
+        ("junk.keras", ValueError, "not a loadable Keras model"),
+        ("live model", TypeError, r"not a live model.*model\.save"),
+    ],
+)
+def test_a_bad_model_path_fails_before_any_worker(
+    corpus, tmp_path, no_engine, kind, error, message
+):
+    out_dir = tmp_path / "features"
+    with pytest.raises(error, match=message):
+        scale.extract_to_disk(bad_model(kind, tmp_path), corpus.ids, LAYERS, out_dir)
+    assert not out_dir.exists()
+
+
+def test_an_unknown_layer_fails_before_any_worker_listing_the_known_ones(
+    corpus, tmp_path, no_engine
+):
+    out_dir = tmp_path / "features"
+    with pytest.raises(KeyError) as info:
+        scale.extract_to_disk(corpus.model, corpus.ids, ["extracter"], out_dir)
+    message = str(info.value)
+    assert "no layer named 'extracter'" in message
+    assert message.index("'extractor'") < message.index("'embedding'")  # closest first
+    assert not out_dir.exists()
+
+
+def bad_ids(kind: str, folder: Path, good: Path):
+    """An ids argument that must be refused."""
+    if kind == "array":
+        return np.load(good)
+    if kind == "empty list":
+        return []
+    if kind == "text.npy":
+        (folder / kind).write_text("not an array")
+    if kind == "no_rows.npy":
+        np.save(folder / kind, np.zeros((0, LENGTH), "int32"))
+    if kind == "other shape":
+        np.save(folder / "wide.npy", np.zeros((4, LENGTH + 1), "int32"))
+        return [good, folder / "wide.npy"]
+    return folder / kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "message"),
+    [
+        ("array", TypeError, r"path of a \.npy file.*np\.save"),
+        ("empty list", TypeError, "empty list"),
+        ("missing.npy", FileNotFoundError, "does not exist"),
+        ("text.npy", ValueError, r"is not a \.npy file"),
+        ("no_rows.npy", ValueError, "holds no rows"),
+        ("other shape", ValueError, "share their row shape"),
+    ],
+)
+def test_bad_ids_fail_before_any_worker(corpus, tmp_path, no_engine, kind, error, message):
+    ids = bad_ids(kind, tmp_path, corpus.ids)
+    with pytest.raises(error, match=message):
+        scale.extract_to_disk(corpus.model, ids, LAYERS, tmp_path / "features")
+    assert not (tmp_path / "features").exists()
+
+
+def test_ids_that_do_not_fit_the_model_fail_before_any_worker(corpus, tmp_path, no_engine):
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((5, LENGTH + 1), "int32"))
+    with pytest.raises(ValueError, match="expects batches of shape"):
+        scale.extract_to_disk(corpus.model, wrong, LAYERS, tmp_path / "o")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"shard_rows": 500}, ValueError, "multiple of batch_size=256"),
+        ({"workers": 0}, ValueError, "workers must be a positive int"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be a positive int"),
+    ],
+)
+def test_bad_sizes_fail_before_any_worker(corpus, tmp_path, no_engine, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, tmp_path / "o", **kwargs)
+
+
+def test_existing_outputs_and_another_jobs_shards_are_refused(corpus, tmp_path, no_engine):
+    with pytest.raises(FileExistsError, match="index.json"):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, corpus.index_folder)
+    out_dir = tmp_path / "features"
+    (out_dir / scale.WORK_DIR).mkdir(parents=True)
+    (out_dir / scale.WORK_DIR / scale.JOB_FILE).write_text('{"layers": ["conv_3"]}')
+    with pytest.raises(FileExistsError, match="shards of another job"):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir)
+
+
+# --- one worker, in this process ---------------------------------------------------------------
+
+
+def test_a_worker_writes_its_shard_as_extract_computes_it(corpus, tmp_path):
+    worker = scale._ShardWorker(str(corpus.model), LAYERS, str(tmp_path), 256, "tensorflow")
+    shard = scale._Shard(3, str(corpus.ids), 768, 1024)
+    worker({"index": np.array([3]), "path": np.array([shard.path]),
+            "start": np.array([768]), "stop": np.array([1024])})  # fmt: skip
+    with np.load(tmp_path / shard.file) as saved:
+        for i, key in enumerate(LAYERS):
+            np.testing.assert_array_equal(saved[f"arr_{i}"], corpus.expected[key][768:1024])
+
+
+def test_a_worker_on_another_backend_refuses_to_start(corpus, tmp_path):
+    other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+    with pytest.raises(RuntimeError, match=f"set KERAS_BACKEND={other} on the workers"):
+        scale._ShardWorker(str(corpus.model), LAYERS, str(tmp_path), 256, other)
+
+
+def test_the_scale_extra_is_pinned_exactly_and_installed():
+    requirements = [Requirement(r) for r in metadata.requires("keras-layer-recipes")]
+    extra = [r for r in requirements if r.marker and r.marker.evaluate({"extra": "scale"})]
+    base = [r for r in requirements if not r.marker]
+    assert "ray" in {r.name for r in extra} and "ray" not in {r.name for r in base}
+    assert {r.name: r.extras for r in extra}["ray"] == {"data"}
+    for requirement in extra:
+        pins = [spec for spec in requirement.specifier if spec.operator == "=="]
+        assert len(pins) == 1, f"{requirement} is not an exact pin (name==version)"
+        assert metadata.version(requirement.name) == pins[0].version, requirement
