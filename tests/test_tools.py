@@ -180,3 +180,51 @@ def test_refresh_of_a_missing_file_names_it(tmp_path):
     result = run_tool("refresh", str(tmp_path / "nope.ipynb"))
     assert result.returncode != 0
     assert "nope.ipynb" in result.stderr
+
+
+def load_tool():
+    """tools/notebooks.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebooks_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatch, capsys):
+    tool = load_tool()
+    path = tmp_path / "one.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)
+    starts = []
+
+    def flaky(self):  # the port race: the first kernel never answers
+        starts.append(len(starts) + 1)
+        if len(starts) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        self.nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="ran\n")]
+
+    monkeypatch.setattr(tool.NotebookClient, "execute", flaky)
+    nb = tool.execute(path)
+    assert starts == [1, 2] and nb.cells[0].outputs[0].text == "ran\n"
+    assert "the kernel died while starting" in capsys.readouterr().out
+
+    def always(self):
+        starts.append(0)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(tool.NotebookClient, "execute", always)
+    starts.clear()
+    with pytest.raises(RuntimeError, match="kernel_info"):
+        tool.execute(path)
+    assert len(starts) == tool.KERNEL_STARTS  # bounded, then the real error
+
+    def cell_error(self):  # any other error is the notebook's, never retried
+        starts.append(0)
+        raise RuntimeError("a cell failed")
+
+    monkeypatch.setattr(tool.NotebookClient, "execute", cell_error)
+    starts.clear()
+    with pytest.raises(RuntimeError, match="a cell failed"):
+        tool.execute(path)
+    assert len(starts) == 1

@@ -198,6 +198,17 @@ def test_a_solution_must_assert_and_run_under_nbval(tmp_path):
     assert "solution cell 9 is skipped by nbval" in result.stdout
 
 
+def test_a_solution_may_span_cells_if_one_of_them_asserts(tmp_path):
+    nb = lesson("Split", 10)  # exercise 1's solution: a function, then the cell that checks it
+    nb.cells.insert(7, code("def double(v):\n    return v * 2", "", True))
+    nb.cells[8].source = "y = double(x)\nassert y == 12"
+    assert check(tmp_path, nb).returncode == 0
+    nb.cells[8].source = "y = double(x)"
+    result = check(tmp_path, nb)
+    assert result.returncode == 1
+    assert "solution cells 7-8 checks nothing (no assert)" in result.stdout
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_every_exercise_in_the_notebooks_has_a_solution(path):
     result = run_tool("check-exercises", str(path))

@@ -38,18 +38,37 @@ KIT_FILES = ["requirements.txt", "pyproject.toml", "environment.yml", "Makefile"
 KIT_FILES += ["helpers", "tools/ipython_kernel_config.py"]
 
 
+KERNEL_STARTS = 3  # attempts to start a kernel; see execute()
+
+
 def execute(path: Path) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in a new kernel and return it with fresh outputs."""
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        kernel_name="python3",
-        timeout=CELL_TIMEOUT,
-        record_timing=False,  # no wall-clock times in the committed files
-        resources={"metadata": {"path": str(path.parent.resolve())}},
-    )
-    client.execute()
-    return nb
+    """Run a notebook top to bottom in a new kernel and return it with fresh outputs.
+
+    A kernel that dies before it answers (``Kernel died before replying to kernel_info``) is
+    started again, up to KERNEL_STARTS times: jupyter_client picks free TCP ports and releases
+    them before the kernel binds them, so a kernel started at the same moment elsewhere (the
+    parallel runs of execute_all, or any other program) can take one first. No cell has run by
+    then, so starting again is safe.
+    """
+    attempt = 1
+    while True:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=CELL_TIMEOUT,
+            record_timing=False,  # no wall-clock times in the committed files
+            resources={"metadata": {"path": str(path.parent.resolve())}},
+        )
+        try:
+            client.execute()
+        except RuntimeError as error:
+            if "before replying to kernel_info" not in str(error) or attempt == KERNEL_STARTS:
+                raise
+            print(f"{path.name}: the kernel died while starting ({error}); starting it again")
+            attempt += 1
+            continue
+        return nb
 
 
 def execute_all(paths: list[Path]) -> list[nbformat.NotebookNode]:
@@ -186,13 +205,15 @@ def exercise_problems(nb: nbformat.NotebookNode) -> list[str]:
                 f"exercise in cell {i} ({first!r}) is not followed by a code cell "
                 f"tagged {SOLUTION!r}"
             )
+        elif not any(re.search(r"^\s*assert\b", cells[k].source, re.M) for k in range(i + 1, j)):
+            # A solution may span several cells (e.g. a function, then its check); one asserts.
+            where = f"cell {i + 1}" if j == i + 2 else f"cells {i + 1}-{j - 1}"
+            problems.append(f"solution {where} checks nothing (no assert)")
     for j, cell in enumerate(cells):
         if not _is_solution(cell):
             continue
         if j not in answered:
             problems.append(f"solution cell {j} does not directly follow an exercise")
-        if not re.search(r"^\s*assert\b", cell.source, re.M):
-            problems.append(f"solution cell {j} checks nothing (no assert)")
         tags = cell.get("metadata", {}).get("tags", [])
         if "nbval-skip" in tags or "NBVAL_SKIP" in cell.source:
             problems.append(f"solution cell {j} is skipped by nbval")
