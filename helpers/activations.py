@@ -712,25 +712,16 @@ def _stream(
     """extract_to_disk's writing, with the folder locked: the files, then ``index.json``."""
     progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
     writers: dict[str, _NpyAppender] = {}
-    sizes: dict[str, int] = {}
-    samples = 0
-    index_path = out_dir / INDEX_FILE
-    paths = {key: out_dir / names[key] for key in keys}
     try:
-        for step, (size, out) in enumerate(_run(model, extractor, keys, batches), start=1):
-            samples += size
+        for step, (_, out) in enumerate(_run(model, extractor, keys, batches), start=1):
             for key in keys:
                 if key not in writers:
                     writers[key] = _NpyAppender(out_dir, names[key], out[key])
                 writers[key].append(out[key])
             progbar.update(step)
-        for key, writer in writers.items():
-            sizes[key] = writer.finish()
-        written = {name.lower() for name in names.values()}  # one file on case-insensitive disks
-        stale = [name for name in _indexed_files(index_path) if name.lower() not in written]
-        index_path.unlink(missing_ok=True)  # an old index must not describe the new files
-        for key in keys:
-            os.replace(writers[key].path, paths[key])
+        for writer in writers.values():
+            writer.finish()
+        paths = _publish(out_dir, model.name, names, writers)
     except BaseException:
         for writer in writers.values():
             with contextlib.suppress(OSError):
@@ -738,22 +729,42 @@ def _stream(
         raise
     if batches.num_batches is None:
         progbar.update(step, finalize=True)
+    return paths
+
+
+def _publish(
+    out_dir: Path, model_name: str, names: dict[str, str], writers: dict[str, _NpyAppender]
+) -> dict[str, Path]:
+    """Rename finished files into place and write ``index.json`` last: the one place that knows
+    the index format (``extract_to_disk`` and ``helpers.scale`` both publish through it).
+
+    The old index goes first (it must not describe the new files), then the files an earlier
+    run's index listed that this run does not write.
+    """
+    index_path = out_dir / INDEX_FILE
+    written = {name.lower() for name in names.values()}  # one file on case-insensitive disks
+    stale = [name for name in _indexed_files(index_path) if name.lower() not in written]
+    index_path.unlink(missing_ok=True)
+    paths = {}
+    for key, writer in writers.items():
+        paths[key] = out_dir / names[key]
+        os.replace(writer.path, paths[key])
     for name in stale:
         (out_dir / name).unlink(missing_ok=True)
     index = {
         "version": INDEX_VERSION,
-        "model": model.name,
-        "samples": samples,
+        "model": model_name,
+        "samples": {writer.count for writer in writers.values()}.pop(),
         "activations": {
             key: {
                 "file": names[key],
-                "shape": [writers[key].count, *writers[key].tail],
-                "dtype": writers[key].dtype.name,
-                "samples": writers[key].count,
-                "bytes": sizes[key],
-                "crc32": f"{writers[key].crc32:08x}",
+                "shape": [writer.count, *writer.tail],
+                "dtype": writer.dtype.name,
+                "samples": writer.count,
+                "bytes": paths[key].stat().st_size,
+                "crc32": f"{writer.crc32:08x}",
             }
-            for key in keys
+            for key, writer in writers.items()
         },
     }
     write_json(index_path, index)

@@ -36,8 +36,8 @@ import keras
 import numpy as np
 
 from helpers import activations
-from helpers._checks import check_int
-from helpers._files import atomic_open, write_json
+from helpers._checks import check_bool, check_int, check_path
+from helpers._files import atomic_open, locked_folder, write_json
 from helpers.activations import INDEX_FILE
 
 WORK_DIR = ".shards"  # inside out_dir, removed once index.json is written
@@ -353,45 +353,6 @@ def _merge(
     return writers
 
 
-def _publish(
-    out_dir: Path,
-    model_name: str,
-    names: dict[str, str],
-    writers: dict[str, activations._NpyAppender],
-) -> dict[str, Path]:
-    """Rename the finished files into place and write ``index.json`` last, exactly as
-    ``activations.extract_to_disk`` does (the one place here that knows the index format)."""
-    index_path = out_dir / INDEX_FILE
-    written = {name.lower() for name in names.values()}
-    stale = [n for n in activations._indexed_files(index_path) if n.lower() not in written]
-    index_path.unlink(missing_ok=True)  # an old index must not describe the new files
-    paths = {}
-    for key, writer in writers.items():
-        paths[key] = out_dir / names[key]
-        os.replace(writer.path, paths[key])
-    for name in stale:
-        (out_dir / name).unlink(missing_ok=True)
-    samples = {writer.count for writer in writers.values()}.pop()
-    index = {
-        "version": activations.INDEX_VERSION,
-        "model": model_name,
-        "samples": samples,
-        "activations": {
-            key: {
-                "file": names[key],
-                "shape": [writer.count, *writer.tail],
-                "dtype": writer.dtype.name,
-                "samples": writer.count,
-                "bytes": paths[key].stat().st_size,
-                "crc32": f"{writer.crc32:08x}",
-            }
-            for key, writer in writers.items()
-        },
-    }
-    write_json(index_path, index)
-    return paths
-
-
 def _read_job(work: Path) -> Any:
     try:
         return json.loads((work / JOB_FILE).read_text(encoding="utf-8"))
@@ -432,6 +393,7 @@ def extract_to_disk(
     batch_size = check_int("batch_size", batch_size)
     shard_rows = check_int("shard_rows", shard_rows)
     workers = check_int("workers", workers)
+    overwrite = check_bool("overwrite", overwrite)
     if shard_rows % batch_size:
         raise ValueError(
             f"shard_rows must be a multiple of batch_size={batch_size} (so that each shard's "
@@ -442,7 +404,7 @@ def extract_to_disk(
     probe = activations.extract(model, first, layers, batch_size=1)  # checks names and shapes
     keys = list(probe)
     names = activations._file_names(tuple(keys))
-    out_dir = Path(out_dir)
+    out_dir = check_path("out_dir", out_dir)
     work = out_dir / WORK_DIR
     job = {
         "model": {"file": str(model_path), "sha256": _sha256(model_path)},
@@ -452,29 +414,31 @@ def extract_to_disk(
         "batch_size": batch_size,
         "backend": keras.backend.backend(),
     }
-    resuming = _read_job(work) == job
-    activations._refuse_existing(
-        out_dir, names, overwrite or (resuming and not (out_dir / INDEX_FILE).exists())
-    )
-    if work.exists() and not resuming:
-        if not overwrite:
-            raise FileExistsError(
-                f"{str(work)!r} holds the shards of another job (other model, ids, layers or "
-                "sizes); pass overwrite=True to discard them, or choose another out_dir"
-            )
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    if not resuming:
-        write_json(work / JOB_FILE, job)
+    with locked_folder(out_dir, "out_dir"):  # a second job into this folder fails at once
+        resuming = _read_job(work) == job
+        activations._refuse_existing(
+            out_dir, names, overwrite or (resuming and not (out_dir / INDEX_FILE).exists())
+        )
+        if work.exists() and not resuming:
+            if not overwrite:
+                raise FileExistsError(
+                    f"{str(work)!r} holds the shards of another job (other model, ids, layers or "
+                    "sizes); pass overwrite=True to discard them, or choose another out_dir"
+                )
+            shutil.rmtree(work)
+        work.mkdir(parents=True, exist_ok=True)
+        if not resuming:
+            write_json(work / JOB_FILE, job)
 
-    shards = _plan(files, shard_rows)
-    pending = [shard for shard in shards if not (work / shard.file).exists()]
-    logger.info("%d of %d shards to extract", len(pending), len(shards))
-    if pending:
-        _run_on_ray(pending, model_path, keys, work, batch_size, workers)
-    missing = [shard.file for shard in pending if not (work / shard.file).exists()]
-    if missing:
-        raise RuntimeError(f"the job ended without writing {missing}; run it again to finish")
-    paths = _publish(out_dir, model.name, names, _merge(out_dir, work, shards, probe, names))
-    shutil.rmtree(work)
+        shards = _plan(files, shard_rows)
+        pending = [shard for shard in shards if not (work / shard.file).exists()]
+        logger.info("%d of %d shards to extract", len(pending), len(shards))
+        if pending:
+            _run_on_ray(pending, model_path, keys, work, batch_size, workers)
+        missing = [shard.file for shard in pending if not (work / shard.file).exists()]
+        if missing:
+            raise RuntimeError(f"the job ended without writing {missing}; run it again to finish")
+        merged = _merge(out_dir, work, shards, probe, names)
+        paths = activations._publish(out_dir, model.name, names, merged)
+        shutil.rmtree(work)
     return paths
