@@ -289,9 +289,9 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
         )
     _require_built(layer)
     u = cell.units
-    kernel = cell.kernel.numpy()
-    recurrent = cell.recurrent_kernel.numpy()
-    bias = cell.bias.numpy() if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
+    kernel = np.asarray(cell.kernel).copy()
+    recurrent = np.asarray(cell.recurrent_kernel).copy()
+    bias = np.asarray(cell.bias).copy() if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
     return {
         gate: {
             "kernel": kernel[:, k * u : (k + 1) * u],
@@ -367,20 +367,20 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     """
     kind = _kind(layer, "to_torch_layout")
     if kind == "Dense":
-        state = {"weight": layer.kernel.numpy().T}
+        state = {"weight": np.asarray(layer.kernel).T}
     elif kind == "Embedding":
-        state = {"weight": layer.embeddings.numpy()}
+        state = {"weight": np.asarray(layer.embeddings)}
     elif kind.startswith("Conv"):
         rank = len(layer.kernel_size)  # Keras (*kernel, in, out) -> PyTorch (out, in, *kernel)
-        state = {"weight": layer.kernel.numpy().transpose(rank + 1, rank, *range(rank))}
+        state = {"weight": np.asarray(layer.kernel).transpose(rank + 1, rank, *range(rank))}
     else:
         cell = layer.cell
-        w_ih, w_hh = cell.kernel.numpy().T, cell.recurrent_kernel.numpy().T
+        w_ih, w_hh = np.asarray(cell.kernel).T, np.asarray(cell.recurrent_kernel).T
         if kind == "GRU":
             w_ih, w_hh = _gru_blocks(w_ih, 0), _gru_blocks(w_hh, 0)
         state = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh}
         if cell.use_bias:
-            bias = cell.bias.numpy()
+            bias = np.asarray(cell.bias)
             if kind == "LSTM":
                 state["bias_ih_l0"] = bias
                 state["bias_hh_l0"] = np.zeros_like(bias)
@@ -388,8 +388,8 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
                 state["bias_ih_l0"] = _gru_blocks(bias[0], 0)
                 state["bias_hh_l0"] = _gru_blocks(bias[1], 0)
     if kind in _WITH_BIAS and layer.use_bias:
-        state["bias"] = layer.bias.numpy()
-    return {k: np.ascontiguousarray(v) for k, v in state.items()}
+        state["bias"] = np.asarray(layer.bias)
+    return {k: np.array(v, order="C") for k, v in state.items()}  # copies, writable
 
 
 def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -> None:
