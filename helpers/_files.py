@@ -6,23 +6,37 @@ On any error, KeyboardInterrupt included, the partial file is removed and an old
 final name is left as it was. Files get the usual permissions (``0o666`` minus the umask), like
 ``np.save`` or ``open`` would give them.
 
+An output folder that one run fills with several files is held with ``locked_folder``: a lock
+file (``.helpers.lock``, removed at the end) that a second process cannot take, and the hidden
+``.partial`` files a killed run left behind are removed when the lock is taken.
+
 >>> save_npy("features/labels.npy", labels)
 >>> write_json("features/run.json", {"accuracy": 0.91})
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import filelock
 import numpy as np
 
 _MODES = ("w", "wb")
+LOCK_FILE = ".helpers.lock"
+_PARTIAL = re.compile(r"\..+\.[0-9a-f]{8}\.partial")  # what create_temp names
+
+
+class FolderBusyError(RuntimeError):
+    """Another process holds the lock of an output folder (see ``locked_folder``)."""
 
 
 def create_temp(folder: str | os.PathLike, name: str, mode: str = "wb") -> tuple[Path, IO]:
@@ -100,3 +114,67 @@ def save_npy(path: str | os.PathLike, array: Any) -> None:
         )
     with atomic_open(path, "wb") as file:
         np.save(file, array, allow_pickle=False)
+
+
+def stale_partials(folder: str | os.PathLike) -> list[Path]:
+    """The hidden ``.<name>.<random>.partial`` files in ``folder`` (left by a killed run, or being
+    written by a live one: only call it while holding ``locked_folder(folder)``).
+
+    >>> stale_partials("features")   # [PosixPath('features/.extractor.npy.1f2e3d4c.partial')]
+    """
+    return sorted(p for p in Path(folder).iterdir() if _PARTIAL.fullmatch(p.name) and p.is_file())
+
+
+@contextmanager
+def locked_folder(folder: Path, name: str = "out_dir") -> Iterator[None]:
+    """Create ``folder`` if needed and hold its lock for the ``with`` block; on entry, remove (and
+    warn about) the ``.partial`` files a killed run left behind.
+
+    A second process asking for the same folder gets FolderBusyError at once (no waiting); the
+    same thread may nest ``locked_folder`` calls on one folder. The lock is an OS file lock on
+    the hidden ``.helpers.lock``, removed when the block ends; a killed process releases the
+    lock and leaves the file, which the next run reuses and removes.
+
+    >>> with locked_folder(Path("features")):
+    ...     save_npy("features/labels.npy", labels)
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise type(error)(f"{name} {str(folder)!r} cannot be created: {error}") from error
+    lock = filelock.FileLock(folder.resolve() / LOCK_FILE, is_singleton=True)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        raise FolderBusyError(
+            f"{name} {str(folder)!r} is in use by another run (it holds {LOCK_FILE} in that "
+            "folder); wait for it to finish, or choose another folder"
+        ) from None
+    except OSError as error:
+        raise type(error)(f"{name} {str(folder)!r} is not writable: {error}") from error
+    outermost = lock.lock_counter == 1
+    try:
+        if outermost:  # nothing of ours is being written: every .partial is a killed run's
+            _remove_stale(folder)
+        yield
+    finally:
+        if outermost:  # removed while still held; a process that opened the old file before
+            # then sees it was unlinked (filelock checks) and tries again or fails as busy
+            with contextlib.suppress(OSError):
+                (folder / LOCK_FILE).unlink()
+        lock.release()
+
+
+def _remove_stale(folder: Path) -> None:
+    stale = stale_partials(folder)
+    if not stale:
+        return
+    size = sum(p.stat().st_size for p in stale)
+    for path in stale:
+        path.unlink(missing_ok=True)
+    names = ", ".join(p.name for p in stale[:5]) + (" ..." if len(stale) > 5 else "")
+    warnings.warn(
+        f"removed {len(stale)} unfinished temporary file(s) ({size} bytes) that an interrupted "
+        f"earlier run left in {str(folder)!r}: {names}",
+        stacklevel=4,
+    )

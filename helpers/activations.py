@@ -3,6 +3,9 @@
 How activations are named (``activation_names(model)`` lists them, in execution order):
 
 - a layer's own name, e.g. ``"extractor"``;
+- Keras' own operation name for a ``keras.ops`` result in the graph, e.g. ``"add"`` for a
+  residual ``x + layer(x)`` (``model.operations`` lists them); the ops Keras adds only to
+  compute a mask (``not_equal`` for ``Embedding(mask_zero=True)``) are left out;
 - ``"outer/inner"`` for a layer inside a nested model (the nested model itself is ``"outer"``);
 - ``"name@k"`` for the k-th call (0-based, execution order) of a layer called more than once;
 - ``"key[i]"`` (or ``"key[dict_key]"``) for each tensor of a call whose output is a list/tuple/dict.
@@ -17,11 +20,27 @@ Inner activations alone run the nested model once per call; also asking for the 
 output or a layer after it runs it once more (plus one more per deeper level of nesting), never
 once per inner layer.
 
+On disk (``extract_to_disk``), a finished folder holds one ``.npy`` per activation and
+``index.json``, written last (its presence means the run finished)::
+
+    {"version": 1, "model": "textcnn", "samples": 10662,
+     "activations": {"extractor": {"file": "extractor.npy", "shape": [10662, 100],
+                                   "dtype": "float32", "samples": 10662, "bytes": 4264928,
+                                   "crc32": "9a3c5e1f"}}}
+
+(``crc32``: ``zlib.crc32`` of the bytes after the ``.npy`` header, as 8 hex digits.)
+
+``index_entry(path)`` computes one entry of a written ``.npy`` (for other writers of this
+layout), ``verify_features(out_dir)`` checks a folder against its index and
+``load_features(out_dir)`` returns its arrays. While a run writes, it holds the folder's lock
+(``.helpers.lock``): a second run into the same folder fails at once with FolderBusyError.
+
 >>> acts = extract(model, x, ["extractor"])   # {"extractor": array of shape (len(x), 100)}
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import operator
@@ -29,6 +48,7 @@ import os
 import re
 import sys
 import weakref
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,16 +56,30 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers._checks import check_int, closest_first
-from helpers._files import create_temp, fsync_and_close, write_json
+from helpers._checks import check_bool, check_ids, check_int, check_path, closest_first
+from helpers._files import FolderBusyError, create_temp, fsync_and_close, locked_folder, write_json
 from helpers.shared import layer_calls
 
 INDEX_FILE = "index.json"
+INDEX_VERSION = 1
+__all__ = [
+    "INDEX_FILE",
+    "FolderBusyError",
+    "activation_names",
+    "extract",
+    "extract_to_disk",
+    "feature_extractor",
+    "index_entry",
+    "load_features",
+    "verify_features",
+]
 _OUR_FILE = re.compile(r"[\w@\[\],=-][\w@\[\],.=~-]*\.npy")  # see _file_names
 _MAX_LISTED = 25
 
 # model -> {requested names: (model.inputs + outputs when built, extractor, activation names)}
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# model -> (model.inputs + outputs, _embedding_inputs(model))
+_EMBEDDINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,6 +166,14 @@ def activation_names(model: keras.Model) -> list[str]:
 def _check_model(model: Any) -> None:
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model; got {type(model).__name__}")
+    if not _has_inputs(model) and not isinstance(model, keras.Sequential):
+        raise ValueError(
+            f"model {model.name!r} ({type(model).__name__}) is a subclassed model: its call() is "
+            "Python code, not a graph of layers, so no layer output can be cut out of it (calling "
+            "or building it does not change that). Wrap it in a functional model: "
+            "inp = keras.Input(shape=...); keras.Model(inp, model(inp)) (its output is then the "
+            "activation named after it), or write it with the functional API or Sequential"
+        )
     if not _has_inputs(model):
         raise ValueError(
             f"model {model.name!r} ({type(model).__name__}) has no defined inputs yet: start it "
@@ -157,7 +199,17 @@ def _build_from(model: Any, batches: _Batches) -> None:
             f"Sequential model {model.name!r} takes one input, but each batch of data holds "
             f"{len(keras.tree.flatten(batches.first))} arrays{batches.hint}"
         )
-    model.build((None, *tuple(batches.first.shape)[1:]))
+    shape = (None, *tuple(batches.first.shape)[1:])
+    _refuse_text(f"Sequential model {model.name!r}", "float32", batches.first)
+    try:  # on a copy first: a failed build must leave the user's model as it was
+        keras.Sequential.from_config(model.get_config()).build(shape)
+    except Exception as error:
+        raise ValueError(
+            f"Sequential model {model.name!r} has no inputs yet and cannot be built from the "
+            f"data's batch shape {shape} ({type(error).__name__}: {error}). Does x have a batch "
+            "axis (one sample: x[None])? The model was left unbuilt."
+        ) from None
+    model.build(shape)
 
 
 def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str, ...]]:
@@ -176,6 +228,7 @@ def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str,
         name=f"{model.name}_features",
     )
     per_model[request] = (graph, extractor, keys)
+    _embedding_inputs(model)  # cached with the sub-model: extract's per-batch id checks
     return extractor, keys
 
 
@@ -324,9 +377,46 @@ def _as_inputs(model: keras.Model, x: Any, hint: str = "") -> list:
     return arrays
 
 
+def _dtype_kind(array: Any) -> str:
+    """numpy's kind letter of an array's dtype ("U"/"S"/"O" for text), also for TF tensors."""
+    dtype = getattr(array.dtype, "as_numpy_dtype", array.dtype)
+    try:
+        return np.dtype(dtype).kind
+    except TypeError:
+        return "?"
+
+
+def _refuse_text(what: str, dtype: str, array: Any) -> None:
+    """TypeError if ``array`` holds text or Python objects but ``what`` takes ``dtype`` numbers."""
+    if dtype != "string" and _dtype_kind(array) in "USO":
+        raise TypeError(
+            f"{what} takes {dtype} numbers, but the data is an array of {array.dtype} (text or "
+            "Python objects); turn text into token ids first (e.g. helpers.data.vectorize) or "
+            "convert the array, e.g. x.astype('float32')"
+        )
+
+
+def _embedding_inputs(model: keras.Model) -> list[tuple[int, str, int]]:
+    """(input position, Embedding call name, its number of rows) for every Embedding called
+    directly on one of ``model.inputs``: the integer ids ``_run`` range-checks per batch."""
+    graph = [*model.inputs, *model.outputs]
+    hit = _EMBEDDINGS.get(model)
+    if hit is not None and len(hit[0]) == len(graph) and all(map(operator.is_, hit[0], graph)):
+        return hit[1]
+    found = []
+    for call in layer_calls(model):
+        if isinstance(call.layer, keras.layers.Embedding):
+            for i, tensor in enumerate(model.inputs):
+                if any(t is tensor for t in call.inputs):
+                    found.append((i, call.key, int(call.layer.input_dim)))
+    _EMBEDDINGS[model] = (graph, found)
+    return found
+
+
 def _check_batch(model: keras.Model, arrays: list, hint: str = "") -> int:
     """The batch length of one batch (from ``_as_inputs``), once its arrays are checked against
-    the model's inputs: rank, every fixed size after the batch axis, one batch length for all."""
+    the model's inputs: rank, every fixed size after the batch axis, one batch length, and no
+    text for a numeric input."""
     for spec, array in zip(model.inputs, arrays, strict=True):
         expected = tuple(spec.shape)
         shape = tuple(array.shape) if _is_array(array) else None
@@ -336,6 +426,7 @@ def _check_batch(model: keras.Model, arrays: list, hint: str = "") -> int:
                 f"{expected}; got {type(array).__name__ if shape is None else shape} (one sample "
                 "needs a batch axis: x[None]; a tf.data.Dataset must be batched: dataset.batch(n))"
             )
+        _refuse_text(f"input {spec.name!r} of model {model.name!r}", spec.dtype, array)
         wrong = [
             f"axis {axis}: expected {want}, got {got}"
             for axis, (want, got) in enumerate(zip(expected, shape, strict=True))
@@ -416,11 +507,23 @@ def _run(
     model: keras.Model, extractor: keras.Model, keys: tuple, batches: _Batches
 ) -> Iterator[tuple[int, dict]]:
     """(batch length, the batch's activations as numpy arrays): one compiled pass per batch.
-    Every activation is checked to hold one row per sample of the batch."""
+    Token ids going into an Embedding are range-checked first; every activation is checked to
+    hold one row per sample of the batch."""
+    embeddings = _embedding_inputs(model)
+    start = 0
     for i, x in enumerate(batches):
         arrays = _as_inputs(model, x, batches.hint)
         size = _check_batch(model, arrays, batches.hint)
         arrays = _from_tensorflow(arrays)
+        for position, layer, rows in embeddings:
+            check_ids(
+                f"batch {i} (samples {start}..{start + size - 1}) of input "
+                f"{model.inputs[position].name!r}, which Embedding {layer!r} of model "
+                f"{model.name!r} reads",
+                arrays[position],
+                rows,
+            )
+        start += size
         out = extractor.predict_on_batch(arrays[0] if len(arrays) == 1 else arrays)
         for key in keys:
             if out[key].ndim == 0 or len(out[key]) != size:
@@ -506,15 +609,22 @@ def _file_names(keys: tuple[str, ...]) -> dict[str, str]:
 
 class _NpyAppender:
     """A ``.npy`` file written as a header and then each batch's bytes appended, so memory holds
-    one batch at a time (a np.memmap would keep every written page resident). The header is
-    rewritten with the final length at the end; numpy pads it so its size does not change."""
+    one batch at a time (the written pages of a np.memmap count towards RSS and, being dirty,
+    cannot be dropped until they are written back). The header is
+    rewritten with the final length at the end; numpy pads it so its size does not change.
+    The CRC-32 of the bytes after the header is computed on the way (see ``index_entry``)."""
 
     def __init__(self, out_dir: Path, name: str, first: np.ndarray) -> None:
         self.dtype = first.dtype
         self.tail = first.shape[1:]
         self.count = 0
+        self.crc32 = 0
         self.path, self.file = create_temp(out_dir, name, "wb")  # closed in finish() or abort()
-        self.header_size = self._write_header()
+        try:
+            self.header_size = self._write_header()
+        except BaseException:
+            self.abort()
+            raise
 
     def _write_header(self) -> int:
         self.file.seek(0)
@@ -532,18 +642,29 @@ class _NpyAppender:
                 f"activation changes shape between batches ({self.tail} then {batch.shape[1:]}); "
                 "pad the inputs to one length to stream them into one .npy file"
             )
-        self.file.write(np.ascontiguousarray(batch, dtype=self.dtype).data)
+        data = np.ascontiguousarray(batch, dtype=self.dtype).data
+        self.file.write(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
         self.count += len(batch)
 
-    def finish(self) -> None:
+    def finish(self) -> int:
+        """Complete the file on disk; its size in bytes."""
         self.file.flush()
+        size = self.file.seek(0, os.SEEK_END)
         if self._write_header() != self.header_size:
             raise RuntimeError(f"the .npy header of {self.path.name} changed size; not written")
         fsync_and_close(self.file)
+        return size
 
     def abort(self) -> None:
-        self.file.close()
-        self.path.unlink(missing_ok=True)
+        """Close and delete the temporary file, whatever fails: on a full disk ``close()`` flushes
+        the buffer and raises again (the file is closed all the same)."""
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 def extract_to_disk(
@@ -558,17 +679,24 @@ def extract_to_disk(
     """Stream the activations of ``layers`` into one ``.npy`` file each under ``out_dir``.
 
     Memory holds one batch, not the dataset. ``data`` is what ``extract`` takes. Files are written
-    under hidden temporary names and renamed only once complete; ``index.json`` (activation ->
-    file, shape, dtype, samples) is written last, so its presence means the run finished. Existing
-    outputs are refused (FileExistsError) unless ``overwrite=True``, which also deletes the
-    ``.npy`` files an earlier run's ``index.json`` lists that this run does not write (no other
-    file is touched), so the folder holds exactly what the new index describes. Returns
-    {activation: path}; read a file back with ``np.load(path, mmap_mode="r")``.
+    under hidden temporary names and renamed only once complete (on any error, a full disk or
+    Ctrl-C included, every temporary file is removed); ``index.json`` (activation -> file, shape,
+    dtype, samples, bytes, crc32; see the module docstring) is written last, so its presence
+    means the run finished. The run holds the folder's lock: a second run into the same folder
+    raises FolderBusyError at once, and temporary files a killed run left are removed (with a
+    warning). Existing outputs are refused (FileExistsError) unless ``overwrite=True``, which
+    also deletes the ``.npy`` files an earlier run's ``index.json`` lists that this run does not
+    write (no other file is touched), so the folder holds exactly what the new index describes.
+    Returns {activation: path}; read the folder back with ``load_features(out_dir)``.
 
     >>> paths = extract_to_disk(model, x, ["extractor"], "features", progress=False)
-    >>> np.load(paths["extractor"]).shape   # (len(x), 100)
+    >>> load_features("features")["extractor"].shape   # (len(x), 100)
     """
-    out_dir = Path(out_dir)
+    out_dir = check_path("out_dir", out_dir)
+    progress = check_bool("progress", progress)
+    overwrite = check_bool("overwrite", overwrite)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"out_dir {str(out_dir)!r} exists and is not a folder")
     batches, extractor, keys = _prepare(
         model,
         data,
@@ -577,11 +705,27 @@ def extract_to_disk(
         lambda k: _refuse_existing(out_dir, _file_names(k), overwrite),
     )
     names = _file_names(keys)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with locked_folder(out_dir, "out_dir"):
+        _refuse_existing(out_dir, names, overwrite)  # again: another run may have finished since
+        return _stream(model, extractor, keys, batches, out_dir, names, progress)
 
+
+def _stream(
+    model: keras.Model,
+    extractor: keras.Model,
+    keys: tuple[str, ...],
+    batches: _Batches,
+    out_dir: Path,
+    names: dict[str, str],
+    progress: bool,
+) -> dict[str, Path]:
+    """extract_to_disk's writing, with the folder locked: the files, then ``index.json``."""
     progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
     writers: dict[str, _NpyAppender] = {}
+    sizes: dict[str, int] = {}
     samples = 0
+    index_path = out_dir / INDEX_FILE
+    paths = {key: out_dir / names[key] for key in keys}
     try:
         for step, (size, out) in enumerate(_run(model, extractor, keys, batches), start=1):
             samples += size
@@ -590,26 +734,24 @@ def extract_to_disk(
                     writers[key] = _NpyAppender(out_dir, names[key], out[key])
                 writers[key].append(out[key])
             progbar.update(step)
-        for writer in writers.values():
-            writer.finish()
+        for key, writer in writers.items():
+            sizes[key] = writer.finish()
+        written = {name.lower() for name in names.values()}  # one file on case-insensitive disks
+        stale = [name for name in _indexed_files(index_path) if name.lower() not in written]
+        index_path.unlink(missing_ok=True)  # an old index must not describe the new files
+        for key in keys:
+            os.replace(writers[key].path, paths[key])
     except BaseException:
         for writer in writers.values():
-            writer.abort()
+            with contextlib.suppress(OSError):
+                writer.abort()
         raise
     if batches.num_batches is None:
         progbar.update(step, finalize=True)
-
-    index_path = out_dir / INDEX_FILE
-    written = {name.lower() for name in names.values()}  # one file on case-insensitive disks
-    stale = [name for name in _indexed_files(index_path) if name.lower() not in written]
-    index_path.unlink(missing_ok=True)  # an old index must not describe the new files
-    paths = {}
-    for key in keys:
-        paths[key] = out_dir / names[key]
-        os.replace(writers[key].path, paths[key])
     for name in stale:
         (out_dir / name).unlink(missing_ok=True)
     index = {
+        "version": INDEX_VERSION,
         "model": model.name,
         "samples": samples,
         "activations": {
@@ -618,6 +760,8 @@ def extract_to_disk(
                 "shape": [writers[key].count, *writers[key].tail],
                 "dtype": writers[key].dtype.name,
                 "samples": writers[key].count,
+                "bytes": sizes[key],
+                "crc32": f"{writers[key].crc32:08x}",
             }
             for key in keys
         },
@@ -646,3 +790,130 @@ def _refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> N
             f"{len(existing)} output file(s) already exist in the output folder: "
             f"{', '.join(existing)}; pass overwrite=True to replace them, or choose another out_dir"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a finished folder back
+# ---------------------------------------------------------------------------------------------
+
+
+def index_entry(path: str | os.PathLike, checksum: bool = True) -> dict[str, Any]:
+    """The ``index.json`` entry of a written ``.npy`` file: file, shape, dtype, samples, bytes
+    and (when ``checksum``) the CRC-32 of the bytes after its header (``zlib.crc32``, 8 hex
+    digits: a cheap checksum against changed or mixed-up files, not a cryptographic hash).
+
+    For other writers of the ``extract_to_disk`` layout, and what ``verify_features`` compares.
+
+    >>> index_entry("features/extractor.npy")["shape"]   # [10662, 100]
+    """
+    path = check_path("path", path)
+    checksum = check_bool("checksum", checksum)
+    with open(path, "rb") as file:
+        try:
+            version = np.lib.format.read_magic(file)
+            read = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                version, np.lib.format.read_array_header_2_0
+            )
+            shape, fortran_order, dtype = read(file)
+        except ValueError as error:
+            raise ValueError(f"{str(path)!r} is not a readable .npy file: {error}") from None
+        if fortran_order or dtype.hasobject:
+            raise ValueError(f"{str(path)!r}: a C-ordered numeric .npy file is expected")
+        size = os.fstat(file.fileno()).st_size
+        entry: dict[str, Any] = {
+            "file": path.name,
+            "shape": list(shape),
+            "dtype": dtype.name,
+            "samples": int(shape[0]) if shape else None,
+            "bytes": size,
+        }
+        expected = file.tell() + math.prod(shape) * dtype.itemsize
+        if size != expected:
+            raise ValueError(
+                f"{str(path)!r} holds {size} bytes but its header {tuple(shape)} {dtype.name} "
+                f"needs {expected}: the file is truncated or was changed"
+            )
+        if checksum:
+            crc = 0
+            while chunk := file.read(1 << 20):
+                crc = zlib.crc32(chunk, crc)
+            entry["crc32"] = f"{crc:08x}"
+    return entry
+
+
+def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[str, Any]:
+    """Check a folder ``extract_to_disk`` wrote against its ``index.json``; return the index.
+
+    Refuses (ValueError, or FileNotFoundError for a missing file) a folder without an index (an
+    unfinished or interrupted run), and any file whose shape, dtype, samples, size or (when
+    ``checksum``, which reads every byte) CRC-32 differs from what the index records.
+
+    >>> verify_features("features")["samples"]   # 10662
+    """
+    out_dir = check_path("out_dir", out_dir)
+    checksum = check_bool("checksum", checksum)
+    if not out_dir.is_dir():
+        raise FileNotFoundError(f"out_dir {str(out_dir)!r} is not a folder")
+    index_path = out_dir / INDEX_FILE
+    if not index_path.is_file():
+        found = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+        raise FileNotFoundError(
+            f"out_dir {str(out_dir)!r} has no {INDEX_FILE}: the run that wrote it did not finish "
+            f"(or is still running), so its files cannot be trusted (it holds {found}); run "
+            "extract_to_disk into it again"
+        )
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        entries = index["activations"]
+        files = {key: entry["file"] for key, entry in entries.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(
+            f"{str(index_path)!r} is not an index written by extract_to_disk "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    for key, entry in entries.items():
+        name = files[key]
+        if not isinstance(name, str) or not _OUR_FILE.fullmatch(name):
+            raise ValueError(f"{str(index_path)!r} lists an invalid file name {name!r} for {key!r}")
+        path = out_dir / name
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{str(index_path)!r} lists {name} for activation {key!r}, but it is missing"
+            )
+        actual = index_entry(path, checksum=checksum and "crc32" in entry)
+        wrong = [
+            f"{field}: index {entry.get(field)!r}, file {actual[field]!r}"
+            for field in actual
+            if entry.get(field, actual[field]) != actual[field]
+        ]
+        if entry.get("samples") != index.get("samples"):
+            wrong.append(f"samples: {entry.get('samples')!r}, total {index.get('samples')!r}")
+        if wrong:
+            raise ValueError(
+                f"{name} in {str(out_dir)!r} does not match {INDEX_FILE} ({'; '.join(wrong)}): "
+                "it was changed or replaced after the run that wrote the index (e.g. by an "
+                "interrupted or concurrent run); run extract_to_disk into the folder again"
+            )
+    return index
+
+
+def load_features(
+    out_dir: str | os.PathLike, mmap_mode: str | None = "r", checksum: bool = False
+) -> dict[str, np.ndarray]:
+    """{activation: array} of a finished ``extract_to_disk`` folder, after ``verify_features``
+    (sizes, shapes and dtypes always; every byte's CRC-32 when ``checksum=True``).
+
+    ``mmap_mode`` is ``np.load``'s: ``"r"`` (default) maps the files read-only instead of
+    reading them into memory; None reads them.
+
+    >>> load_features("features")["extractor"].shape   # (10662, 100)
+    """
+    modes = (None, "r", "r+", "c")
+    if mmap_mode not in modes:
+        raise ValueError(f"mmap_mode must be one of {modes}; got {mmap_mode!r}")
+    out_dir = check_path("out_dir", out_dir)
+    index = verify_features(out_dir, checksum=checksum)
+    return {
+        key: np.load(out_dir / entry["file"], mmap_mode=mmap_mode, allow_pickle=False)
+        for key, entry in index["activations"].items()
+    }

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from helpers import _files
-from helpers._checks import check_int
+from helpers._checks import check_bool, check_finite, check_int, check_path
 
 POLARITY_URL = "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
 POLARITY_FILES = {"rt-polarity.pos": 1, "rt-polarity.neg": 0}
@@ -104,12 +104,19 @@ def synthetic_reviews(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return texts, np.asarray(labels, dtype="int32")
 
 
-def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+def load_polarity(
+    directory: str | os.PathLike, encoding: str | None = None
+) -> tuple[list[str], np.ndarray]:
     """Load the sentence polarity dataset v1.0 (Kim's MR data) from a downloaded directory.
 
-    The directory must hold ``rt-polarity.pos`` and ``rt-polarity.neg`` (latin-1, one sentence a
-    line), as unpacked from ``rt-polaritydata.tar.gz``. Returns positive sentences first (label 1),
+    The directory must hold ``rt-polarity.pos`` and ``rt-polarity.neg`` (one sentence a line),
+    as unpacked from ``rt-polaritydata.tar.gz``. Returns positive sentences first (label 1),
     then negative ones (label 0); blank lines are skipped.
+
+    Each file's encoding is detected unless ``encoding`` is given (``read_lines``): a byte-order
+    mark, else UTF-8 if the bytes are valid UTF-8, else latin-1 (the original files) or cp1252.
+    What cannot be read correctly (UTF-16 without a mark, bytes invalid in the given encoding)
+    raises ValueError naming the file, never returns mojibake.
 
     >>> texts, labels = load_polarity("rt-polaritydata")  # doctest: +SKIP
     """
@@ -117,7 +124,7 @@ def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         f"Download {POLARITY_URL} (sentence polarity dataset v1.0), unpack it and pass the "
         "folder that holds rt-polarity.pos and rt-polarity.neg."
     )
-    folder = _existing(directory, "polarity folder", how, folder=True)
+    folder = _existing(check_path("directory", directory), "polarity folder", how, folder=True)
     missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
     if missing:
         found = sorted(p.name for p in folder.iterdir())
@@ -127,8 +134,7 @@ def load_polarity(directory: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     texts: list[str] = []
     labels: list[int] = []
     for name, label in POLARITY_FILES.items():
-        with open(folder / name, encoding="latin-1") as handle:
-            lines = [line.strip() for line in handle]
+        lines = read_lines(folder / name, encoding)
         kept = [line for line in lines if line]
         if not kept:
             raise ValueError(f"{name} in {str(folder)!r} has no sentences. {how}")
@@ -262,10 +268,33 @@ def vectorize(
     >>> ids.shape, vocab[:2]
     ((2, 4), ['', '[UNK]'])
     """
-    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
-        raise TypeError(f"texts must be a non-empty list of strings, got {type(texts).__name__}")
-    if not all(isinstance(text, str) for text in texts):
-        raise TypeError("texts must hold only strings")
+    return _vectorize(texts, max_tokens, sequence_length, vocabulary, "texts")
+
+
+def _check_texts(texts: object, what: str) -> None:
+    """TypeError/ValueError unless ``texts`` is a non-empty list of strings, naming ``what``."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(
+            f"{what} must be a list of strings; got {type(texts).__name__} {str(texts)[:60]!r}"
+        )
+    if len(texts) == 0:
+        raise ValueError(f"{what} is empty; pass at least one sentence")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{what}[{i}] is {type(text).__name__} {text!r}; {what} must hold only strings"
+            )
+
+
+def _vectorize(
+    texts: Sequence[str],
+    max_tokens: int,
+    sequence_length: int,
+    vocabulary: Sequence[str] | None,
+    what: str,
+) -> tuple[np.ndarray, list[str]]:
+    """``vectorize``, its errors about the texts naming ``what`` (e.g. "chunk 3 of chunks")."""
+    _check_texts(texts, what)
     max_tokens = check_int("max_tokens", max_tokens)
     sequence_length = check_int("sequence_length", sequence_length)
     if max_tokens < 3:
@@ -283,6 +312,11 @@ def vectorize(
     )
     if vocabulary is None:
         layer.adapt(list(texts))
+        if layer.vocabulary_size() <= len(RESERVED):
+            raise ValueError(
+                f"{what} hold no words to learn a vocabulary from (all {len(texts)} are empty, "
+                "blank or punctuation); pass sentences with words, or a vocabulary="
+            )
     ids = keras.ops.convert_to_numpy(layer(np.asarray(texts, dtype=object))).astype("int32")
     return ids, [str(token) for token in layer.get_vocabulary()]
 
@@ -297,7 +331,8 @@ def vectorize_to_npy(
 
     ``chunks`` yields lists of sentences (e.g. read from a big file); each chunk is encoded with
     ``vocabulary`` and its ids are appended to the file, so memory holds one chunk at a time
-    (appending, not a writable np.memmap, whose written pages stay in memory). The file is
+    (appending, not a writable np.memmap, whose written pages count towards the process's RSS
+    and, being dirty, cannot be dropped until they are written back). The file is
     written under a temporary name and renamed at the end; on an error nothing is left.
     Returns ``np.load(path, mmap_mode="r")``, ready for ``activations.extract_to_disk``.
 
@@ -306,10 +341,13 @@ def vectorize_to_npy(
     vocabulary = _check_vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length)
     if isinstance(chunks, str | bytes) or not isinstance(chunks, Iterable):
-        raise TypeError(f"chunks must be an iterable of lists of strings, got {chunks!r}")
-    path = Path(path)
+        raise TypeError(
+            f"chunks must be an iterable of lists of strings; got {type(chunks).__name__} "
+            f"{str(chunks)[:60]!r}"
+        )
+    path = check_path("path", path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"the folder of {str(path)!r} does not exist")
+        raise FileNotFoundError(f"path {str(path)!r}: its folder does not exist")
     rows = 0
 
     def write_header(file: IO) -> int:
@@ -322,8 +360,9 @@ def vectorize_to_npy(
     try:
         with file:
             header_size = write_header(file)
-            for chunk in chunks:
-                ids, _ = vectorize(chunk, len(vocabulary), sequence_length, vocabulary)
+            for i, chunk in enumerate(chunks):
+                what = f"chunk {i} of chunks"
+                ids, _ = _vectorize(chunk, len(vocabulary), sequence_length, vocabulary, what)
                 file.write(ids.astype("<i4").tobytes())
                 rows += len(ids)
             if rows == 0:
@@ -351,14 +390,20 @@ def load_glove(
     tokens, are zeros; a trainable Embedding then learns them. The returned fraction is the
     share of the vocabulary, apart from ``""`` and ``"[UNK]"``, found in the file.
 
-    A line with the wrong number of values raises ``ValueError`` naming its line number.
+    A line with the wrong number of values, or a NaN/inf value in the vector of a word of the
+    vocabulary (float32 overflow included), raises ``ValueError`` naming its line number; so
+    does an empty file (as ``glove_dim``).
 
     >>> matrix, found = load_glove("glove.840B.300d.txt", vocab, 300)  # doctest: +SKIP
     """
     file = _glove_file(path)
     dim = check_int("dim", dim)
-    if isinstance(vocabulary, str) or not vocabulary:
-        raise TypeError("vocabulary must be a non-empty list of strings, e.g. from vectorize()")
+    if isinstance(vocabulary, str) or not isinstance(vocabulary, Sequence) or not vocabulary:
+        raise TypeError(
+            "vocabulary must be a non-empty list of strings, e.g. from vectorize(); got "
+            f"{type(vocabulary).__name__} {str(vocabulary)[:60]!r}"
+        )
+    glove_dim(file)  # an empty file, or one without numbers, is refused as glove_dim refuses it
     reserved = {"", "[UNK]"}
     index: dict[str, int] = {}
     for i, word in enumerate(vocabulary):
@@ -381,9 +426,12 @@ def load_glove(
             word = " ".join(fields[:-dim])
             if word in index and word not in found:
                 try:
-                    matrix[index[word]] = np.asarray(fields[-dim:], dtype="float32")
+                    with np.errstate(over="ignore"):  # a float32 overflow is inf: refused next
+                        row = np.asarray(fields[-dim:], dtype="float64").astype("float32")
+                    check_finite(f"the vector of {word!r}", row)
                 except ValueError as error:
-                    raise ValueError(f"{file.name} line {number}: {error}") from error
+                    raise ValueError(f"{file.name} line {number}: {error}") from None
+                matrix[index[word]] = row
                 found.add(word)
     return matrix, len(found) / max(len(index), 1)
 
@@ -407,7 +455,7 @@ def _glove_file(path: str | os.PathLike) -> Path:
         f"Download {GLOVE_URL}, unzip it and pass glove.840B.300d.txt (or any GloVe-format "
         "text file: word, then its values)."
     )
-    return _existing(path, "GloVe file", how, folder=False)
+    return _existing(check_path("path", path), "GloVe file", how, folder=False)
 
 
 def glove_dim(path: str | os.PathLike) -> int:
@@ -496,7 +544,9 @@ def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str
     >>> read_lines("rt-polarity.pos")[:1]  # doctest: +SKIP
     ['the rock is destined to be the 21st century\\'s new " conan " ...']
     """
-    file = _existing(path, "text file", "Pass the path of a text file.", folder=False)
+    file = _existing(
+        check_path("path", path), "text file", "Pass the path of a text file.", folder=False
+    )
     if encoding is not None and not isinstance(encoding, str):
         raise TypeError(f"encoding must be a str such as 'utf-8' or None, got {encoding!r}")
     raw = file.read_bytes()
@@ -538,7 +588,7 @@ def load_class_files(
     texts: list[str] = []
     labels: list[int] = []
     for label, path in enumerate(paths):
-        lines = read_lines(path, encoding)
+        lines = read_lines(check_path(f"paths[{label}]", path), encoding)
         if not lines:
             raise ValueError(f"{str(path)!r} (class {label}) has no sentences")
         texts.extend(lines)
@@ -615,8 +665,7 @@ def load_sst(
 
     >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
     """
-    if not isinstance(binary, bool):
-        raise TypeError(f"binary must be True or False, got {type(binary).__name__} {binary!r}")
+    binary = check_bool("binary", binary)
     texts: list[str] = []
     labels: list[int] = []
     for number, line in enumerate(read_lines(path, encoding), start=1):

@@ -120,10 +120,15 @@ class MaskedSoftmax(keras.layers.Layer):
         super().__init__(**kwargs)
         self.axis = axis
 
+    def build(self, logits_shape, allowed_shape):
+        _check_broadcast(tuple(logits_shape), tuple(allowed_shape), self.axis)
+
     def call(self, logits, allowed):
         return masked_softmax(logits, allowed, axis=self.axis)
 
     def compute_output_shape(self, logits_shape, allowed_shape):
+        # Keras builds the model from this, not from call(): check the mask's shape here too.
+        _check_broadcast(tuple(logits_shape), tuple(allowed_shape), self.axis)
         return logits_shape
 
     def get_config(self) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -25,12 +25,14 @@ from helpers._checks import closest_first
 
 @dataclass(frozen=True)
 class LayerCall:
-    """One call of one layer in a model's (flattened) graph.
+    """One call of one layer (or one ``keras.ops`` operation) in a model's (flattened) graph.
 
-    ``name`` is the layer path ("dense", or "encoder/dense" inside a nested model), ``index`` the
-    0-based position of this call among the ``calls`` calls of that layer, ``outputs`` this call's
-    symbolic output(s) and ``inputs`` the flat list of symbolic tensors it was called on, both
-    connected to ``model.inputs``.
+    ``name`` is the layer path ("dense", or "encoder/dense" inside a nested model; for an
+    operation such as a residual ``x + y`` it is Keras' own name for it, e.g. "add"), ``index``
+    the 0-based position of this call among the ``calls`` calls of that layer, ``outputs`` this
+    call's symbolic output(s), ``inputs`` the flat list of symbolic tensors passed POSITIONALLY,
+    and ``keyword_inputs`` the keyword arguments that hold tensors ({"mask": m} for a mask Keras
+    passed along or you passed, {"attention_mask": a}, ...), all connected to ``model.inputs``.
 
         >>> call = layer_calls(model)[0]
         >>> keras.Model(model.inputs, call.outputs)  # works, also for layers of nested models
@@ -39,9 +41,10 @@ class LayerCall:
     name: str
     index: int
     calls: int
-    layer: keras.layers.Layer
+    layer: Any  # a keras.layers.Layer, or a keras Operation for a keras.ops result
     outputs: Any
     inputs: list
+    keyword_inputs: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -51,13 +54,42 @@ class LayerCall:
         """
         return self.name if self.calls == 1 else f"{self.name}@{self.index}"
 
+    @property
+    def is_layer(self) -> bool:
+        """False for a bare ``keras.ops`` operation (``x + y``, ``ops.add``), True for a layer."""
+        return isinstance(self.layer, keras.layers.Layer)
+
+
+def _tensors(structure: Any) -> list:
+    """The symbolic tensors in a nested structure of call arguments, in flatten order."""
+    return [t for t in keras.tree.flatten(structure) if isinstance(t, keras.KerasTensor)]
+
+
+class _Arguments:
+    """The positional tensors and the keyword tensors of a call's ``args`` and ``kwargs``."""
+
+    args: tuple
+    kwargs: dict
+
+    @property
+    def inputs(self) -> list:
+        """The tensors passed positionally, flat."""
+        return _tensors(self.args)
+
+    @property
+    def keyword_inputs(self) -> dict:
+        """{keyword: value} for the keyword arguments that hold at least one tensor."""
+        return {k: v for k, v in self.kwargs.items() if _tensors(v)}
+
 
 @dataclass(frozen=True)
-class _Call:
-    """One call event read from Keras' graph: the operation and its flat symbolic in/outputs."""
+class _Call(_Arguments):
+    """One call event read from Keras' graph: the operation, the positional and keyword arguments
+    it was called with (tensors and other values, structure kept) and its flat symbolic outputs."""
 
     operation: Any
-    inputs: list
+    args: tuple
+    kwargs: dict
     outputs: list
 
 
@@ -66,9 +98,11 @@ def _trace(inputs: list, outputs: list) -> list[_Call]:
 
     The ONLY function of the package that reads private Keras graph attributes
     (``KerasTensor._keras_history``, ``Operation._inbound_nodes``, ``Node.input_tensors``,
-    ``Node.outputs``, ``Node.is_input``). Order: a topological order that traces outputs and
-    arguments depth-first, in order, and keeps the calls of one operation in the order they were
-    made (so call 0 is the call behind ``layer.output``).
+    ``Node.arguments.args``/``.kwargs``, ``Node.outputs``, ``Node.is_input``). Every tensor
+    argument counts as a dependency, positional or keyword (a ``mask=``, ``attention_mask=``).
+    Order: a topological order that traces outputs and arguments depth-first, in order, and
+    keeps the calls of one operation in the order they were made (so call 0 is the call behind
+    ``layer.output``).
 
         >>> [c.operation.name for c in _trace(model.inputs, model.outputs)]  # ['dense', 'head']
     """
@@ -98,7 +132,12 @@ def _trace(inputs: list, outputs: list) -> list[_Call]:
             stack.append((node, True))
             stack.extend((p, False) for p in reversed(node_parents))
         creation = {id(n): n.operation._inbound_nodes.index(n) for n in order}
-        calls = {id(n): _Call(n.operation, list(n.input_tensors), list(n.outputs)) for n in order}
+        calls = {
+            id(n): _Call(
+                n.operation, tuple(n.arguments.args), dict(n.arguments.kwargs), list(n.outputs)
+            )
+            for n in order
+        }
     except (AttributeError, TypeError, ValueError) as e:
         raise RuntimeError(
             "helpers.shared._trace could not read the Keras graph; Keras' private graph "
@@ -133,6 +172,15 @@ def _trace(inputs: list, outputs: list) -> list[_Call]:
     return result
 
 
+def _keras_mask(tensor: Any) -> Any:
+    """The mask a symbolic tensor carries (Keras' private ``_keras_mask``, set e.g. by
+    ``Embedding(mask_zero=True)`` and passed on by layers that support masking), or None.
+
+        >>> _keras_mask(embedding_output)  # <KerasTensor shape=(None, 5), dtype=bool, ...>
+    """
+    return getattr(tensor, "_keras_mask", None)
+
+
 def _graph_io(model: keras.Model) -> tuple[list, list] | None:
     """A model's flat symbolic inputs and outputs, or None for a model without a graph."""
     try:
@@ -149,25 +197,57 @@ def _as_output(flat: list) -> Any:
     return flat[0] if len(flat) == 1 else list(flat)
 
 
+@dataclass(frozen=True)
+class _Step(_Arguments):
+    """One call in a walk: its path, operation, arguments (structure kept) and outputs."""
+
+    path: str
+    operation: Any
+    args: tuple
+    kwargs: dict
+    outputs: Any
+
+
+def _mask_only(calls: list[_Call], outputs: list) -> set[int]:
+    """ids of the bare operations (not layers) that only compute masks: reached from the outputs
+    only through ``mask=`` arguments, such as the ``not_equal`` Keras adds for
+    ``Embedding(mask_zero=True)``. Those are how a layer passes its mask on, not activations."""
+    producer = {id(t): c for c in calls for t in c.outputs}
+    data = {id(producer[id(t)]) for t in outputs if id(t) in producer}
+    for call in reversed(calls):  # consumers come after their producers
+        if id(call) not in data:
+            continue
+        kept = {k: v for k, v in call.kwargs.items() if k != "mask"}
+        for t in _tensors((call.args, kept)):
+            if id(t) in producer:
+                data.add(id(producer[id(t)]))
+    return {
+        id(c)
+        for c in calls
+        if id(c) not in data and not isinstance(c.operation, keras.layers.Layer)
+    }
+
+
 # model -> (its outputs when walked, its calls): walking again returns the same tensors, so
 # repeated calls add no nodes to any layer; a Sequential that gains a layer gets new outputs.
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, list, Any]]:
-    """(path, layer, inputs, outputs), connected to ``model.inputs``, for every call, nested models
-    flattened.
+def _walk(model: keras.Model) -> list[_Step]:
+    """Every call, connected to ``model.inputs``, nested models flattened; bare ``keras.ops``
+    operations included except those that only compute masks (``_mask_only``).
 
     A nested model's inner calls are reached through ONE wrapper Functional per nested model,
-    ``keras.Model(nested.inputs, [every inner call's outputs, flattened])`` named
+    ``keras.Model(nested.inputs, [every inner call's tensors, flattened])`` named
     ``layer_calls__<nested name>``, called ONCE per call of the nested model on that call's outer
-    inputs; each inner call's outputs are its elements of that one wrapper call. So any set of
-    inner activations costs one pass of the nested model per call (the wrapper's); asking also for
-    the nested model's output or a layer after it adds the model's own pass, and each deeper level
-    of nesting adds one more. This adds one node to the wrapper (never to your layers) per nested
+    arguments (its positional inputs and its keyword arguments: ``mask=``, ``training=``); each
+    inner call's tensors are elements of that one wrapper call. So any set of inner activations
+    costs one pass of the nested model per call (the wrapper's); asking also for the nested
+    model's output or a layer after it adds the model's own pass, and each deeper level of
+    nesting adds one more. This adds one node to the wrapper (never to your layers) per nested
     call, once per model, as results are cached.
 
-        >>> [path for path, *_ in _walk(model)]  # ['encoder/dense', 'encoder', 'head']
+        >>> [s.path for s in _walk(model)]  # ['encoder/dense', 'encoder', 'head']
     """
     io = _graph_io(model)
     if io is None and isinstance(model, keras.Sequential):
@@ -189,60 +269,81 @@ def _walk(model: keras.Model) -> list[tuple[str, keras.layers.Layer, list, Any]]
         and all(a is b for a, b in zip(cached[0], io[1], strict=True))
     ):
         return cached[1]
-    walked: list[tuple[str, keras.layers.Layer, list, Any]] = []
+    walked: list[_Step] = []
     wrappers: dict[int, keras.Model] = {}  # one per nested model, called once per nested call
-    for call in _trace(*io):
-        layer = call.operation
-        if not isinstance(layer, keras.layers.Layer):
-            continue  # a bare keras.ops operation: traced through, not listed
-        inner_io = _graph_io(layer) if isinstance(layer, keras.Model) else None
+    calls = _trace(*io)
+    masks = _mask_only(calls, io[1])
+    for call in calls:
+        operation = call.operation
+        if id(call) in masks:
+            continue
+        inner_io = _graph_io(operation) if isinstance(operation, keras.Model) else None
         if inner_io is not None:
             if len(call.inputs) != len(inner_io[0]):
                 raise ValueError(
-                    f"Nested model {layer.name!r} was called with {len(call.inputs)} symbolic "
-                    f"tensors but has {len(inner_io[0])} inputs; cannot connect its inner layers."
+                    f"Nested model {operation.name!r} was called with {len(call.inputs)} "
+                    f"positional tensors but has {len(inner_io[0])} inputs; cannot connect its "
+                    "inner layers."
                 )
-            inner = _walk(layer)
+            inner = _walk(operation)
             if inner:
-                walked.extend(_through_wrapper(layer, inner_io[0], inner, call.inputs, wrappers))
-        walked.append((layer.name, layer, call.inputs, _as_output(call.outputs)))
+                walked.extend(_through_wrapper(operation, inner_io[0], inner, call, wrappers))
+        walked.append(
+            _Step(operation.name, operation, call.args, call.kwargs, _as_output(call.outputs))
+        )
     _CACHE[model] = (io[1], walked)
     return walked
+
+
+def _remap(structure: Any, outer: dict[int, Any]) -> Any:
+    """``structure`` with each symbolic tensor replaced by ``outer[id(tensor)]``."""
+    return keras.tree.map_structure(
+        lambda t: outer[id(t)] if isinstance(t, keras.KerasTensor) else t, structure
+    )
 
 
 def _through_wrapper(
     nested: keras.Model,
     nested_inputs: list,
-    inner: list[tuple[str, keras.layers.Layer, list, Any]],
-    args: list,
+    inner: list[_Step],
+    call: _Call,
     wrappers: dict[int, keras.Model],
-) -> list[tuple[str, keras.layers.Layer, list, Any]]:
-    """``inner`` (the walk of ``nested``) re-expressed on ``args``, one call of ``nested``'s
-    outer inputs, through a single call of one wrapper returning every inner output.
+) -> list[_Step]:
+    """``inner`` (the walk of ``nested``) re-expressed on the outer graph of ``call`` (one call
+    of ``nested``), through a single call of one wrapper returning every inner tensor. The
+    wrapper gets the call's positional inputs and its keyword arguments (``mask=``, ...), so
+    inner layers see the same masks as in the model.
 
-        >>> _through_wrapper(encoder, encoder.inputs, _walk(encoder), [x], {})  # encoder/...
+        >>> _through_wrapper(encoder, encoder.inputs, _walk(encoder), call, {})  # encoder/...
     """
-    unique: dict[int, Any] = {}  # flat inner in- and outputs, each tensor once
-    for _, _, inputs, outputs in inner:
-        unique.update((id(t), t) for t in [*inputs, *keras.tree.flatten(outputs)])
+    unique: dict[int, Any] = {}  # every inner tensor (arguments and outputs), each once
+    for step in inner:
+        unique.update((id(t), t) for t in _tensors((step.args, step.kwargs, step.outputs)))
     if id(nested) not in wrappers:
-        wrappers[id(nested)] = keras.Model(
+        wrapper = keras.Model(
             nested_inputs[0] if len(nested_inputs) == 1 else nested_inputs,
             list(unique.values()),
             name=f"layer_calls__{nested.name}",
         )
-    results = keras.tree.flatten(wrappers[id(nested)](args[0] if len(args) == 1 else args))
+        # It takes the call's mask= (for the inner layers) and gives its outputs none, so Keras
+        # does not warn, at every run, that a Functional "destroys the mask information".
+        wrapper.supports_masking = True
+        wrapper.compute_mask = lambda inputs, previous_mask=None: None
+        wrappers[id(nested)] = wrapper
+    args = call.inputs
+    results = keras.tree.flatten(
+        wrappers[id(nested)](args[0] if len(args) == 1 else args, **call.kwargs)
+    )
     outer = dict(zip(unique, results, strict=True))
     return [
-        (
-            f"{nested.name}/{path}",
-            layer,
-            [outer[id(t)] for t in inputs],
-            keras.tree.pack_sequence_as(
-                outputs, [outer[id(t)] for t in keras.tree.flatten(outputs)]
-            ),
+        _Step(
+            f"{nested.name}/{step.path}",
+            step.operation,
+            _remap(step.args, outer),
+            _remap(step.kwargs, outer),
+            _remap(step.outputs, outer),
         )
-        for path, layer, inputs, outputs in inner
+        for step in inner
     ]
 
 
@@ -263,14 +364,24 @@ def _layer_calls(model: keras.Model) -> list[LayerCall]:
     """``layer_calls`` without the argument check (callers check ``model`` first)."""
     walked = _walk(model)
     totals: dict[str, int] = {}
-    for path, *_ in walked:
-        totals[path] = totals.get(path, 0) + 1
+    for step in walked:
+        totals[step.path] = totals.get(step.path, 0) + 1
     seen: dict[str, int] = {}
     result = []
-    for path, layer, inputs, outputs in walked:
-        index = seen.get(path, 0)
-        seen[path] = index + 1
-        result.append(LayerCall(path, index, totals[path], layer, outputs, list(inputs)))
+    for step in walked:
+        index = seen.get(step.path, 0)
+        seen[step.path] = index + 1
+        result.append(
+            LayerCall(
+                step.path,
+                index,
+                totals[step.path],
+                step.operation,
+                step.outputs,
+                step.inputs,
+                step.keyword_inputs,
+            )
+        )
     return result
 
 

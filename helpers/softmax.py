@@ -7,6 +7,13 @@ The head is found call by call (``helpers.shared.layer_calls``), so a Dense call
 once works: the call producing the model's output counts. Features are computed with
 ``helpers.activations.extract`` (x: an array, a list or dict of arrays, or batches).
 
+Per-token heads (a tagger: a Dense on (batch, time, features), or ``TimeDistributed(Dense)``):
+``logits``, ``prediction_weights`` and ``logit_contributions`` give every result a time axis after
+the sample axis, and they respect the padding mask, which means exactly this: where the head's
+input carries a Keras mask (``Embedding(mask_zero=True)``, passed on by the layers before it),
+padded tokens are NaN in every float result and -1 in ``classes``, and are never argmax-ed or
+refused; real tokens get the model's own values. Without a mask every token is real.
+
 >>> from helpers import softmax
 >>> dense = softmax.output_layer(model)          # the Dense that produces the logits
 >>> softmax.applies_softmax(dense)               # True: its output is probabilities
@@ -21,9 +28,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers._checks import check_int
+from helpers._checks import check_finite, check_int
 from helpers.activations import extract
-from helpers.shared import layer_calls
+from helpers.shared import _keras_mask, layer_calls
 
 _PASS_THROUGH = (keras.layers.Activation, keras.layers.Softmax)
 
@@ -66,7 +73,9 @@ class HeadCall:
 
 def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
     """The Dense call that produces the model's output (only Activation/Softmax layers may
-    follow it), found by walking ``helpers.shared.layer_calls`` back from the output.
+    follow it, also when called with ``mask=`` or other keyword tensors), found by walking
+    ``helpers.shared.layer_calls`` back from the output. A ``TimeDistributed(Dense)`` counts as
+    its Dense (a per-token head, like a Dense on (batch, time, features)).
 
     >>> head_call(model).dense.name                  # 'head'
     """
@@ -99,8 +108,11 @@ def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
         call = producer[id(tensor)]
         path.append(call.layer)
         inputs = call.inputs[0] if len(call.inputs) == 1 else None
-        if isinstance(call.layer, keras.layers.Dense) and inputs is not None:
-            return HeadCall(call.layer, list(reversed(path[:-1])), inputs, tensor)
+        dense = call.layer
+        if isinstance(dense, keras.layers.TimeDistributed):  # a tagger's per-token head
+            dense = dense.layer
+        if isinstance(dense, keras.layers.Dense) and inputs is not None:
+            return HeadCall(dense, list(reversed(path[:-1])), inputs, tensor)
         if not isinstance(call.layer, _PASS_THROUGH) or inputs is None:
             break
         tensor = inputs
@@ -229,6 +241,12 @@ def set_class_weights(
     index = np.atleast_1d(
         _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
     )
+    values, counts = np.unique(index, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(
+            f"classes repeats {values[counts > 1].tolist()}: each class gets one column (with "
+            "repeats, the last would silently win); pass each class once."
+        )
     d = dense.kernel.shape[0]
     new_kernel = np.asarray(kernel, dtype=dense.kernel.dtype)
     if new_kernel.shape == (d,) and index.size == 1:
@@ -238,6 +256,7 @@ def set_class_weights(
             f"kernel for {index.size} classes must have shape ({d}, {index.size}); "
             f"got {np.shape(kernel)}."
         )
+    check_finite("kernel", new_kernel)
     if bias is not None:
         if not dense.use_bias:
             raise ValueError(f"Dense {dense.name!r} has no bias (use_bias=False); pass bias=None.")
@@ -247,6 +266,7 @@ def set_class_weights(
                 f"bias for {index.size} classes must have shape ({index.size},); "
                 f"got {np.shape(bias)}."
             )
+        check_finite("bias", new_bias)
     full_kernel, full_bias = class_weights(dense)
     full_kernel = full_kernel.copy()
     full_kernel[:, index] = new_kernel
@@ -284,27 +304,33 @@ def _require_softmax_classifier(model: keras.Model, caller: str) -> HeadCall:
 
 
 _FEATURES = "softmax__penultimate_features"
+_MASK = "softmax__token_mask"
 # model -> (model.outputs when built, the features model): one features model per classifier, so
 # activations.extract reuses its compiled extractor instead of tracing a new one every call.
 _FEATURES_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _features_model(model: keras.Model, head: HeadCall) -> keras.Model:
-    """``model.inputs -> head.features`` (through an Identity named ``_FEATURES``), cached."""
-    if len(head.features.shape) != 2:
+    """``model.inputs -> head.features`` (through an Identity named ``_FEATURES``) and, for a
+    sequence head whose input carries a padding mask, that mask (an Identity named ``_MASK``);
+    cached."""
+    if len(head.features.shape) not in (2, 3):
         raise ValueError(
             f"Dense {head.dense.name!r} gets inputs of shape {tuple(head.features.shape)}; these "
-            "helpers need one feature vector per sample, (batch, features)."
+            "helpers need one feature vector per sample, (batch, features), or per token, "
+            "(batch, time, features)."
         )
     outputs = list(model.outputs)
     cached = _FEATURES_MODELS.get(model)
     if cached is not None and all(a is b for a, b in zip(cached[0], outputs, strict=True)):
         return cached[1]
     inputs = model.inputs[0] if len(model.inputs) == 1 else list(model.inputs)
+    wanted = [keras.layers.Identity(name=_FEATURES)(head.features)]
+    mask = _keras_mask(head.features) if len(head.features.shape) == 3 else None
+    if mask is not None:
+        wanted.append(keras.layers.Identity(name=_MASK)(mask))
     # Named like the model, so input errors raised by activations name the user's model.
-    features = keras.Model(
-        inputs, keras.layers.Identity(name=_FEATURES)(head.features), name=model.name
-    )
+    features = keras.Model(inputs, wanted, name=model.name)
     _FEATURES_MODELS[model] = (outputs, features)
     return features
 
@@ -320,7 +346,44 @@ def _num_samples(x: object) -> int | None:
 def _features(model: keras.Model, head: HeadCall, x: object, batch_size: int) -> np.ndarray:
     """Penultimate features, (n, d): the input of the head's Dense call, computed in batches by
     ``helpers.activations.extract`` (which checks x and takes arrays, lists, dicts, batches)."""
+    if len(head.features.shape) != 2:
+        raise ValueError(
+            f"Dense {head.dense.name!r} gets inputs of shape {tuple(head.features.shape)}; this "
+            "helper needs one feature vector per sample, (batch, features)."
+        )
     return extract(_features_model(model, head), x, [_FEATURES], batch_size)[_FEATURES]
+
+
+def _token_features(
+    model: keras.Model, head: HeadCall, x: object, batch_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The features of a per-sample head (n, d) with None, or of a per-token head (n, T, d) with
+    its (n, T) token mask: True for a real token, False where the head's input carries a padding
+    mask (``Embedding(mask_zero=True)`` passed on by the layers before it); all True without."""
+    extractor = _features_model(model, head)
+    names = [layer.name for layer in extractor.layers if layer.name in (_FEATURES, _MASK)]
+    out = extract(extractor, x, names, batch_size)
+    h = out[_FEATURES]
+    if h.ndim == 2:
+        return h, None
+    return h, out[_MASK].astype(bool) if _MASK in out else np.ones(h.shape[:2], dtype=bool)
+
+
+def _refuse_non_finite(caller: str, z: np.ndarray, real: np.ndarray | None) -> None:
+    """ValueError naming the samples (or (sample, token) pairs) whose logits hold NaN or inf:
+    their argmax would silently say class 0."""
+    bad = ~np.isfinite(z).all(axis=-1)
+    if real is not None:
+        bad &= real
+    if bad.any():
+        where = np.argwhere(bad)
+        shown = [int(i[0]) if len(i) == 1 else tuple(int(j) for j in i) for i in where[:10]]
+        unit = "sample" if z.ndim == 2 else "(sample, token)"
+        raise ValueError(
+            f"{caller}: the logits of {len(where)} {unit} row(s) hold NaN or inf, so they have "
+            f"no predicted class (argmax would say 0): rows {shown}"
+            f"{' ...' if len(where) > 10 else ''}. Check those inputs and the model's weights."
+        )
 
 
 def _logits(h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -329,25 +392,31 @@ def _logits(h: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 
 def logits(model: keras.Model, x: object, batch_size: int = 256) -> np.ndarray:
-    """The output Dense's pre-activation outputs ``h @ W + b``, (n, k), in float32.
+    """The output Dense's pre-activation outputs ``h @ W + b``, (n, k), in float32; for a
+    per-token head (n, T, k), NaN at padded tokens (see the module docstring).
 
     >>> logits(model, x_test).shape                  # (n, k)
     """
     head = head_call(model, "logits")
     check_int("batch_size", batch_size)
-    h = _features(model, head, x, batch_size)
-    return _logits(h, *class_weights(head.dense))
+    h, real = _token_features(model, head, x, batch_size)
+    z = _logits(h, *class_weights(head.dense))
+    if real is not None:
+        z[~real] = np.nan
+    return z
 
 
 @dataclass(frozen=True)
 class PredictionWeights:
-    """Per sample: the predicted class, its probability, the features and the weights behind it."""
+    """Per sample (or per token: a time axis after n): the predicted class, its probability, the
+    features and the weights behind it; ``real`` marks real tokens (None for per-sample heads)."""
 
-    classes: np.ndarray  # (n,) int: argmax of the logits
-    probabilities: np.ndarray  # (n,) softmax of the logits at that class
-    features: np.ndarray  # (n, d) penultimate features h
-    kernel_rows: np.ndarray  # (n, d) W[:, class].T
-    bias: np.ndarray  # (n,) b[class]
+    classes: np.ndarray  # (n,) int: argmax of the logits; (n, T), -1 at padded tokens
+    probabilities: np.ndarray  # (n,) softmax of the logits at that class; (n, T), NaN padded
+    features: np.ndarray  # (n, d) penultimate features h; (n, T, d) as the model computes them
+    kernel_rows: np.ndarray  # (n, d) W[:, class].T; (n, T, d), NaN at padded tokens
+    bias: np.ndarray  # (n,) b[class]; (n, T), NaN at padded tokens
+    real: np.ndarray | None = None  # (n, T) bool: True for a real token, False for padding
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -357,61 +426,91 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def prediction_weights(model: keras.Model, x: object, batch_size: int = 256) -> PredictionWeights:
-    """The weights behind each prediction of a softmax classifier.
+    """The weights behind each prediction of a softmax classifier (or of each token of a
+    tagger: see the module docstring on padding).
 
     Classes are the argmax of ``logits(model, x)`` (the same float32 logits); probabilities are
-    their softmax computed in float64 (what ``predict`` gives, up to float32 rounding).
+    their softmax computed in float64 (what ``predict`` gives, up to float32 rounding). Logits
+    holding NaN or inf (at a real token) are refused with ValueError naming their rows.
 
     >>> pw = prediction_weights(model, x_test)       # pw.kernel_rows (n, d), pw.bias (n,)
     """
     head = _require_softmax_classifier(model, "prediction_weights")
     check_int("batch_size", batch_size)
-    h = _features(model, head, x, batch_size)
+    h, real = _token_features(model, head, x, batch_size)
     kernel, bias = class_weights(head.dense)
     z = _logits(h, kernel, bias)
-    classes = z.argmax(axis=1)
-    rows = np.arange(len(classes))
+    _refuse_non_finite("prediction_weights", z, real)
+    if real is not None:
+        z[~real] = 0.0  # any finite row: its results are replaced below
+    classes = z.argmax(axis=-1)
+    probabilities = np.take_along_axis(_softmax(z.astype(np.float64)), classes[..., None], axis=-1)[
+        ..., 0
+    ]
+    kernel_rows, class_bias = kernel.T[classes], bias[classes]
+    if real is not None:
+        classes[~real] = -1
+        probabilities[~real] = np.nan
+        kernel_rows[~real] = np.nan
+        class_bias = class_bias.astype(np.float32)
+        class_bias[~real] = np.nan
     return PredictionWeights(
         classes=classes,
-        probabilities=_softmax(z.astype(np.float64))[rows, classes],
+        probabilities=probabilities,
         features=h,
-        kernel_rows=kernel[:, classes].T,
-        bias=bias[classes],
+        kernel_rows=kernel_rows,
+        bias=class_bias,
+        real=real,
     )
 
 
 def logit_contributions(
     model: keras.Model, x: object, classes: object = None, batch_size: int = 256
 ) -> np.ndarray:
-    """Each feature's share of a logit: ``h * W[:, c]`` per sample, (n, d).
+    """Each feature's share of a logit: ``h * W[:, c]`` per sample, (n, d); per token for a
+    tagger, (n, T, d), NaN at padded tokens (see the module docstring).
 
-    ``c`` is the predicted class (None), one class for all samples (int) or one per sample
-    (sequence of n ints). Row sums plus ``b[c]`` are the logits.
+    ``c`` is the predicted class (None; logits with NaN or inf are then refused, naming their
+    rows), one class for all samples (int) or one per sample (sequence of n ints; for a tagger
+    an (n, T) array of ints, one per token). Sums over d plus ``b[c]`` are the logits.
 
     >>> logit_contributions(model, x_test[:1]).shape   # (1, d)
     """
     head = head_call(model, "logit_contributions")
     dense = head.dense
     check_int("batch_size", batch_size)
+    per_token = len(head.features.shape) == 3
+    where = f"{dense.name!r} with {dense.units} classes"
     index = None
     if classes is not None:
-        index = _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
+        if per_token and np.ndim(classes) == 2:
+            flat = _class_index(np.asarray(classes).ravel(), dense.units, where)
+            index = flat.reshape(np.shape(classes))
+        else:
+            index = _class_index(classes, dense.units, where)
         n = _num_samples(x)
-        if not isinstance(index, int) and n is not None and index.shape != (n,):
+        if not isinstance(index, int) and n is not None and index.shape[0] != n:
             raise ValueError(
                 f"classes must be one int or {n} ints (one per sample of x); got {index.shape[0]}."
             )
-    h = _features(model, head, x, batch_size)
+    h, real = _token_features(model, head, x, batch_size)
     kernel, bias = class_weights(dense)
+    want = h.shape[:-1]
     if index is None:
-        index = _logits(h, kernel, bias).argmax(axis=1)
+        z = _logits(h, kernel, bias)
+        _refuse_non_finite("logit_contributions", z, real)
+        index = z.argmax(axis=-1)
     elif isinstance(index, int):
-        index = np.full(len(h), index)
-    elif index.shape != (len(h),):
+        index = np.full(want, index)
+    elif index.shape != want:
         raise ValueError(
-            f"classes must be one int or {len(h)} ints (one per sample of x); got {index.shape[0]}."
+            f"classes must be one int or an array of shape {want} (one per "
+            f"{'token' if per_token else 'sample'} of x); got shape {index.shape}."
         )
-    return h * kernel[:, index].T
+    contributions = h * kernel.T[index]
+    if real is not None:
+        contributions[~real] = np.nan
+    return contributions
 
 
 _LAYER_EXTRAS = (
@@ -511,6 +610,11 @@ def train_classes(
             f"y must be integer labels (n,) or one-hot rows (n, {units}); got shape "
             f"{labels.shape} and dtype {labels.dtype}."
         )
+    check_finite("y", labels)
+    arrays = keras.tree.flatten(x) if isinstance(x, (list, tuple, dict)) else [x]
+    for i, array in enumerate(arrays):
+        if isinstance(array, np.ndarray):
+            check_finite(f"x (input {i})" if len(arrays) > 1 else "x", array)
     n = _num_samples(x)
     if n is not None and len(labels) != n:
         raise ValueError(f"x has {n} samples but y has {len(labels)}.")

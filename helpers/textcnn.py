@@ -24,6 +24,7 @@ if __name__ == "__main__":  # run as a command: no TensorFlow C++ start-up logs 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
+import contextlib
 import numbers
 import sys
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from helpers._checks import check_int
+from helpers._checks import check_bool, check_finite, check_int
 
 if TYPE_CHECKING:  # keras is imported where it is used, so that --help loads no TensorFlow
     import keras
@@ -164,6 +165,7 @@ def build_textcnn(
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout is the rate to drop, in [0, 1), got {dropout!r}")
     dropout = float(dropout)
+    trainable_embedding = check_bool("trainable_embedding", trainable_embedding)
     if max_norm is not None and (
         isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0
     ):
@@ -171,7 +173,14 @@ def build_textcnn(
     constraint = None if max_norm is None else keras.constraints.MaxNorm(float(max_norm), axis=0)
     weights = None
     if embedding_matrix is not None:
-        embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+        try:
+            embedding_matrix = np.asarray(embedding_matrix, dtype="float32")
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"embedding_matrix must be an array of numbers; got {type(embedding_matrix)} "
+                f"({error})"
+            ) from None
+        check_finite("embedding_matrix", embedding_matrix)
         if embedding_matrix.shape != (vocab_size, embedding_size):
             raise ValueError(
                 f"embedding_matrix has shape {embedding_matrix.shape}, expected "
@@ -364,12 +373,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Writes ``labels.npy`` and ``textcnn_run.json`` first and the features last, so the
     ``index.json`` that ``extract_to_disk`` writes after them means the run finished (with
-    ``--overwrite``, an old ``index.json`` is removed before anything is written)."""
+    ``--overwrite``, an old ``index.json`` is removed before anything is written). ``--out`` is
+    locked (created if needed) before any data is read: a folder that cannot be written, or one
+    another run is writing into, is a usage error at once, not after training."""
     parser = _parser()
     args = parser.parse_args(argv)
-    import keras
 
-    from helpers import _files, activations, data
+    from helpers import _files, data
 
     _check_sources(args, parser)
     for name in ("batch_size", "synthetic_size", "max_tokens"):
@@ -400,9 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--glove {args.glove} is not a file (a GloVe text file, e.g. 840B.300d)")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
-    if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
+    if args.out.is_dir() and _files_in(args.out) and not args.overwrite:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
-
     if args.glove is not None:
         try:
             glove_dim = data.glove_dim(args.glove)
@@ -413,6 +422,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--glove {args.glove.name} holds {glove_dim}-d vectors (first line); "
                 f"pass --embedding-dim {glove_dim} (got {args.embedding_dim})"
             )
+    created = not args.out.exists()
+    with contextlib.ExitStack() as stack:
+        try:  # before any training: a folder we cannot write, or one another run is writing
+            stack.enter_context(_files.locked_folder(args.out, "--out"))
+        except (OSError, _files.FolderBusyError) as error:
+            parser.error(str(error))
+        try:
+            return _run(parser, args)
+        except BaseException:
+            if created and not _files_in(args.out):  # a failed run leaves no empty folder
+                (args.out / _files.LOCK_FILE).unlink(missing_ok=True)
+                args.out.rmdir()
+            raise
+
+
+def _files_in(folder: Path) -> list[str]:
+    """What is in ``folder``, but for the lock file and an interrupted run's temporaries."""
+    from helpers import _files
+
+    stale = {p.name for p in _files.stale_partials(folder)}
+    return [p.name for p in folder.iterdir() if p.name != _files.LOCK_FILE and p.name not in stale]
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The command after its arguments are checked, with ``--out`` locked: data, training,
+    then the files."""
+    import keras
+
+    from helpers import _files, activations, data
+
     splits, source = _read_data(args, parser)
     folds = args.folds or 10
     if args.preset is not None and "all" in splits and len(splits["all"][0]) < 2 * folds:

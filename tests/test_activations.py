@@ -5,7 +5,13 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 import weakref
+import zlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -15,16 +21,25 @@ import pytest
 import tensorflow as tf
 
 from helpers import activations
+from helpers._files import LOCK_FILE
 from helpers.activations import (
     activation_names,
     extract,
     extract_to_disk,
     feature_extractor,
+    index_entry,
+    load_features,
+    verify_features,
 )
 
 L = keras.layers
 RNG = np.random.default_rng(0)
 CLOSE = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def files(folder) -> list[str]:
+    """The names in ``folder`` (a finished or failed run leaves no lock file)."""
+    return sorted(p.name for p in folder.iterdir())
 
 
 def data(*shape: int) -> np.ndarray:
@@ -332,12 +347,34 @@ def test_an_unknown_name_is_refused_before_any_data_is_read():
 
 
 def test_a_model_without_a_graph_says_how_to_build_it():
-    class Subclassed(keras.Model):
-        def call(self, x):
-            return x
-
     with pytest.raises(ValueError, match=r"keras.Input\(shape=...\).*model.build"):
-        feature_extractor(Subclassed(name="sub"), ["x"])
+        feature_extractor(keras.Sequential([L.Dense(2)], name="seq"), ["x"])
+    with pytest.raises(TypeError, match="keras.Model; got Dense"):
+        extract(L.Dense(2), data(2, 2))
+
+
+def test_a_subclassed_model_says_wrap_it_even_after_it_was_called_or_built():
+    class Subclassed(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = L.Dense(2, name="dense")
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Subclassed(name="sub")
+    model(data(2, 3))  # called once on data, and built: still no graph to cut
+    model.build((None, 3))
+    wrap = r"subclassed model.*Wrap it in a functional model.*keras.Model\(inp, model\(inp\)\)"
+    with pytest.raises(ValueError, match=wrap):
+        feature_extractor(model, ["dense"])
+    with pytest.raises(ValueError, match=wrap):
+        extract(model, data(2, 3))
+    # the advice works: the wrapped model's output is the activation named after the model
+    inp = keras.Input((3,), name="x")
+    wrapped = keras.Model(inp, model(inp))
+    x = data(2, 3)
+    np.testing.assert_allclose(extract(wrapped, x, ["sub"])["sub"], model(x), rtol=1e-6)
     with pytest.raises(TypeError, match="keras.Model; got Dense"):
         extract(L.Dense(2), data(2, 2))
 
@@ -486,7 +523,9 @@ def test_a_model_nested_two_deep_adds_one_pass_per_level():
 
 def test_disk_equals_memory_and_index_describes_the_files(tmp_path):
     model, x = textcnn(), tokens(37)
-    paths = extract_to_disk(model, x, ["extractor", "conv3"], tmp_path, batch_size=8, progress=0)
+    paths = extract_to_disk(
+        model, x, ["extractor", "conv3"], tmp_path, batch_size=8, progress=False
+    )
     memory = extract(model, x, ["extractor", "conv3"], batch_size=8)
     assert set(paths) == {"extractor", "conv3"}
     for name, path in paths.items():
@@ -494,13 +533,19 @@ def test_disk_equals_memory_and_index_describes_the_files(tmp_path):
         np.testing.assert_array_equal(on_disk, memory[name])
     index = json.loads((tmp_path / "index.json").read_text())
     assert index["samples"] == 37
+    conv3 = np.load(paths["conv3"])
     assert index["activations"]["conv3"] == {
         "file": "conv3.npy",
         "shape": [37, 12, 4],
         "dtype": "float32",
         "samples": 37,
+        "bytes": paths["conv3"].stat().st_size,
+        "crc32": f"{zlib.crc32(conv3.tobytes()):08x}",  # of the data after the header
     }
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    for name, path in paths.items():  # computed while streaming == recomputed from the file
+        assert index["activations"][name] == index_entry(path)
+    assert LOCK_FILE not in files(tmp_path)  # the lock file goes with the run
+    assert files(tmp_path) == [
         "conv3.npy",
         "extractor.npy",
         "index.json",
@@ -541,7 +586,7 @@ def test_files_appear_only_when_complete(tmp_path):
 
     def batches():
         for i in range(0, 12, 4):
-            seen.append(sorted(p.name for p in tmp_path.iterdir()))
+            seen.append(files(tmp_path))
             yield x[i : i + 4]
 
     extract_to_disk(model, batches(), ["extractor"], tmp_path, progress=False)
@@ -560,7 +605,7 @@ def test_an_iterator_that_fails_midway_leaves_no_file(tmp_path, interruption):
 
     with pytest.raises(type(interruption)):
         extract_to_disk(model, batches(), ["extractor", "conv5"], tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def test_written_files_follow_the_umask_like_np_save(tmp_path):
@@ -684,7 +729,7 @@ def test_a_batch_reduction_is_refused_before_any_data_is_read(layers, tmp_path):
         extract(batch_mean_model(), batches(), layers)
     with pytest.raises(ValueError, match=message):
         extract_to_disk(batch_mean_model(), batches(), layers, tmp_path, progress=False)
-    assert read == [] and list(tmp_path.iterdir()) == []
+    assert read == [] and files(tmp_path) == []
 
 
 def test_a_batch_reduction_is_refused_even_when_its_size_equals_the_batch():
@@ -700,7 +745,7 @@ def test_with_a_fixed_batch_input_the_run_compares_with_the_batch_length(tmp_pat
         extract(model, data(5, 3), ["stat"])
     with pytest.raises(ValueError, match=message):
         extract_to_disk(model, data(5, 3), ["stat"], tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 @pytest.mark.parametrize("layers", [["flat"], ["pre", "flat"], ["flat", "pre"]])
@@ -712,7 +757,7 @@ def test_a_reshape_across_samples_is_refused_naming_that_activation(layers, tmp_
         extract(flatten_all_model(), iter([data(5, 3)]), layers)  # unknown length too
     with pytest.raises(ValueError, match=message):
         extract_to_disk(flatten_all_model(), data(5, 3), layers, tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def test_extract_refuses_to_return_rows_it_did_not_fill(monkeypatch):
@@ -757,7 +802,7 @@ def test_a_later_batch_with_a_wrong_width_is_our_error_not_tensorflows(tmp_path)
     batches = iter([tokens(4), tokens(4), tokens(3, length=10)])
     with pytest.raises(ValueError, match=r"expects batches of shape \(None, 12\); got \(3, 10\)"):
         extract_to_disk(model, batches, ["extractor"], tmp_path, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 @pytest.mark.parametrize("as_dict", [False, True])
@@ -808,7 +853,7 @@ def test_overwrite_with_fewer_layers_removes_the_old_indexed_files_only(tmp_path
     extract_to_disk(model, x, ["conv3"], tmp_path, progress=False, overwrite=True)
     index = json.loads((tmp_path / "index.json").read_text())
     assert [a["file"] for a in index["activations"].values()] == ["conv3.npy"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert files(tmp_path) == [
         "conv3.npy",
         "index.json",
         "notes.txt",
@@ -833,7 +878,7 @@ def test_overwrite_never_deletes_what_a_strange_index_names(tmp_path, old_index)
         (folder / name).write_text("keep")
     (tmp_path / "outside.npy").write_text("keep")
     extract_to_disk(textcnn(), tokens(3), ["extractor"], folder, progress=False, overwrite=True)
-    assert sorted(p.name for p in folder.iterdir()) == [
+    assert files(folder) == [
         ".hidden.npy",
         "extractor.npy",
         "index.json",
@@ -841,3 +886,257 @@ def test_overwrite_never_deletes_what_a_strange_index_names(tmp_path, old_index)
         "other.npy",
     ]
     assert (tmp_path / "outside.npy").read_text() == "keep"
+
+
+# --- reliability: bad arguments, bad data, faults ----------------------------------------------
+
+
+def finished_run(folder):
+    model, x = textcnn(), tokens(8)
+    extract_to_disk(model, x, ["extractor"], folder, progress=False)
+    return model, x
+
+
+@pytest.mark.parametrize(("argument", "value"), [("overwrite", "False"), ("progress", "no")])
+def test_bool_arguments_must_be_real_bools_and_a_finished_run_stays(tmp_path, argument, value):
+    model, x = finished_run(tmp_path)
+    before = (tmp_path / "index.json").read_bytes()
+    kwargs = {"overwrite": True, "progress": False, argument: value}
+    with pytest.raises(TypeError, match=f"{argument} must be True or False; got str"):
+        extract_to_disk(model, tokens(8), ["extractor"], tmp_path, **kwargs)
+    assert (tmp_path / "index.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("out_dir", "error"), [("", ValueError), (None, TypeError), (3, TypeError)]
+)
+def test_out_dir_must_be_a_non_empty_path_named_in_the_error(tmp_path, monkeypatch, out_dir, error):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match="^out_dir "):
+        extract_to_disk(textcnn(), tokens(4), ["extractor"], out_dir, progress=False)
+    for reader in (verify_features, load_features):
+        with pytest.raises(error, match="^out_dir "):
+            reader(out_dir)
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+def test_a_failed_call_leaves_an_unbuilt_sequential_unbuilt():
+    model = keras.Sequential([L.Dense(3, name="dense")], name="seq")
+    with pytest.raises(ValueError, match=r"cannot be built from the data's batch shape \(None,\)"):
+        extract(model, data(4))  # one sample without its batch axis
+    assert not model.built
+    assert extract(model, data(2, 4))["dense"].shape == (2, 3)  # the next correct call works
+
+
+def test_text_fed_to_a_float_model_is_our_error_and_builds_nothing():
+    model = keras.Sequential([L.Dense(3, name="dense")], name="seq")
+    with pytest.raises(TypeError, match=r"takes float32 numbers, but the data is an array of <U"):
+        extract(model, np.array([["a", "b"], ["c", "d"]]))
+    assert not model.built
+    built = keras.Sequential([keras.Input((2,)), L.Dense(3, name="dense")], name="built")
+    with pytest.raises(TypeError, match=r"input .* of model 'built' takes float32 numbers"):
+        extract(built, iter([data(2, 2), np.array([["a", "b"]], dtype=object)]))
+
+
+@pytest.mark.parametrize(("bad", "shown"), [(99, "id 99"), (-1, "id -1")])
+def test_token_ids_outside_the_vocabulary_name_the_batch_and_position(tmp_path, bad, shown):
+    model, x = textcnn(vocab=30), tokens(12, vocab=30)
+    x[9, 4] = bad  # batch 2 of 4-sample batches, row 1 of it
+    message = (
+        rf"batch 2 \(samples 8..11\) of input 'tokens', which Embedding 'embedding' of model "
+        rf"'textcnn' reads: {shown} at position \[1, 4\] is outside \[0, 30\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        extract(model, x, ["extractor"], batch_size=4)
+    with pytest.raises(ValueError, match=message):
+        extract_to_disk(model, x, ["extractor"], tmp_path, batch_size=4, progress=False)
+    assert files(tmp_path) == []
+
+
+def test_the_reader_refuses_an_unfinished_or_changed_folder(tmp_path):
+    model, x = finished_run(tmp_path)
+    loaded = load_features(tmp_path)
+    np.testing.assert_array_equal(
+        loaded["extractor"], extract(model, x, ["extractor"])["extractor"]
+    )
+    assert verify_features(tmp_path)["samples"] == 8
+    path = tmp_path / "extractor.npy"
+    data_bytes = bytearray(path.read_bytes())
+    data_bytes[-1] ^= 0xFF  # one changed byte: same size, same header
+    path.write_bytes(bytes(data_bytes))
+    load_features(tmp_path)  # sizes and headers still match (checksum=False by default)...
+    with pytest.raises(ValueError, match=r"extractor.npy .* does not match index.json \(crc32"):
+        load_features(tmp_path, checksum=True)  # ...every byte does not
+    np.save(path, np.zeros((5, 6), "float32"))  # e.g. an interrupted --overwrite run
+    with pytest.raises(ValueError, match=r"shape: index \[8, 6\], file \[5, 6\]"):
+        load_features(tmp_path)
+    (tmp_path / "index.json").unlink()
+    with pytest.raises(FileNotFoundError, match="has no index.json: the run that wrote it did not"):
+        load_features(tmp_path)
+
+
+def run_python(code: str, **kwargs) -> subprocess.Popen:
+    """A Python child process running ``code`` (keras on this backend, quiet TF logs)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def wait_for(path, process, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"child exited early: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("child did not get ready in time")
+        time.sleep(0.05)
+
+
+def test_a_second_process_into_the_same_folder_fails_fast(tmp_path):
+    out, ready = tmp_path / "out", tmp_path / "ready"
+    holder = run_python(
+        f"""
+        import pathlib, time
+        from helpers._files import locked_folder
+        with locked_folder(pathlib.Path({str(out)!r})):
+            pathlib.Path({str(ready)!r}).touch()
+            time.sleep(120)
+        """
+    )
+    try:
+        wait_for(ready, holder)
+        start = time.monotonic()
+        with pytest.raises(activations.FolderBusyError, match="is in use by another run"):
+            extract_to_disk(textcnn(), tokens(4), ["extractor"], out, progress=False)
+        assert time.monotonic() - start < 5  # no waiting for the other run
+        assert files(out) == [LOCK_FILE]  # the holder's lock; nothing written by the second run
+    finally:
+        holder.kill()
+        holder.wait()
+    extract_to_disk(textcnn(), tokens(4), ["extractor"], out, progress=False)  # a killed holder
+    assert verify_features(out)["samples"] == 4  # releases the lock with its process
+
+
+def test_a_killed_run_leaves_partials_that_the_next_run_removes(tmp_path):
+    out, ready = tmp_path / "out", tmp_path / "ready"
+    child = run_python(
+        f"""
+        import pathlib, time
+        import keras, numpy as np
+        from helpers.activations import extract_to_disk
+        inp = keras.Input((6,), name="x")
+        model = keras.Model(inp, keras.layers.Dense(50, name="wide")(inp))
+        def batches():
+            for i in range(1000):
+                if i == 3:
+                    pathlib.Path({str(ready)!r}).touch()
+                if i >= 3:
+                    time.sleep(1)
+                yield np.ones((64, 6), "float32")
+        extract_to_disk(model, batches(), ["wide"], {str(out)!r}, progress=False)
+        """
+    )
+    try:
+        wait_for(ready, child)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        child.kill()
+    left = [p.name for p in out.iterdir() if p.name.endswith(".partial")]
+    assert len(left) == 1 and left[0].startswith(".wide.npy.")
+    model = textcnn()
+    with pytest.warns(
+        UserWarning, match=r"removed 1 unfinished temporary file\(s\) .*\.wide\.npy\."
+    ):
+        extract_to_disk(model, tokens(4), ["extractor"], out, progress=False)
+    assert files(out) == ["extractor.npy", "index.json"]
+
+
+def mount_tmpfs(folder, size: str) -> str | None:
+    """Mount a small tmpfs on ``folder``; None if done, else why it could not be."""
+    folder.mkdir()
+    try:
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True,
+            text=True,
+        )
+    except OSError as error:
+        return f"mount not available: {error}"
+    return None if result.returncode == 0 else f"cannot mount a tmpfs: {result.stderr.strip()}"
+
+
+def test_a_full_disk_removes_every_temporary_file_of_every_layer(tmp_path):
+    disk = tmp_path / "disk"
+    why = mount_tmpfs(disk, "256k")
+    if why is not None:
+        print(f"SKIPPED full-disk test: {why}")
+        pytest.skip(why)
+    try:
+        free = os.statvfs(disk).f_bavail
+        inp = keras.Input((4,), name="x")
+        a = L.Dense(64, name="a")(inp)
+        model = keras.Model(inp, L.Dense(64, name="b")(a))
+        x = np.ones((4000, 4), "float32")  # 2 layers x 4000 x 64 x 4 bytes = 2 MB > 256 kB
+        with pytest.raises(OSError, match="No space left on device"):
+            extract_to_disk(model, x, ["a", "b"], disk / "out", batch_size=16, progress=False)
+        assert files(disk / "out") == []  # no .partial of either layer left
+        assert os.statvfs(disk).f_bavail == free  # and the space is given back (files closed)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+# ---- keras.ops results (residual sums) --------------------------------------------------------
+
+
+def residual_model() -> keras.Model:
+    x = keras.Input((4,), name="x")
+    h = L.Dense(4, name="d1")(x)
+    r1 = h + L.Dense(4, name="d2")(h)  # an operator: Keras' ops.add, named "add"
+    r2 = keras.ops.multiply(r1, L.Dense(4, name="gate")(r1))
+    return keras.Model(x, L.Dense(2, name="head")(r2), name="residual")
+
+
+def test_residual_sums_and_ops_results_are_listed_and_extracted_like_layers():
+    model = residual_model()
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
+    add, mul = (op.name for op in ops if type(op).__name__ in ("Add", "Multiply"))
+    names = activation_names(model)
+    assert names == ["d1", "d2", add, "gate", mul, "head"]
+    x = data(7, 4)
+    acts = extract(model, x, [add, mul])
+    d1, d2, gate = (sub_model(model, n, x) for n in ("d1", "d2", "gate"))
+    np.testing.assert_allclose(acts[add], d1 + d2, **CLOSE)
+    np.testing.assert_allclose(acts[mul], (d1 + d2) * gate, **CLOSE)
+    np.testing.assert_array_equal(extract(model, x)[add], acts[add])
+
+
+def test_the_mask_op_keras_adds_for_mask_zero_is_not_an_activation():
+    tokens_in = keras.Input((5,), dtype="int32", name="ids")
+    emb = L.Embedding(10, 3, mask_zero=True, name="emb")(tokens_in)
+    model = keras.Model(tokens_in, L.LSTM(2, name="lstm")(emb), name="masked")
+    assert any(type(op).__name__ == "NotEqual" for op in model.operations)
+    assert activation_names(model) == ["emb", "lstm"]
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'")  # Keras' own, about the model
+def test_a_masked_nested_encoder_is_listed_and_extracted_with_its_mask():
+    """The issue's reproducer: Embedding(mask_zero=True) -> nested LSTM encoder -> softmax head."""
+    tok = keras.Input((5,), dtype="int32", name="tok")
+    embedded = L.Embedding(10, 4, mask_zero=True, name="emb")(tok)
+    enc_in = keras.Input((5, 4), name="enc_in")
+    encoder = keras.Model(enc_in, L.LSTM(3, name="lstm")(enc_in), name="enc")
+    head = L.Dense(2, activation="softmax", name="head")
+    model = keras.Model(tok, head(encoder(embedded)), name="masked_nested")
+    assert activation_names(model) == ["emb", "enc/lstm", "enc", "head"]
+    ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0], [7, 0, 0, 0, 0]], dtype="int32")
+    acts = extract(model, ids)
+    np.testing.assert_array_equal(acts["enc/lstm"], acts["enc"])
+    np.testing.assert_allclose(acts["head"], model.predict(ids, verbose=0), **CLOSE)

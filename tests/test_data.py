@@ -255,8 +255,9 @@ def test_vectorize_accepts_numpy_ints():
 
 @pytest.mark.parametrize(
     ("args", "error", "match"),
-    [(("a film", 10, 4), TypeError, "list of strings"), (([], 10, 4), TypeError, "non-empty"),
-     ((["a", 3], 10, 4), TypeError, "only strings"), ((["a"], 2, 4), ValueError, "at least 3"),
+    [(("a film", 10, 4), TypeError, "list of strings"), (([], 10, 4), ValueError, "texts is empty"),
+     ((["a", 3], 10, 4), TypeError, r"texts\[1\] is int 3; texts must hold only strings"),
+     ((["a"], 2, 4), ValueError, "at least 3"),
      ((["a"], 10, 0), ValueError, "sequence_length must be a positive int; got 0"),
      ((["a"], 10, True), TypeError, "sequence_length must be a positive int; got bool True"),
      ((["a"], 10.0, 4), TypeError, "max_tokens must be a positive int; got float 10.0"),
@@ -394,6 +395,88 @@ def test_load_glove_rejects_bad_dim_and_vocabulary(tmp_path):
     assert data.load_glove(glove, ["film"], np.int64(3))[0].shape == (1, 3)
     with pytest.raises(TypeError, match="vocabulary must be a non-empty list"):
         data.load_glove(glove, "film", 3)
+
+
+# --- reliability: encodings, GloVe, blank texts --------------------------------------------------
+
+
+def polarity(folder, pos: bytes, neg: bytes = b"a bad film\n"):
+    folder.mkdir(exist_ok=True)
+    (folder / "rt-polarity.pos").write_bytes(pos)
+    (folder / "rt-polarity.neg").write_bytes(neg)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["un film r\u00e9ussi\n".encode("utf-16"), "un film r\u00e9ussi\n".encode("utf-8"),
+     "un film r\u00e9ussi\n".encode("utf-8-sig"), "un film r\u00e9ussi\n".encode("latin-1")],
+    ids=["utf-16 bom", "utf-8", "utf-8 bom", "latin-1"],
+)  # fmt: skip
+def test_load_polarity_detects_the_encoding_never_mojibake(tmp_path, raw):
+    texts, _ = data.load_polarity(polarity(tmp_path / "mr", raw))
+    assert texts[0] == "un film r\u00e9ussi"
+
+
+def test_load_polarity_refuses_what_it_cannot_read_and_accepts_an_explicit_encoding(tmp_path):
+    quotes = "a \u201cgood\u201d film\n".encode("cp1252")
+    texts, _ = data.load_polarity(polarity(tmp_path / "a", quotes))  # cp1252, not latin-1 junk
+    assert texts[0] == "a \u201cgood\u201d film"
+    no_bom = "a good film\n".encode("utf-16-le")
+    with pytest.raises(ValueError, match="NUL bytes: UTF-16 without a byte-order mark"):
+        data.load_polarity(polarity(tmp_path / "b", no_bom, "a bad film\n".encode("utf-16-le")))
+    texts, _ = data.load_polarity(tmp_path / "b", encoding="utf-16-le")
+    assert texts[0] == "a good film"
+    with pytest.raises(ValueError, match=r"rt-polarity.pos' line 1 is not valid utf-8"):
+        data.load_polarity(polarity(tmp_path / "c", b"caf\xe9\n"), encoding="utf-8")
+    with pytest.raises(ValueError, match="encoding 'utf-9' is not a known codec"):
+        data.load_polarity(tmp_path / "c", encoding="utf-9")
+
+
+@pytest.mark.parametrize("call", [data.load_polarity, data.glove_dim, data.read_lines,
+                                  data.load_labeled, data.load_trec, data.load_sst,
+                                  lambda p: data.load_class_files([p, "neg.txt"]),
+                                  lambda p: data.load_glove(p, ["", "[UNK]", "a"], 3)])  # fmt: skip
+@pytest.mark.parametrize("bad", [None, 3, ""])
+def test_path_arguments_are_named_in_the_error(call, bad):
+    with pytest.raises(
+        (TypeError, ValueError),
+        match=r"^(directory|path|paths\[0\]) (must be a path|is an empty)",
+    ):
+        call(bad)
+
+
+def test_load_glove_on_an_empty_file_is_the_same_error_as_glove_dim(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(ValueError) as from_dim:
+        data.glove_dim(empty)
+    with pytest.raises(ValueError) as from_load:
+        data.load_glove(empty, ["", "[UNK]", "a"], 3)
+    assert str(from_load.value) == str(from_dim.value)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e39"])  # 1e39 overflows float32 to inf
+def test_load_glove_refuses_a_non_finite_vector_saying_where(tmp_path, value):
+    glove = tmp_path / "g.txt"
+    glove.write_text(f"the 0.1 0.2 0.3\nplot 0.1 {value} 0.3\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"g.txt line 2: the vector of 'plot' holds 1 non-finite .* at \[1\]"
+    ):
+        data.load_glove(glove, ["", "[UNK]", "the", "plot"], 3)
+
+
+def test_vectorize_blank_texts_and_chunk_errors_name_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="texts hold no words to learn a vocabulary from"):
+        data.vectorize(["", "  ", "!!"], 10, 4)
+    _, vocab = data.vectorize(["a good film"], 10, 4)
+    with pytest.raises(TypeError, match=r"chunk 1 of chunks\[0\] is int 5"):
+        data.vectorize_to_npy(iter([["a film"], [5]]), tmp_path / "ids.npy", vocab, 4)
+    with pytest.raises(ValueError, match="chunk 0 of chunks is empty"):
+        data.vectorize_to_npy(iter([[]]), tmp_path / "ids.npy", vocab, 4)
+    with pytest.raises(TypeError, match="^path must be a path"):
+        data.vectorize_to_npy(iter([["a"]]), None, vocab, 4)
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- loaders of the Kim (2014) benchmarks: encodings and formats ---

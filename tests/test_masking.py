@@ -748,3 +748,9 @@ def test_weighted_metrics_ignore_zero_weight_samples():
     assert result["weighted_accuracy"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="cannot `class_weight` and `sample_weight` at the same"):
         model.fit(x, y, class_weight=class_weight_dict(C, [1] * C), sample_weight=sw, verbose=0)
+
+
+def test_masked_softmax_layer_checks_the_mask_width_when_the_model_is_built():
+    logits, allowed = keras.Input((5,), name="logits"), keras.Input((3,), name="allowed")
+    with pytest.raises(ValueError, match=r"mask of shape \(None, 3\) does not broadcast to logits"):
+        MaskedSoftmax(name="probs")(logits, allowed)

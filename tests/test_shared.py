@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -615,3 +616,97 @@ def test_each_call_lists_the_tensors_it_was_applied_to():
     e1_in, e2_in, merged_value, e1_out = probe.predict(x, verbose=0)
     np.testing.assert_array_equal(e1_in, merged_value)
     np.testing.assert_array_equal(e2_in, e1_out)
+
+
+# --- masks and keyword tensors through nested models ---------------------------------------
+
+
+def masked_encoder_model() -> keras.Model:
+    """Embedding(mask_zero=True) -> a nested LSTM encoder (the mask is passed to it as mask=)."""
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    embedded = L.Embedding(10, 4, mask_zero=True, name="emb")(tokens)
+    enc_in = keras.Input((5, 4), name="enc_in")
+    encoder = keras.Model(enc_in, L.LSTM(3, name="lstm")(enc_in), name="enc")
+    return keras.Model(tokens, L.Dense(2, name="head")(encoder(embedded)), name="tagger")
+
+
+def masked_decoder_model() -> keras.Model:
+    """A decoder sub-model taking two inputs (masked target embeddings, encoder context)."""
+    target = keras.Input((5,), dtype="int32", name="target")
+    source = keras.Input((6,), name="source")
+    embedded = L.Embedding(10, 4, mask_zero=True, name="emb")(target)
+    context = L.Dense(3, name="ctx")(source)
+    d_seq, d_ctx = keras.Input((5, 4), name="d_seq"), keras.Input((3,), name="d_ctx")
+    states = L.LSTM(3, return_sequences=True, name="dec_lstm")(d_seq, initial_state=[d_ctx, d_ctx])
+    decoder = keras.Model([d_seq, d_ctx], L.Dense(4, name="dec_out")(states), name="dec")
+    return keras.Model([target, source], decoder([embedded, context]), name="seq2seq")
+
+
+MASKED_IDS = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0], [7, 0, 0, 0, 0]])
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'|Layer 'dec'")
+def test_a_nested_encoder_called_on_a_masked_tensor_is_walked_with_its_mask():
+    model = masked_encoder_model()
+    calls = {c.key: c for c in layer_calls(model)}
+    assert list(calls) == ["emb", "enc/lstm", "enc", "head"]  # Keras' not_equal mask op left out
+    assert list(calls["enc"].keyword_inputs) == ["mask"] and len(calls["enc"].inputs) == 1
+    assert shared_layers(model) == {}
+    probe = keras.Model(model.inputs, [calls["enc/lstm"].outputs, calls["enc"].outputs])
+    inner, whole = probe.predict(MASKED_IDS, verbose=0)
+    embedded = keras.ops.convert_to_numpy(model.get_layer("emb")(MASKED_IDS))
+    lstm = model.get_layer("enc").get_layer("lstm")
+    masked = keras.ops.convert_to_numpy(lstm(embedded, mask=MASKED_IDS != 0))
+    unmasked = keras.ops.convert_to_numpy(lstm(embedded))
+    np.testing.assert_array_equal(inner, whole)
+    np.testing.assert_allclose(inner, masked, atol=1e-6)
+    assert np.abs(inner - unmasked).max() > 1e-3  # the mask matters, and the walk kept it
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'|Layer 'dec'")
+def test_a_nested_decoder_with_two_inputs_and_a_mask_is_walked_with_its_mask():
+    model = masked_decoder_model()
+    calls = {c.key: c for c in layer_calls(model)}
+    assert list(calls) == ["emb", "ctx", "dec/dec_lstm", "dec/dec_out", "dec"]
+    assert len(calls["dec"].inputs) == 2 and list(calls["dec"].keyword_inputs) == ["mask"]
+    source = RNG.normal(size=(3, 6)).astype("float32")
+    probe = keras.Model(model.inputs, [calls["dec/dec_out"].outputs, calls["dec"].outputs])
+    inner, whole = probe.predict([MASKED_IDS, source], verbose=0)
+    np.testing.assert_array_equal(inner, whole)
+    np.testing.assert_allclose(whole, model.predict([MASKED_IDS, source], verbose=0), atol=1e-6)
+    # The inner states are what the model computes: through dec_out they give its prediction.
+    states = keras.Model(model.inputs, calls["dec/dec_lstm"].outputs).predict(
+        [MASKED_IDS, source], verbose=0
+    )
+    kernel, bias = model.get_layer("dec").get_layer("dec_out").get_weights()
+    np.testing.assert_allclose(states @ kernel + bias, whole, atol=1e-5)
+
+
+def test_the_walk_of_a_masked_nested_model_adds_no_warning_of_its_own():
+    with warnings.catch_warnings(record=True) as caught:  # filters as they are, registry reset
+        model = masked_encoder_model()
+        calls = layer_calls(model)
+        keras.Model(model.inputs, calls[1].outputs).predict(MASKED_IDS, verbose=0)
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("Layer 'enc'") for m in messages)  # Keras' own, about the model
+    assert not [m for m in messages if "layer_calls__" in m]
+
+
+def test_keyword_tensors_of_a_call_are_not_its_inputs():
+    logits_in = keras.Input((4,), name="logits")
+    allowed = keras.Input((4,), dtype="bool", name="allowed")
+    probs = L.Softmax(name="probs")(L.Dense(4, name="head")(logits_in), mask=allowed)
+    model = keras.Model([logits_in, allowed], probs, name="masked_head")
+    call = {c.key: c for c in layer_calls(model)}["probs"]
+    assert [id(t) for t in call.inputs] == [id(model.get_layer("head").output)]
+    assert call.keyword_inputs == {"mask": allowed}
+
+
+def test_keras_still_attaches_masks_to_symbolic_tensors():
+    """If this fails, Keras changed how masks travel: fix helpers.shared._keras_mask."""
+    ids = keras.Input((5,), dtype="int32", name="ids")
+    embedded = L.Embedding(10, 3, mask_zero=True, name="emb")(ids)
+    states = L.LSTM(2, return_sequences=True, name="lstm")(embedded)
+    mask = shared._keras_mask(states)
+    assert mask is not None and tuple(mask.shape) == (None, 5) and mask.dtype == "bool"
+    assert shared._keras_mask(ids) is None

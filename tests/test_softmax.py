@@ -411,11 +411,15 @@ def test_dense_on_the_model_input_gives_x_as_features():
     assert np.array_equal(softmax.prediction_weights(model, x).features, x)
 
 
-def test_dense_on_a_sequence_is_refused():
+def test_a_head_on_images_is_refused_and_train_classes_needs_one_vector_per_sample():
+    images = keras.Input((3, 3, 4), name="x")
+    model = keras.Model(images, keras.layers.Dense(K, name="per_pixel")(images), name="pixels")
+    with pytest.raises(ValueError, match=r"'per_pixel' gets inputs of shape \(None, 3, 3, 4\)"):
+        softmax.prediction_weights(model, np.zeros((2, 3, 3, 4)))
     inputs = keras.Input((3, 4), name="x")
     model = keras.Model(inputs, keras.layers.Dense(K, name="per_step")(inputs), name="steps")
-    with pytest.raises(ValueError, match=r"'per_step' gets inputs of shape \(None, 3, 4\)"):
-        softmax.prediction_weights(model, np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match="this helper needs one feature vector per sample"):
+        softmax.train_classes(model, np.zeros((2, 3, 4)), np.zeros(2, dtype=int), [0])
 
 
 def test_non_softmax_head_is_refused():
@@ -650,3 +654,152 @@ def test_constraint_set_after_training_needs_a_new_train_function(rebuild):
     assert (kernel1[:, CHOSEN] != kernel0[:, CHOSEN]).all()
     assert np.array_equal(kernel1[:, FROZEN], kernel0[:, FROZEN]) is (rebuild != "none")
     assert dense.get_config()["kernel_constraint"] is None  # not saved with the model
+
+
+def test_set_class_weights_refuses_repeated_classes_and_changes_nothing():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="out")])
+    before = model.get_layer("out").kernel.numpy().copy()
+    two_columns = np.stack([np.ones(3), 2 * np.ones(3)], axis=1)
+    with pytest.raises(ValueError, match=r"classes repeats \[0\]"):
+        softmax.set_class_weights(model, [0, 0], two_columns, np.zeros(2))
+    with pytest.raises(ValueError, match=r"kernel holds 1 non-finite value"):
+        softmax.set_class_weights(model, [1], np.array([1.0, np.nan, 0.0]))
+    np.testing.assert_array_equal(model.get_layer("out").kernel.numpy(), before)
+
+
+@pytest.mark.parametrize("where", ["x", "y"])
+def test_train_classes_refuses_nan_in_x_or_one_hot_y_before_training(where):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="out")(inp))
+    x, y = np.ones((8, 3), "float32"), np.eye(4, dtype="float32")[np.arange(8) % 4]
+    (x if where == "x" else y)[5, 1] = np.nan
+    before = model.get_layer("out").kernel.numpy().copy()
+    with pytest.raises(ValueError, match=rf"^{where} holds 1 non-finite value .*nan at \[5, 1\]"):
+        softmax.train_classes(model, x, y, classes=[1, 2])
+    np.testing.assert_array_equal(model.get_layer("out").kernel.numpy(), before)
+
+
+# ---- a Softmax called with mask= ---------------------------------------------------------------
+
+
+def masked_softmax_classifier() -> keras.Model:
+    """Notebook 03's pattern: logits from a Dense, then Softmax(mask=allowed)."""
+    x = keras.Input((4,), name="x")
+    allowed = keras.Input((K,), dtype="bool", name="allowed")
+    h = keras.layers.Dense(D, activation="relu", name="hidden")(x)
+    logits_out = keras.layers.Dense(K, name="head")(h)
+    probs = keras.layers.Softmax(name="probs")(logits_out, mask=allowed)
+    return keras.Model([x, allowed], probs, name="masked")
+
+
+def test_a_softmax_called_with_a_mask_does_not_hide_the_dense_behind_it():
+    model = masked_softmax_classifier()
+    head = softmax.head_call(model)
+    assert head.dense is model.get_layer("head")
+    assert [layer.name for layer in head.after] == ["probs"]
+    assert softmax.output_layer(model) is model.get_layer("head")
+    kernel, bias = softmax.class_weights(model, [1, 3])
+    np.testing.assert_array_equal(kernel, model.get_layer("head").kernel.numpy()[:, [1, 3]])
+    np.testing.assert_array_equal(bias, model.get_layer("head").bias.numpy()[[1, 3]])
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+    allowed = np.ones((6, K), dtype=bool)
+    z = softmax.logits(model, [x, allowed])
+    want = keras.Model(model.inputs, model.get_layer("head").output).predict(
+        [x, allowed], verbose=0
+    )
+    np.testing.assert_allclose(z, want, rtol=1e-5, atol=1e-6)
+
+
+# ---- per-token heads (taggers) ------------------------------------------------------------------
+
+TOKENS = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2], [5, 0, 0, 0, 0]], dtype="int32")
+
+
+def tagger(time_distributed: bool) -> keras.Model:
+    """Embedding(mask_zero=True) -> LSTM(return_sequences) -> per-token softmax head."""
+    ids = keras.Input((5,), dtype="int32", name="ids")
+    h = keras.layers.Embedding(10, 4, mask_zero=True, name="emb")(ids)
+    h = keras.layers.LSTM(D, return_sequences=True, name="lstm")(h)
+    dense = keras.layers.Dense(K, activation="softmax", name="head")
+    out = keras.layers.TimeDistributed(dense, name="td")(h) if time_distributed else dense(h)
+    return keras.Model(ids, out, name="tagger")
+
+
+@pytest.mark.parametrize("time_distributed", [False, True])
+def test_a_tagger_head_gives_per_token_results_with_padding_as_nan(time_distributed):
+    model = tagger(time_distributed)
+    head = model.get_layer("td").layer if time_distributed else model.get_layer("head")
+    assert softmax.output_layer(model) is head  # TimeDistributed(Dense) counts as its Dense
+    real = TOKENS != 0
+    probs = model.predict(TOKENS, verbose=0)  # (3, 5, K)
+    h = keras.Model(model.inputs, model.get_layer("lstm").output).predict(TOKENS, verbose=0)
+    kernel, bias = softmax.class_weights(model)
+    z = softmax.logits(model, TOKENS)
+    assert z.shape == (3, 5, K)
+    assert (np.isnan(z).all(axis=-1) == ~real).all() and np.isfinite(z[real]).all()
+    np.testing.assert_allclose(z[real], (h @ kernel + bias)[real], rtol=1e-5, atol=1e-6)
+    pw = softmax.prediction_weights(model, TOKENS)
+    np.testing.assert_array_equal(pw.real, real)
+    assert pw.classes.shape == (3, 5) and pw.kernel_rows.shape == (3, 5, D)
+    np.testing.assert_array_equal(pw.classes[real], probs.argmax(axis=-1)[real])
+    assert (pw.classes[~real] == -1).all()
+    np.testing.assert_allclose(pw.probabilities[real], probs.max(axis=-1)[real], atol=1e-5)
+    assert np.isnan(pw.probabilities[~real]).all() and np.isnan(pw.bias[~real]).all()
+    np.testing.assert_array_equal(pw.kernel_rows[real], kernel.T[pw.classes[real]])
+    np.testing.assert_array_equal(pw.features, h)
+    contributions = softmax.logit_contributions(model, TOKENS)
+    assert contributions.shape == (3, 5, D) and np.isnan(contributions[~real]).all()
+    chosen = np.take_along_axis(z, pw.classes[..., None].clip(0), -1)[..., 0]
+    np.testing.assert_allclose(
+        (contributions.sum(axis=-1) + pw.bias)[real], chosen[real], rtol=1e-5, atol=1e-5
+    )
+    one_class = softmax.logit_contributions(model, TOKENS, classes=2)
+    np.testing.assert_allclose(one_class[real], (h * kernel[:, 2])[real], rtol=1e-6)
+    per_token = softmax.logit_contributions(model, TOKENS, classes=np.full((3, 5), 4))
+    np.testing.assert_allclose(per_token[real], (h * kernel[:, 4])[real], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"an array of shape \(3, 5\) .* got shape \(3, 4\)"):
+        softmax.logit_contributions(model, TOKENS, classes=np.zeros((3, 4), dtype=int))
+
+
+def test_a_tagger_without_a_mask_has_every_token_real():
+    steps = keras.Input((5, 4), name="steps")
+    model = keras.Model(steps, keras.layers.Dense(K, name="head")(steps), name="plain_tagger")
+    x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype("float32")
+    pw = softmax.prediction_weights(model, x)
+    assert pw.real.all() and pw.classes.shape == (3, 5)
+    np.testing.assert_array_equal(pw.classes, model.predict(x, verbose=0).argmax(axis=-1))
+
+
+# ---- non-finite logits -------------------------------------------------------------------------
+
+
+def test_prediction_weights_refuses_nan_logits_naming_the_rows():
+    features = keras.Input((4,), name="x")  # no relu before the head, which could hide a NaN
+    head = keras.layers.Dense(K, activation="softmax", name="head")
+    model = keras.Model(features, head(features), name="linear")
+    x = np.random.default_rng(3).normal(size=(5, 4)).astype("float32")
+    x[1, 0] = np.nan
+    x[3, 2] = np.inf
+    with pytest.raises(ValueError, match=r"logits of 2 sample row\(s\) hold NaN or inf.*\[1, 3\]"):
+        softmax.prediction_weights(model, x)
+    with pytest.raises(ValueError, match=r"logit_contributions: .* rows \[1, 3\]"):
+        softmax.logit_contributions(model, x)
+    assert np.isnan(softmax.logits(model, x)[1]).all()  # logits themselves are reported as is
+    assert softmax.logit_contributions(model, x[[0, 2]]).shape == (2, 4)
+
+
+@pytest.mark.filterwarnings("ignore:Layer 'enc'")  # Keras' own, about the model
+def test_the_head_behind_a_masked_nested_encoder_is_found():
+    tok = keras.Input((5,), dtype="int32", name="tok")
+    embedded = keras.layers.Embedding(10, 4, mask_zero=True, name="emb")(tok)
+    enc_in = keras.Input((5, 4), name="enc_in")
+    encoder = keras.Model(enc_in, keras.layers.LSTM(3, name="lstm")(enc_in), name="enc")
+    head = keras.layers.Dense(2, activation="softmax", name="head")
+    model = keras.Model(tok, head(encoder(embedded)), name="masked_nested")
+    assert softmax.output_layer(model) is head
+    kernel, bias = softmax.class_weights(model)
+    assert kernel.shape == (3, 2) and bias.shape == (2,)
+    ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0]], dtype="int32")
+    pw = softmax.prediction_weights(model, ids)
+    np.testing.assert_array_equal(pw.classes, model.predict(ids, verbose=0).argmax(axis=1))

@@ -1,0 +1,98 @@
+"""The helpers on real architectures nobody here wrote: keras.applications with weights=None.
+
+Small inputs keep it quick (MobileNetV2 at 96x96, ConvNeXtTiny at 64x64; about 20 s on two
+idle cores). Nothing is downloaded: weights=None builds each architecture with random weights.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import activations, softmax
+from helpers import weights as W
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def mobilenet() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), classes=10)
+
+
+@pytest.fixture(scope="module")
+def convnext() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.applications.ConvNeXtTiny(weights=None, input_shape=(64, 64, 3), classes=10)
+
+
+def images(size: int, n: int = 3) -> np.ndarray:
+    return RNG.uniform(0, 255, size=(n, size, size, 3)).astype("float32")
+
+
+def bare_ops(model: keras.Model) -> list:
+    return [op for op in model.operations if not isinstance(op, keras.layers.Layer)]
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "convnext"])
+def test_weight_table_totals_are_count_params(name, request):
+    model = request.getfixturevalue(name)
+    rows = W.weight_table(model)
+    assert sum(r.params for r in rows) == model.count_params()
+    trainable = sum(r.params for r in rows if r.trainable)
+    assert trainable == sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "convnext"])
+def test_no_layer_or_op_result_is_missing_from_activation_names(name, request):
+    model = request.getfixturevalue(name)
+    names = activations.activation_names(model)
+    layers = [
+        layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    assert set(layers) <= set(names)
+    assert {op.name for op in bare_ops(model)} <= set(names)
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    for sub in nested:  # ConvNeXt's stem and downsampling blocks are nested Sequentials
+        assert {f"{sub.name}/{inner.name}" for inner in sub.layers} <= set(names)
+    assert len(names) == len(set(names))
+
+
+def test_mobilenet_extract_equals_plain_sub_models_and_torch_layout_covers_it(mobilenet):
+    x = images(96)
+    chosen = ["Conv1", "block_1_depthwise", "block_2_add", "out_relu", "predictions"]
+    plain = keras.Model(mobilenet.input, [mobilenet.get_layer(n).output for n in chosen])
+    got = activations.extract(mobilenet, x, chosen)
+    for key, want in zip(chosen, plain(x), strict=True):  # eager: no second compile
+        np.testing.assert_array_equal(got[key], keras.ops.convert_to_numpy(want))
+    assert softmax.output_layer(mobilenet).name == "predictions"
+    state = W.to_torch_layout(mobilenet)  # every layer with weights converts
+    params = sum(v.size for k, v in state.items() if not k.endswith("num_batches_tracked"))
+    assert params == mobilenet.count_params()
+    W.from_torch_layout(mobilenet, state)
+    back = W.to_torch_layout(mobilenet)
+    assert all(np.array_equal(back[k], state[k]) for k in state)
+
+
+def test_convnext_residual_sums_are_extracted_and_only_layer_scale_is_refused(convnext):
+    x = images(64, n=2)
+    adds = [op for op in bare_ops(convnext) if type(op).__name__ == "Add"]
+    assert len(adds) == 18  # one residual x + layer(x) per block: 3 + 3 + 9 + 3
+    chosen = [adds[0].name, adds[-1].name, "convnext_tiny_head_dense"]
+    tensors = [adds[0].output, adds[-1].output, convnext.get_layer(chosen[-1]).output]
+    plain = keras.Model(convnext.input, tensors)(x)  # eager: no second compile
+    got = activations.extract(convnext, x, chosen)
+    for key, want in zip(chosen, plain, strict=True):
+        np.testing.assert_array_equal(got[key], keras.ops.convert_to_numpy(want))
+    with pytest.raises(ValueError) as info:
+        W.to_torch_layout(convnext)
+    scales = [layer.name for layer in convnext.layers if type(layer).__name__ == "LayerScale"]
+    message = str(info.value)
+    assert message.startswith(f"to_torch_layout: {len(scales)} layer(s) of model 'convnext_tiny'")
+    assert message.count("(LayerScale)") == len(scales) == 18
