@@ -34,9 +34,11 @@ def value_and_gradients(
 
         with tf.GradientTape() as tape:
             loss = loss_fn()
-        grads = tape.gradient(
-            loss, list(variables), unconnected_gradients=tf.UnconnectedGradients.ZERO
-        )
+        grads = tape.gradient(loss, list(variables))  # None for a variable the loss does not use
+        grads = [
+            np.zeros(v.shape, v.dtype) if g is None else g
+            for v, g in zip(variables, grads, strict=True)
+        ]
     elif backend == "jax":
         import jax
 
