@@ -15,7 +15,7 @@ import pytest
 # Notebooks that still fail on a backend other than TensorFlow (e.g. they assert the backend or use
 # tf.GradientTape); there, their first failing cell is an expected failure (xfail). Strict: once
 # such a notebook runs top to bottom, its last cell fails until its name is removed from this set.
-NOT_YET_ON_JAX = {"01_weight_shapes.ipynb", "03_masked_outputs.ipynb", "04_shared_layers.ipynb"}
+NOT_YET_ON_JAX: set[str] = set()  # 01, 03 and 04 were listed until their rewrites ran on JAX
 
 _raised: dict[Path, str] = {}  # notebook -> "Cell N", the first of its cells that raised
 _last: dict[Path, str] = {}  # notebook -> node id of its last cell
