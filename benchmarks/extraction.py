@@ -1,11 +1,14 @@
 """Benchmark of helpers.activations on a TextCNN-sized model (issue 6). Run: `make bench`.
 
-Prints, in one run, every figure of the issue with its target and PASS/FAIL:
+Runs once per supported Keras backend (TensorFlow, then JAX), each in a fresh process, and prints,
+for each, every figure of the issue with its target and PASS/FAIL:
 model.predict, extract(["extractor"]), extract of every layer, one sub-model per layer,
 extract_to_disk, the peak-RSS growth of extract_to_disk from 20,000 to 200,000 sequences (each size
 in a fresh subprocess, data generated batch by batch so only the extraction's own memory counts),
 and the forward pass's GFLOP/s beside numpy matmul GFLOP/s measured in the same run.
-Timings are the best of a few repeats; on a busy machine they are noisy.
+Timings are the best of a few repeats; on a busy machine they are noisy. The targets were set on
+TensorFlow and must hold there (the exit code); JAX's verdicts are printed for comparison.
+`--backend NAME` runs one backend only, in this process.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 from helpers.activations import activation_names, extract, extract_to_disk
+from helpers.backend import SUPPORTED_BACKENDS
 from helpers.textcnn import build_textcnn
 
 SEQUENCE, VOCAB, EMBEDDING, WIDTHS, FILTERS, CLASSES = 50, 3333, 100, (3, 4, 5), 50, 10
@@ -141,7 +145,7 @@ def row(figure: str, value: str, target: str = "", ok: bool | None = None) -> No
 
 def main(samples: int, rss_sizes: tuple[int, int], repeats: int) -> int:
     print(
-        f"TensorFlow/Keras {keras.version()} ({keras.backend.backend()}), {os.cpu_count()} CPUs, "
+        f"Keras {keras.version()}, backend {keras.backend.backend()}, {os.cpu_count()} CPUs, "
         f"TextCNN: sequence {SEQUENCE}, vocabulary {VOCAB}, embedding {EMBEDDING}, "
         f"Conv1D {'/'.join(map(str, WIDTHS))} x {FILTERS}, batch {BATCH}, best of {repeats}"
     )
@@ -216,14 +220,47 @@ def main(samples: int, rss_sizes: tuple[int, int], repeats: int) -> int:
     return 0 if all(results) else 1
 
 
+REQUIRED = ("tensorflow",)  # the backends whose targets decide the exit code
+
+
+def each_backend(argv: list[str]) -> int:
+    """This benchmark once per supported backend, each in a fresh process (the backend is fixed
+    when Keras is imported); then each backend's verdict. Exit code: the REQUIRED backends'."""
+    verdicts, failed = {}, False
+    for backend in SUPPORTED_BACKENDS:
+        print(f"\n=== KERAS_BACKEND={backend}", flush=True)
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--backend", backend, *argv],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        last = "no output"
+        for line in child.stdout:
+            print(line, end="", flush=True)
+            last = line.strip() or last
+        code = child.wait()
+        verdicts[backend] = last if code in (0, 1) else f"crashed (exit code {code})"
+        failed |= backend in REQUIRED and code != 0
+    print()
+    for backend, verdict in verdicts.items():
+        print(f"{backend:<11} {verdict}{'' if backend in REQUIRED else ' (for comparison)'}")
+    return int(failed)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20_000, help="sequences timed (20,000)")
     parser.add_argument("--rss-sizes", type=int, nargs=2, default=(20_000, 200_000))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backend", choices=SUPPORTED_BACKENDS, help="this backend only")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
+    elif args.backend is None:
+        sys.exit(each_backend(sys.argv[1:]))
+    elif args.backend != keras.backend.backend():
+        sys.exit(f"--backend {args.backend}: run it with KERAS_BACKEND={args.backend} set")
     else:
         sys.exit(main(args.samples, tuple(args.rss_sizes), args.repeats))

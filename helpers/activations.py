@@ -494,6 +494,15 @@ def _prepare(
     return batches, extractor, keys
 
 
+def _from_tensorflow(arrays: list) -> list:
+    """TensorFlow tensors (a tf.data.Dataset's batches, tf.constant) as numpy arrays on another
+    backend, whose compiled predict step cannot take them; as they are on TensorFlow."""
+    tf = sys.modules.get("tensorflow")  # no TensorFlow loaded: there are no TensorFlow tensors
+    if tf is None or keras.backend.backend() == "tensorflow":
+        return arrays
+    return [np.asarray(a) if isinstance(a, (tf.Tensor, tf.Variable)) else a for a in arrays]
+
+
 def _run(
     model: keras.Model, extractor: keras.Model, keys: tuple, batches: _Batches
 ) -> Iterator[tuple[int, dict]]:
@@ -505,6 +514,7 @@ def _run(
     for i, x in enumerate(batches):
         arrays = _as_inputs(model, x, batches.hint)
         size = _check_batch(model, arrays, batches.hint)
+        arrays = _from_tensorflow(arrays)
         for position, layer, rows in embeddings:
             check_ids(
                 f"batch {i} (samples {start}..{start + size - 1}) of input "

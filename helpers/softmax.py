@@ -215,8 +215,12 @@ def class_weights(
     >>> kernel, bias = class_weights(model, [3, 7])   # kernel (d, 2), bias (2,)
     """
     dense = _dense_of(model_or_layer)
-    kernel = dense.kernel.numpy()
-    bias = dense.bias.numpy() if dense.use_bias else np.zeros(dense.units, dtype=kernel.dtype)
+    kernel = np.asarray(dense.kernel).copy()
+    bias = (
+        np.asarray(dense.bias).copy()
+        if dense.use_bias
+        else np.zeros(dense.units, dtype=kernel.dtype)
+    )
     if classes is None:
         return kernel, bias
     index = _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
@@ -625,7 +629,7 @@ def train_classes(
     trainer = keras.Model(features, split(features), name="chosen_classes_trainer")
     trainer.compile(optimizer=optimizer, loss=loss)
     history = trainer.fit(h, labels, epochs=epochs, batch_size=batch_size, verbose=0)
-    new_kernel = split.chosen_kernel.numpy()
-    new_bias = split.chosen_bias.numpy() if dense.use_bias else None
+    new_kernel = np.asarray(split.chosen_kernel).copy()
+    new_bias = np.asarray(split.chosen_bias).copy() if dense.use_bias else None
     set_class_weights(dense, chosen, new_kernel, new_bias)
     return history

@@ -307,9 +307,9 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
         )
     _require_built(layer)
     u = cell.units
-    kernel = cell.kernel.numpy()
-    recurrent = cell.recurrent_kernel.numpy()
-    bias = cell.bias.numpy() if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
+    kernel = _numpy(cell.kernel)
+    recurrent = _numpy(cell.recurrent_kernel)
+    bias = _numpy(cell.bias) if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
     return {
         gate: {
             "kernel": kernel[:, k * u : (k + 1) * u],
@@ -424,8 +424,9 @@ def _gru_blocks(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _numpy(variable: keras.Variable) -> np.ndarray:
-    """A variable's value (Variable.numpy() converts without numpy's copy-keyword warning)."""
-    return variable.numpy()
+    """A variable's value as a writable copy. np.asarray: no numpy 2 copy-keyword warning on any
+    backend (Variable.numpy() warns on JAX); .copy(): JAX's array is a read-only view."""
+    return np.asarray(variable).copy()
 
 
 def _depthwise_to_torch(kernel: np.ndarray) -> np.ndarray:

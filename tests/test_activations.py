@@ -229,6 +229,8 @@ def test_every_kind_of_data_gives_the_same_arrays_in_input_order():
         "generator of (x,)": ((b,) for b in batches),
         "tf.data (x, y)": tf.data.Dataset.from_tensor_slices((x, y)).batch(5),
         "tf.data x": tf.data.Dataset.from_tensor_slices(x).batch(7),
+        "TensorFlow tensor": tf.constant(x),  # on JAX too: each batch becomes numpy
+        "generator of TensorFlow tensors": (tf.constant(b) for b in batches),
     }
     for kind, source in sources.items():
         got = extract(model, source, ["extractor"], batch_size=5)["extractor"]
@@ -556,7 +558,9 @@ def test_disk_from_a_generator_of_unknown_length(tmp_path):
         model, (x[i : i + 6] for i in range(0, 19, 6)), "extractor", tmp_path, progress=False
     )
     expected = extract(model, x, ["extractor"], batch_size=6)["extractor"]
-    np.testing.assert_array_equal(np.load(paths["extractor"]), expected)
+    # Close, not equal: the generator's last batch of 1 is not padded to 6 as the array's is, and
+    # XLA on JAX may round a batch of 1 differently in the last bit.
+    np.testing.assert_allclose(np.load(paths["extractor"]), expected, **CLOSE)
 
 
 def test_disk_builds_a_sequential_without_input_from_the_first_batch(tmp_path):

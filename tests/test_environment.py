@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -26,11 +27,12 @@ def pinned_requirements() -> dict[str, str]:
 
 def test_every_requirement_is_pinned_and_includes_the_stack():
     pins = pinned_requirements()
-    stack = ["tensorflow", "keras", "numpy", "matplotlib", "jupyter", "nbval", "pytest", "ruff"]
-    for name in stack:
+    stack = ["tensorflow", "jax", "jaxlib", "keras", "numpy", "matplotlib", "jupyter", "nbval"]
+    for name in [*stack, "pytest", "pytest-xdist", "ruff"]:
         assert name in pins, f"{name} is missing from requirements.txt"
     assert pins["tensorflow"].startswith("2.21.")
     assert pins["keras"].startswith("3.15.")
+    assert pins["jax"] == pins["jaxlib"]  # jaxlib must match jax exactly
 
 
 @pytest.mark.parametrize("name", sorted(pinned_requirements()))
@@ -51,7 +53,14 @@ def test_running_keras_is_the_pinned_one():
     import keras
 
     assert keras.version() == pinned_requirements()["keras"]
-    assert keras.backend.backend() == "tensorflow"
+
+
+def test_the_active_backend_is_a_supported_one_and_the_one_asked_for():
+    import keras
+
+    assert keras.backend.backend() in ("tensorflow", "jax")  # README: PyTorch is out of scope
+    # `make test` sets KERAS_BACKEND for each run: the run must test the backend it claims to.
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", keras.backend.backend())
 
 
 def test_helpers_is_installed_as_a_package():

@@ -126,13 +126,15 @@ def test_axis_other_than_last():
     np.testing.assert_allclose(p.T, reference(logits, mask), atol=1e-6)
 
 
-def test_masked_logits_get_exactly_zero_gradient_even_when_huge():
-    z = tf.Variable([[1.0, 80.0, 3.0, 1e30], [2.0, 0.5, -1.0, 4.0]])
+def test_masked_logits_get_exactly_zero_gradient_even_when_huge(gradients):
+    z = keras.Variable(np.array([[1.0, 80.0, 3.0, 1e30], [2.0, 0.5, -1.0, 4.0]], "float32"))
     mask = np.array([[1, 0, 1, 0], [0, 0, 0, 0]], "float32")
-    with tf.GradientTape() as tape:
+
+    def loss():
         p = masked_softmax(z, mask)
-        loss = -tf.math.log(p[0, 0]) + tf.reduce_sum(p[1])
-    grad = tape.gradient(loss, z).numpy()
+        return -keras.ops.log(p[0, 0]) + keras.ops.sum(p[1])
+
+    _, (grad,) = gradients(loss, [z])
     assert np.all(np.isfinite(grad))
     assert np.all(grad[mask == 0] == 0.0)
     # d(-log p0)/dz = p - onehot over the allowed entries {0, 2}
@@ -231,7 +233,7 @@ def test_wrapped_model_shares_the_same_variable_objects(ending):
     assert [i.name for i in wrapped.inputs] == ["x", "allowed_classes"]
 
 
-def test_training_the_wrapper_trains_the_original_and_masked_columns_get_zero_gradient():
+def test_training_the_wrapper_trains_the_original_and_masked_columns_get_zero_gradient(gradients):
     model = classifier("dense_softmax")
     wrapped = with_class_mask(model)
     head = model.get_layer("head")
@@ -240,18 +242,18 @@ def test_training_the_wrapper_trains_the_original_and_masked_columns_get_zero_gr
     allowed[:, [0, 2, 3]] = 1.0  # classes 1 and 4 are never allowed
     y = np.array([0, 2, 3, 0, 2, 3, 0, 2])
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y, wrapped([x, allowed]))
-    kernel_grad, bias_grad = tape.gradient(loss, [head.kernel, head.bias])
-    assert np.isfinite(float(loss))
-    assert np.all(kernel_grad.numpy()[:, [1, 4]] == 0.0) and np.all(bias_grad.numpy()[[1, 4]] == 0)
-    assert np.abs(kernel_grad.numpy()[:, [0, 2, 3]]).max() > 0
+    loss, (kernel_grad, bias_grad) = gradients(
+        lambda: loss_fn(y, wrapped([x, allowed])), [head.kernel, head.bias]
+    )
+    assert np.isfinite(loss)
+    assert np.all(kernel_grad[:, [1, 4]] == 0.0) and np.all(bias_grad[[1, 4]] == 0)
+    assert np.abs(kernel_grad[:, [0, 2, 3]]).max() > 0
 
-    before = head.kernel.numpy().copy()
+    before = np.asarray(head.kernel).copy()
     wrapped.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
     history = wrapped.fit([x, allowed], y, batch_size=8, epochs=3, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
-    after = model.get_layer("head").kernel.numpy()  # read through the ORIGINAL model
+    after = np.asarray(model.get_layer("head").kernel)  # read through the ORIGINAL model
     assert np.all(after[:, [1, 4]] == before[:, [1, 4]])
     assert not np.allclose(after[:, [0, 2, 3]], before[:, [0, 2, 3]])
 
@@ -503,14 +505,12 @@ def test_mistake_minus_inf_for_masked_logits_gives_nan_rows():
     assert np.all(keras.ops.convert_to_numpy(masked_softmax(logits, mask))[1] == 0.0)
 
 
-def test_a_single_allowed_class_gives_probability_one_and_no_gradient():
-    z = tf.Variable([[0.3, -2.0, 5.0], [1.0, 2.0, 3.0]])
+def test_a_single_allowed_class_gives_probability_one_and_no_gradient(gradients):
+    z = keras.Variable(np.array([[0.3, -2.0, 5.0], [1.0, 2.0, 3.0]], "float32"))
     mask = np.array([[0, 1, 0], [1, 1, 0]], "float32")
-    with tf.GradientTape() as tape:
-        p = masked_softmax(z, mask)
-        loss = keras.losses.SparseCategoricalCrossentropy()(np.array([1, 0]), p)
-    grad = tape.gradient(loss, z).numpy()
-    assert float(p[0, 1]) == 1.0
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    _, (grad,) = gradients(lambda: loss_fn(np.array([1, 0]), masked_softmax(z, mask)), [z])
+    assert float(keras.ops.convert_to_numpy(masked_softmax(z, mask))[0, 1]) == 1.0
     assert np.all(grad[0] == 0.0) and np.all(grad[1, :2] != 0.0)
 
 
@@ -550,27 +550,55 @@ def test_mistake_multiplying_probabilities_breaks_row_sums():
     assert np.all(p[partial].sum(-1) < 1.0 - 1e-6)
 
 
-def test_mistake_keras_softmax_mask_in_a_model_breaks_compiled_loss():
-    # keras.layers.Softmax supports masking, so Softmax()(logits, mask=allowed) attaches the
-    # (batch, classes) mask to its output; the compiled loss then multiplies it into the (batch,)
-    # per-sample losses and fails. MaskedSoftmax does not attach a mask.
+def keras_softmax_mask_model() -> tuple[keras.Model, list[np.ndarray]]:
+    """The mistake: Softmax(mask=...) as the output of a compiled model, and data for it."""
     keras.backend.clear_session()
     x, allowed = keras.Input((4,), name="x"), keras.Input((C,), name="allowed")
     logits = keras.layers.Dense(C, name="logits")(x)
     keras_probs = keras.layers.Softmax(name="sm")(logits, mask=allowed)
     model = keras.Model([x, allowed], keras_probs, name="km")
     model.compile("sgd", "sparse_categorical_crossentropy")
-    data = [np.ones((6, 4), "float32"), np.ones((6, C), "float32")]
-    shape_clash = r"Dimensions must be equal, but are 6 and 5|Incompatible shapes: \[6,5\] vs"
-    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=shape_clash):
-        model.evaluate(data, np.zeros(6), batch_size=6, verbose=0)
+    return model, [np.ones((6, 4), "float32"), np.ones((6, C), "float32")]
+
+
+# TensorFlow's words, then JAX's
+SHAPE_CLASH = (
+    r"Dimensions must be equal, but are 6 and 5|Incompatible shapes: \[6,5\] vs"
+    r"|Incompatible shapes for broadcasting: shapes=\[\(6,\), \(6, 5\)\]"
+)
+
+
+def test_mistake_keras_softmax_mask_in_a_model_breaks_compiled_loss():
+    # keras.layers.Softmax supports masking, so Softmax()(logits, mask=allowed) attaches the
+    # (batch, classes) mask to its output; the compiled loss then multiplies it into the (batch,)
+    # per-sample losses and fails. MaskedSoftmax does not attach a mask.
+    model, data = keras_softmax_mask_model()
     predicted = model.predict(data, batch_size=6, verbose=0)  # predict has no loss: it works
     assert predicted.shape == (6, C) and np.allclose(predicted.sum(-1), 1.0, atol=1e-6)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=SHAPE_CLASH):
+        model.evaluate(data, np.zeros(6), batch_size=6, verbose=0)
 
-    ours = MaskedSoftmax(name="ours")(logits, allowed)
+    # A Dense of its own: on JAX the failed evaluate left the variables of "logits" empty (below).
+    x, allowed = model.inputs
+    ours = MaskedSoftmax(name="ours")(keras.layers.Dense(C, name="good_logits")(x), allowed)
     good = keras.Model([x, allowed], ours, name="good")
     good.compile("sgd", "sparse_categorical_crossentropy")
     assert np.isfinite(good.evaluate(data, np.zeros(6), batch_size=6, verbose=0))
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a trap of Keras' JAX trainer")
+def test_on_jax_an_evaluate_that_raises_leaves_the_models_variables_empty():
+    # Keras 3.15's JAX evaluate detaches the variables' values while it runs and re-attaches them
+    # only when it ends normally; if the compiled step raises, every layer of the model (and every
+    # other model sharing those layers) is unusable. Rebuild it, or set_weights from a copy.
+    model, data = keras_softmax_mask_model()
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match=SHAPE_CLASH):
+        model.evaluate(data, np.zeros(6), batch_size=6, verbose=0)
+    with pytest.raises(TypeError, match="'NoneType' object is not callable"):
+        model.predict(data, batch_size=6, verbose=0)
+    model.set_weights(weights)  # values back: the model works again
+    assert model.predict(data, batch_size=6, verbose=0).shape == (6, C)
 
 
 def test_mistake_class_weight_list_is_rejected_by_keras_and_the_dict_works():
@@ -640,7 +668,9 @@ def test_class_weight_equals_sample_weight_and_zero_weight_shrinks_the_loss():
 
     model = classifier("dense_softmax", seed=5)
     p = model(x)
-    per_sample = keras.losses.SparseCategoricalCrossentropy(reduction=None)(y, p).numpy()
+    per_sample = keras.ops.convert_to_numpy(
+        keras.losses.SparseCategoricalCrossentropy(reduction=None)(y, p)
+    )
     default = keras.losses.SparseCategoricalCrossentropy()(y, p, sample_weight=sample_weight)
     by_weight = keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")(
         y, p, sample_weight=sample_weight

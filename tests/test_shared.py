@@ -405,15 +405,17 @@ def test_call_outputs_rejects_a_non_string_name():
 # --- the properties notebook 04 shows ------------------------------------------------------
 
 
-def kernel_gradient(layer: keras.layers.Layer, loss_fn, *xs) -> np.ndarray:
-    import tensorflow as tf  # GradientTape: the TensorFlow backend's autodiff
+@pytest.fixture
+def kernel_gradient(gradients):
+    """kernel_gradient(layer, loss_fn, *xs): d loss_fn(*xs) / d layer.kernel, any backend."""
 
-    with tf.GradientTape() as tape:
-        loss = loss_fn(*xs)
-    return keras.ops.convert_to_numpy(tape.gradient(loss, layer.kernel))
+    def of(layer: keras.layers.Layer, loss_fn, *xs) -> np.ndarray:
+        return gradients(lambda: loss_fn(*xs), [layer.kernel])[1][0]
+
+    return of
 
 
-def test_batch_gradient_of_the_kernel_is_the_sum_of_per_example_gradients():
+def test_batch_gradient_of_the_kernel_is_the_sum_of_per_example_gradients(kernel_gradient):
     proj = L.Dense(8, use_bias=False, name="proj")
     proj.build((None, 5))
     x = data(4, 5)
@@ -464,7 +466,7 @@ def test_ten_calls_share_the_same_variable_objects_and_count_once():
     assert summary.count("shared_dense") == 1  # one row, not ten
 
 
-def test_shared_kernel_gradient_is_the_sum_of_the_branch_gradients():
+def test_shared_kernel_gradient_is_the_sum_of_the_branch_gradients(kernel_gradient):
     model = ten_input_model()
     dense = model.get_layer("shared_dense")
     xs = [data(5, 4) for _ in range(10)]

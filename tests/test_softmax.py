@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -228,6 +229,18 @@ def test_class_weights_are_kernel_columns_and_biases(model):
     assert np.array_equal(some_k, kernel[:, [3, 1]]) and np.array_equal(some_b, bias[[3, 1]])
     one_k, one_b = softmax.class_weights(model.get_layer("head"), 2)
     assert one_k.shape == (D,) and np.array_equal(one_k, kernel[:, 2]) and one_b == bias[2]
+
+
+def test_class_weights_are_silent_writable_copies():
+    dense = keras.layers.Dense(3, name="d")
+    dense.build((None, 2))
+    before = np.asarray(dense.kernel).copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy 2's copy-keyword DeprecationWarning included
+        kernel, bias = softmax.class_weights(dense)
+    kernel += 1.0  # a copy: editing it leaves the layer alone until set_class_weights
+    bias += 1.0
+    np.testing.assert_array_equal(np.asarray(dense.kernel), before)
 
 
 def test_class_weights_without_bias_gives_zeros():

@@ -281,13 +281,19 @@ def test_format_weight_table_says_to_pass_weight_table_of_the_model():
 
 
 def test_numpy_conversions_of_a_variable():
-    """Variable.numpy() (what helpers.weights and get_weights use) and np.asarray are silent."""
+    """np.asarray(variable) (what helpers.weights uses) is silent on every backend, and the
+    helpers return writable copies; np.array(variable) warns (and Variable.numpy() on JAX)."""
     dense = layers.Dense(2, name="d")
     dense.build((None, 3))
+    lstm = layers.LSTM(2, name="l")
+    lstm.build((None, 4, 3))
+    before = np.asarray(dense.kernel).copy()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        np.testing.assert_array_equal(dense.kernel.numpy(), np.asarray(dense.kernel))
-        W.to_torch_layout(dense)
+        for array in [*W.to_torch_layout(dense).values(), W.lstm_gates(lstm)["input"]["kernel"]]:
+            array += 1.0  # a writable copy, not a view of the variable
+        W.to_torch_layout(lstm)
+    np.testing.assert_array_equal(np.asarray(dense.kernel), before)
     with pytest.warns(DeprecationWarning, match="copy keyword"):
         np.array(dense.kernel)
 
