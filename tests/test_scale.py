@@ -319,7 +319,9 @@ def test_existing_outputs_and_another_jobs_shards_are_refused(corpus, tmp_path, 
 
 
 def test_a_worker_writes_its_shard_as_extract_computes_it(corpus, tmp_path):
-    worker = scale._ShardWorker(str(corpus.model), LAYERS, str(tmp_path), 256, "tensorflow")
+    worker = scale._ShardWorker(
+        str(corpus.model), LAYERS, str(tmp_path), 256, keras.backend.backend()
+    )
     shard = scale._Shard(3, str(corpus.ids), 768, 1024)
     worker({"index": np.array([3]), "path": np.array([shard.path]),
             "start": np.array([768]), "stop": np.array([1024])})  # fmt: skip
