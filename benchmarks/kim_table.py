@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         splits = layout.load(args.folder)
         print(f"\n{bench.name}: {', '.join(f'{k} {len(v[0])}' for k, v in splits.items())}")
-        options = {"epochs": args.epochs, "patience": args.patience}
+        options = {"epochs": args.epochs, "patience": args.patience, "lowercase": bench.lowercase}
         if "all" in splits:
             result = kim.cross_validate(
                 *splits["all"], folds=args.folds, preset=args.preset, **options

@@ -10,19 +10,20 @@ split carved from the training data only, so test sentences never choose anythin
     >>> len(result["folds"]), 0 <= result["accuracy_mean"] <= 1
     (2, True)
 
-As in Kim's code, every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at
-least as many behind, so the widest filter also sees the first and last words at every offset
-(a "wide" convolution). Differences from his code, both small: the vocabulary comes from the
-training sentences of each fold (test-only words become ``[UNK]``; Kim gave them random vectors
-that were never trained), and the padding vector trains like any other (Kim reset it to zero
-after each step).
+As in Kim's code, sentences are split into words by ``tokenize`` (his cleaning: punctuation
+other than ``, ! ? ( )`` dropped, clitics such as ``'s`` and ``n't`` split off, lower-cased except
+for TREC), every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at least as
+many behind, so the widest filter also sees the first and last words at every offset (a "wide"
+convolution), and the padding vector is kept at zero after every step. One small difference: the
+vocabulary comes from the training sentences of each fold (test-only words become ``[UNK]``; Kim
+gave them random vectors that were never trained).
 """
 
 from __future__ import annotations
 
 import re
-import string
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,10 +32,12 @@ import keras
 import numpy as np
 
 from helpers import data, textcnn
-from helpers._checks import check_int
+from helpers._checks import check_bool, check_int
 
 Report = Callable[[str], object] | None
-_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+_DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")  # every other character becomes a space
+_CLITIC = re.compile(r"('s|'ve|n't|'re|'d|'ll)")
+_SYMBOL = re.compile(r"([,!?()])")
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,35 @@ def get_preset(preset: str | Preset) -> Preset:
     return PRESETS[preset]
 
 
-def sentence_length(texts: Sequence[str]) -> int:
-    """Tokens in the longest sentence, as ``data.vectorize`` splits them (Kim pads to it).
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """The words of ``text`` as Kim's preprocessing splits them: characters other than letters,
+    digits and ``( ) , ! ? ' ` `` become spaces, the clitics ``'s 've n't 're 'd 'll`` and the
+    symbols ``, ! ? ( )`` become words of their own (Kim lower-cased every dataset but TREC).
+
+    >>> tokenize("It's a mass-market film, isn't it?")
+    ['it', "'s", 'a', 'mass', 'market', 'film', ',', 'is', "n't", 'it', '?']
+    """
+    text = _SYMBOL.sub(r" \1 ", _CLITIC.sub(r" \1", _DROPPED.sub(" ", text)))
+    return (text.lower() if lowercase else text).split()
+
+
+def sentence_length(texts: Sequence[str], lowercase: bool = True) -> int:
+    """Words in the longest sentence, as ``tokenize`` splits them (Kim pads to it).
 
     >>> sentence_length(["a good film .", "bad"])
     3
     """
-    return max(len(_PUNCTUATION.sub("", text.lower()).split()) for text in texts)
+    return max(len(tokenize(text, lowercase)) for text in texts)
+
+
+def build_vocabulary(texts: Sequence[str], lowercase: bool = True) -> list[str]:
+    """``["", "[UNK]"]`` (ids 0 and 1) and every word of ``texts``, most frequent first.
+
+    >>> build_vocabulary(["a b a", "c"])
+    ['', '[UNK]', 'a', 'b', 'c']
+    """
+    counts = Counter(word for text in texts for word in tokenize(text, lowercase))
+    return ["", "[UNK]", *sorted(counts, key=lambda word: (-counts[word], word))]
 
 
 def fold_indices(n: int, folds: int, seed: int = 0) -> list[np.ndarray]:
@@ -122,9 +147,36 @@ def dev_split(indices: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.n
     return np.sort(shuffled[size:]), np.sort(shuffled[:size])
 
 
-def _encode(texts: Sequence[str], vocabulary: list[str], length: int, pad: int) -> np.ndarray:
-    ids, _ = data.vectorize(list(texts), len(vocabulary), length, vocabulary=vocabulary)
-    return np.pad(ids, ((0, 0), (pad, pad)))
+def encode(
+    texts: Sequence[str], vocabulary: list[str], length: int, pad: int, lowercase: bool = True
+) -> np.ndarray:
+    """Word ids, ``(len(texts), pad + length + pad)``: ``pad`` zeros in front, the sentence cut
+    to ``length`` words (unknown words are 1, ``[UNK]``), then zeros to the end.
+
+    >>> encode(["b a", "z"], ["", "[UNK]", "a", "b"], length=2, pad=1)
+    array([[0, 3, 2, 0],
+           [0, 1, 0, 0]], dtype=int32)
+    """
+    index = {word: i for i, word in enumerate(vocabulary)}
+    ids = np.zeros((len(texts), length + 2 * pad), dtype=np.int32)
+    for row, text in enumerate(texts):
+        words = tokenize(text, lowercase)[:length]
+        ids[row, pad : pad + len(words)] = [index.get(word, 1) for word in words]
+    return ids
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class PaddingStaysZero(keras.constraints.Constraint):
+    """Keeps row 0 of an embedding matrix (the padding word's vector) at zero after each update,
+    as Kim's code does, so padding adds nothing to a convolution window.
+
+    >>> keras.ops.convert_to_numpy(PaddingStaysZero()(keras.ops.ones((2, 2)))).tolist()
+    [[0.0, 0.0], [1.0, 1.0]]
+    """
+
+    def __call__(self, w: object) -> object:
+        keep = keras.ops.cast(keras.ops.arange(keras.ops.shape(w)[0]) > 0, w.dtype)
+        return w * keras.ops.expand_dims(keep, 1)
 
 
 @dataclass
@@ -138,10 +190,11 @@ class Trained:
     best_epoch: int
     epochs_run: int
     history: dict[str, list[float]] = field(repr=False)
+    lowercase: bool = True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Token ids of ``texts`` for this model, with Kim's padding on both sides."""
-        return _encode(texts, self.vocabulary, self.sequence_length, self.pad)
+        return encode(texts, self.vocabulary, self.sequence_length, self.pad, self.lowercase)
 
     def accuracy(self, texts: Sequence[str], labels: np.ndarray) -> float:
         """The model's accuracy on ``texts``."""
@@ -161,12 +214,14 @@ def train(
     epochs: int | None = None,
     patience: int | None = None,
     seed: int = 0,
+    lowercase: bool = True,
 ) -> Trained:
     """Train one TextCNN on ``fit`` and keep the weights of its best epoch on ``dev``.
 
     The vocabulary is that of the ``fit`` sentences. Training runs ``epochs`` epochs (the
     preset's, 25 for Kim's) and stops early after ``patience`` epochs without a better dev
     accuracy (None: never, as in the paper, which reports the best dev epoch of all).
+    ``lowercase=False`` keeps the case of words, as Kim did for TREC.
 
     >>> run = train((texts, labels), (dev_texts, dev_labels), 2)  # doctest: +SKIP
     >>> run.accuracy(test_texts, test_labels)  # doctest: +SKIP
@@ -174,15 +229,15 @@ def train(
     preset = get_preset(preset)
     epochs = check_int("epochs", preset.epochs if epochs is None else epochs)
     patience = check_int("patience", patience, allow_none=True)
+    lowercase = check_bool("lowercase", lowercase)
     fit_texts, fit_labels = list(fit[0]), np.asarray(fit[1])
-    length = sequence_length or sentence_length(fit_texts)
+    length = sequence_length or sentence_length(fit_texts, lowercase)
     pad = max(preset.filter_sizes) - 1
-    words = {w for text in fit_texts for w in _PUNCTUATION.sub("", text.lower()).split()}
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    _, vocabulary = data.vectorize(fit_texts, len(words) + 2, length)
-    fit_ids = _encode(fit_texts, vocabulary, length, pad)
-    dev_ids = _encode(dev[0], vocabulary, length, pad)
+    vocabulary = build_vocabulary(fit_texts, lowercase)
+    fit_ids = encode(fit_texts, vocabulary, length, pad, lowercase)
+    dev_ids = encode(dev[0], vocabulary, length, pad, lowercase)
     rng = np.random.default_rng(seed)
     vectors = rng.uniform(
         -preset.embedding_range,
@@ -203,6 +258,7 @@ def train(
         embedding_matrix=vectors,
         max_norm=preset.max_norm,
     )
+    model.get_layer("embedding").embeddings.constraint = PaddingStaysZero()
     model.compile(
         optimizer=keras.optimizers.Adadelta(
             learning_rate=1.0, rho=preset.rho, epsilon=preset.epsilon
@@ -234,6 +290,7 @@ def train(
         best_epoch=stop.best_epoch + 1,
         epochs_run=len(history.history["loss"]),
         history=history.history,
+        lowercase=lowercase,
     )
 
 
@@ -275,6 +332,7 @@ def cross_validate(
     patience: int | None = None,
     seed: int = 0,
     report: Report = print,
+    lowercase: bool = True,
 ) -> dict:
     """K-fold cross-validation as in the paper: each fold is the test set once; a random 10% of
     the other folds is the dev set for early stopping; the rest is trained on.
@@ -288,7 +346,7 @@ def cross_validate(
     preset = get_preset(preset)
     texts, labels = _checked(texts, labels, "the")
     num_classes = int(labels.max()) + 1
-    length = sentence_length(texts)
+    length = sentence_length(texts, lowercase)
     started = time.perf_counter()
     runs = []
     parts = fold_indices(len(texts), folds, seed)
@@ -305,6 +363,7 @@ def cross_validate(
             epochs=epochs,
             patience=patience,
             seed=seed + k,
+            lowercase=lowercase,
         )
         accuracy = run.accuracy([texts[i] for i in test], labels[test])
         runs.append(
@@ -336,6 +395,7 @@ def train_dev_test(
     patience: int | None = None,
     seed: int = 0,
     report: Report = print,
+    lowercase: bool = True,
 ) -> tuple[dict, Trained]:
     """Train on a dataset's training split, stop early on its dev split (a random 10% of the
     training split when it has none), and score once on its test split.
@@ -362,10 +422,11 @@ def train_dev_test(
         (dev_texts, dev_labels),
         num_classes,
         preset,
-        sequence_length=sentence_length(train_texts + dev_texts + test_texts),
+        sequence_length=sentence_length(train_texts + dev_texts + test_texts, lowercase),
         epochs=epochs,
         patience=patience,
         seed=seed,
+        lowercase=lowercase,
     )
     outcome = {
         "fold": 1,
@@ -417,6 +478,7 @@ class Benchmark:
     source: str
     layouts: tuple[Layout, ...]
     note: str = ""
+    lowercase: bool = True  # Kim kept the case of TREC's questions only
 
     def find(self, folder: str | Path) -> Layout | None:
         """The first layout whose files are all in ``folder``, or None."""
@@ -506,6 +568,7 @@ BENCHMARKS = (
             Layout(("train_5500.label", "TREC_10.label"), _trec),
             Layout(("TREC.train.all", "TREC.test.all"), _labeled),
         ),
+        lowercase=False,
     ),
     Benchmark(
         "CR",

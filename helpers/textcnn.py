@@ -611,6 +611,7 @@ def _run_protocol(
     preset = kim.get_preset(args.preset)
     print(f"{preset.name}: {preset.description}")
     options = {"epochs": args.epochs, "patience": args.patience, "seed": args.seed}
+    options["lowercase"] = args.format != "trec"  # Kim kept the case of TREC's questions
     if "all" in splits:
         texts, labels = splits["all"]
         result = kim.cross_validate(texts, labels, args.folds or 10, preset, **options)
@@ -620,7 +621,7 @@ def _run_protocol(
             ([texts[i] for i in dev], labels[dev]),
             int(labels.max()) + 1,
             preset,
-            sequence_length=kim.sentence_length(texts),
+            sequence_length=kim.sentence_length(texts, options["lowercase"]),
             **options,
         )
         features_from = "a final model trained on all sentences, a random tenth as dev"

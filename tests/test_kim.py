@@ -8,6 +8,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -51,11 +52,56 @@ def test_folds_partition_the_data_and_dev_never_touches_test():
         kim.fold_indices(10, 1)
 
 
-def test_sentence_length_counts_tokens_as_vectorize_does():
+def test_tokenize_is_kims_cleaning():
+    # Kept as words: , ! ? ( ) and the clitics; dropped: . ; : - " and the like; hyphens split.
+    assert kim.tokenize("A good, clever film!") == ["a", "good", ",", "clever", "film", "!"]
+    assert kim.tokenize("it's -- really -- not  good .") == ["it", "'s", "really", "not", "good"]
+    assert kim.tokenize("We'll see; they've (maybe) won't.") == [
+        "we", "'ll", "see", "they", "'ve", "(", "maybe", ")", "wo", "n't"]  # fmt: skip
+    assert kim.tokenize('a mass-market "hit"?') == ["a", "mass", "market", "hit", "?"]
+    assert kim.tokenize("What is NASA ?", lowercase=False) == ["What", "is", "NASA", "?"]
+    assert kim.tokenize("... -- ;") == []
+
+
+def test_sentence_length_counts_words_as_the_encoding_does():
     texts = ["A good, clever film!", "bad", "it's -- really -- not  good ."]
     length = kim.sentence_length(texts)
-    ids, _ = data.vectorize(texts, 50, 20)
-    assert length == (ids > 0).sum(axis=1).max() == 4
+    vocabulary = kim.build_vocabulary(texts)
+    ids = kim.encode(texts, vocabulary, length, pad=0)
+    assert length == (ids > 0).sum(axis=1).max() == 6
+    assert vocabulary[:3] == ["", "[UNK]", "good"] and len(set(vocabulary)) == len(vocabulary)
+
+
+def test_encode_pads_both_sides_cuts_long_sentences_and_marks_unknown_words():
+    vocabulary = kim.build_vocabulary(["the film , the end"])
+    assert vocabulary == ["", "[UNK]", "the", ",", "end", "film"]
+    ids = kim.encode(["the film rocks , really", "end"], vocabulary, length=3, pad=2)
+    assert ids.tolist() == [[0, 0, 2, 5, 1, 0, 0], [0, 0, 4, 0, 0, 0, 0]]
+    assert ids.dtype == np.int32
+
+
+def test_trec_keeps_case_when_asked():
+    texts, labels = (
+        ["What is it ?", "what is it ?", "Who is he ?", "who is he ?"] * 6,
+        np.array([0, 0, 1, 1] * 6),
+    )
+    cased = kim.train((texts[:20], labels[:20]), (texts[20:], labels[20:]), 2, TINY, epochs=1,
+                      lowercase=False)  # fmt: skip
+    lower = kim.train((texts[:20], labels[:20]), (texts[20:], labels[20:]), 2, TINY, epochs=1)
+    assert {"What", "what", "Who", "who"} <= set(cased.vocabulary)
+    assert "What" not in lower.vocabulary and "what" in lower.vocabulary
+    assert (cased.encode(["What"]) != cased.encode(["what"])).any()
+    assert (lower.encode(["What"]) == lower.encode(["what"])).all()
+
+
+def test_the_padding_vector_stays_zero_through_training():
+    texts, labels = corpus(120)
+    run = kim.train((texts[:100], labels[:100]), (texts[100:], labels[100:]), 2, TINY, epochs=2)
+    table = run.model.get_layer("embedding").embeddings.numpy()
+    assert (table[0] == 0).all()  # reset after every step, as in Kim's code
+    assert (np.abs(table[1:]).sum(axis=1) > 0).all()  # every other row is left alone
+    free = kim.PaddingStaysZero()(keras.ops.ones((3, 2)))
+    assert keras.ops.convert_to_numpy(free).tolist() == [[0, 0], [1, 1], [1, 1]]
 
 
 def test_cross_validation_trains_on_fit_stops_on_dev_and_scores_on_test(monkeypatch):
