@@ -1,6 +1,10 @@
-"""Shared test tools: the active Keras backend in the report header, and a backend-neutral gradient.
+"""Shared test tools: the active Keras backend in the report header, a backend-neutral gradient,
+the ``backend_independent`` marker and the order in which files start.
 
 `make test` runs this suite once per supported backend (KERAS_BACKEND=tensorflow, then jax).
+A test marked ``backend_independent`` (the notebook tools, the site, the workshop kit, the CLI's
+plumbing, Ray's job machinery) checks code that does not depend on the backend: it runs on
+TensorFlow only and is skipped, with that reason, on the other backends.
 """
 
 from __future__ import annotations
@@ -14,9 +18,46 @@ import keras
 import numpy as np
 import pytest
 
+# The longest files start first, so that the two pytest-xdist workers (`--dist loadfile`, one
+# file per worker at a time, in collection order) finish together instead of one idling while the
+# other runs a long file that happened to come last.
+LONGEST_FIRST = (
+    "notebooks/06_distributed_extraction.ipynb",
+    "tests/test_scale.py",
+    "tests/test_tools.py",
+    "tests/test_textcnn.py",
+    "tests/test_site.py",
+    "tests/test_masking.py",
+    "tests/test_kim.py",
+    "tests/test_workshop.py",
+)
+SKIPPED_OFF_TENSORFLOW = "backend-independent: runs once, on TensorFlow"
+
 
 def pytest_report_header() -> str:
     return f"keras {keras.version()}, backend: {keras.backend.backend()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"backend_independent: the code under test does not use Keras' backend; "
+        f"{SKIPPED_OFF_TENSORFLOW}",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if keras.backend.backend() != "tensorflow":
+        for item in items:
+            if item.get_closest_marker("backend_independent"):
+                item.add_marker(pytest.mark.skip(reason=SKIPPED_OFF_TENSORFLOW))
+    root = config.rootpath
+
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order
 
 
 def value_and_gradients(

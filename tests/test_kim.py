@@ -80,6 +80,7 @@ def test_encode_pads_both_sides_cuts_long_sentences_and_marks_unknown_words():
     assert ids.dtype == np.int32
 
 
+@pytest.mark.backend_independent
 def test_trec_keeps_case_when_asked():
     texts, labels = (
         ["What is it ?", "what is it ?", "Who is he ?", "who is he ?"] * 6,
@@ -104,6 +105,7 @@ def test_the_padding_vector_stays_zero_through_training():
     assert keras.ops.convert_to_numpy(free).tolist() == [[0, 0], [1, 1], [1, 1]]
 
 
+@pytest.mark.backend_independent
 def test_cross_validation_trains_on_fit_stops_on_dev_and_scores_on_test(monkeypatch):
     texts, labels = corpus(60)
     calls = []
@@ -220,6 +222,7 @@ def run_script(*args: str) -> int:
     return 0
 
 
+@pytest.mark.backend_independent
 def test_benchmark_without_data_says_where_each_dataset_comes_from(tmp_path, capsys):
     assert run_script(str(tmp_path)) == 1
     out = capsys.readouterr().out
@@ -228,6 +231,7 @@ def test_benchmark_without_data_says_where_each_dataset_comes_from(tmp_path, cap
     assert "No dataset found: nothing to run." in out
 
 
+@pytest.mark.backend_independent
 def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     (tmp_path / "TREC.train.all").write_text(
         "".join(f"{i % 2} {'where is' if i % 2 else 'who wrote'} thing{i} ?\n" for i in range(60))
@@ -248,6 +252,7 @@ def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     assert "--only: unknown ['MRR']" in capsys.readouterr().err
 
 
+@pytest.mark.backend_independent
 def test_cli_preset_runs_cross_validation_and_writes_results_and_features(tmp_path):
     out = tmp_path / "out"
     code = textcnn.main(["--preset", "kim-rand", "--folds", "2", "--epochs", "1",
@@ -267,6 +272,7 @@ def test_cli_preset_runs_cross_validation_and_writes_results_and_features(tmp_pa
     assert (out / "index.json").is_file()
 
 
+@pytest.mark.backend_independent
 def test_cli_preset_with_a_test_split(tmp_path):
     train, test = tmp_path / "train_5500.label", tmp_path / "TREC_10.label"
     train.write_text(
@@ -284,6 +290,7 @@ def test_cli_preset_with_a_test_split(tmp_path):
     assert np.load(out / "extractor.npy").shape == (33, 100)
 
 
+@pytest.mark.backend_independent
 def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(kim, "train", lambda *a, **k: pytest.fail("did work"))
     monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
@@ -317,6 +324,7 @@ def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.backend_independent
 def test_cli_help_explains_every_option_and_loads_no_tensorflow():
     import subprocess
 

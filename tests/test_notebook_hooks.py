@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import keras
 import nbformat
 import pytest
 
@@ -20,9 +19,7 @@ def notebook(path: Path, *cells: str) -> None:
     nbformat.write(nb, path)
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="backend-independent: runs once, on TensorFlow"
-)
+@pytest.mark.backend_independent
 def test_a_raising_cell_skips_the_rest_of_its_notebook_only(pytester):
     shutil.copy(HOOKS, pytester.path / "conftest.py")
     notebook(pytester.path / "broken.ipynb", "undefined_name", "print('never run')", "1 + 1")

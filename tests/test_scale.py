@@ -105,6 +105,7 @@ def test_two_workers_write_extract_to_disks_files_bit_identical(corpus, local_ra
         scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir)
 
 
+@pytest.mark.backend_independent
 def test_a_list_of_id_files_is_read_in_order(corpus, local_ray, tmp_path):
     ids = np.load(corpus.ids)
     parts = [tmp_path / "part0.npy", tmp_path / "part1.npy"]
@@ -132,6 +133,7 @@ class KillOnce(scale._ShardWorker):
         super().write(shard)
 
 
+@pytest.mark.backend_independent
 def test_a_worker_killed_mid_job_then_a_rerun_gives_the_same_files(
     corpus, local_ray, tmp_path, monkeypatch
 ):
@@ -164,6 +166,7 @@ class Spy(scale._ShardWorker):
             log.write(f"{shard.index}\n")
 
 
+@pytest.mark.backend_independent
 def test_a_failed_job_looks_unfinished_and_a_rerun_redoes_only_missing_shards(
     corpus, local_ray, tmp_path, monkeypatch
 ):
@@ -195,6 +198,7 @@ def is_loopback(ip: str) -> bool:
     return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
+@pytest.mark.backend_independent
 def test_ray_listens_on_loopback_only(local_ray):
     psutil = pytest.importorskip("psutil")
     assert local_ray.util.get_node_ip_address() == scale.LOOPBACK
@@ -336,6 +340,7 @@ def test_a_worker_on_another_backend_refuses_to_start(corpus, tmp_path):
         scale._ShardWorker(str(corpus.model), LAYERS, str(tmp_path), 256, other)
 
 
+@pytest.mark.backend_independent
 def test_the_scale_extra_is_pinned_exactly_and_installed():
     requirements = [Requirement(r) for r in metadata.requires("keras-layer-recipes")]
     extra = [r for r in requirements if r.marker and r.marker.evaluate({"extra": "scale"})]

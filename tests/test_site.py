@@ -34,6 +34,7 @@ FLAGS = [
 ]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SEARCH_WORD, SEARCH_PAGE = "extractor", "05_textcnn_activations.html"
+pytestmark = pytest.mark.backend_independent
 
 if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
     message = f"browser test skipped: no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"

@@ -331,6 +331,7 @@ def write_polarity(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.backend_independent
 def test_cli_trains_and_writes_features_and_labels(tmp_path):
     data_dir = write_polarity(tmp_path / "rt")
     glove = tmp_path / "glove.txt"
@@ -354,6 +355,7 @@ def test_cli_trains_and_writes_features_and_labels(tmp_path):
     assert names == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
 
 
+@pytest.mark.backend_independent
 def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeypatch):
     from helpers import activations
 
@@ -380,6 +382,7 @@ def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeyp
     assert np.load(out / "labels.npy").shape == (40,)
 
 
+@pytest.mark.backend_independent
 def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
     out = tmp_path / "out"
@@ -434,6 +437,7 @@ def test_build_textcnn_refuses_a_non_finite_embedding_matrix_and_a_non_bool():
         textcnn.build_textcnn(**SMALL, trainable_embedding="False")
 
 
+@pytest.mark.backend_independent
 def test_cli_refuses_a_nan_glove_file_and_an_unwritable_out_before_training(tmp_path, capsys):
     glove = tmp_path / "g.txt"
     glove.write_text("the nan 0.2 0.3\nfilm 0.1 0.2 0.3\n", encoding="utf-8")

@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.backend_independent
+
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "notebooks.py"
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "notebooks.py"
 KIT = "keras-layer-recipes-workshop"
