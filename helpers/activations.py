@@ -45,7 +45,6 @@ import json
 import math
 import operator
 import os
-import re
 import sys
 import weakref
 import zlib
@@ -57,11 +56,17 @@ import keras
 import numpy as np
 
 from helpers._checks import check_bool, check_ids, check_int, check_path, closest_first
-from helpers._files import FolderBusyError, create_temp, fsync_and_close, locked_folder, write_json
+from helpers._featurefolder import (
+    INDEX_FILE,
+    OUR_FILE,
+    NpyAppender,
+    file_names,
+    publish,
+    refuse_existing,
+)
+from helpers._files import FolderBusyError, locked_folder
 from helpers.shared import layer_calls
 
-INDEX_FILE = "index.json"
-INDEX_VERSION = 1
 __all__ = [
     "INDEX_FILE",
     "FolderBusyError",
@@ -73,7 +78,6 @@ __all__ = [
     "load_features",
     "verify_features",
 ]
-_OUR_FILE = re.compile(r"[\w@\[\],=-][\w@\[\],.=~-]*\.npy")  # see _file_names
 _MAX_LISTED = 25
 
 # model -> {requested names: (model.inputs + outputs when built, extractor, activation names)}
@@ -592,81 +596,6 @@ def _check_tail(key: str, first: np.ndarray, *others: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _file_names(keys: tuple[str, ...]) -> dict[str, str]:
-    """A distinct, portable ``.npy`` file name per activation (also on case-insensitive disks)."""
-    names: dict[str, str] = {}
-    taken: set[str] = {INDEX_FILE.lower()}
-    for key in keys:
-        stem = re.sub(r"[^\w@\[\],.=-]", "_", key.replace("/", "__"))
-        name, n = f"{stem}.npy", 1
-        while name.lower() in taken:
-            n += 1
-            name = f"{stem}~{n}.npy"
-        taken.add(name.lower())
-        names[key] = name
-    return names
-
-
-class _NpyAppender:
-    """A ``.npy`` file written as a header and then each batch's bytes appended, so memory holds
-    one batch at a time (the written pages of a np.memmap count towards RSS and, being dirty,
-    cannot be dropped until they are written back). The header is
-    rewritten with the final length at the end; numpy pads it so its size does not change.
-    The CRC-32 of the bytes after the header is computed on the way (see ``index_entry``)."""
-
-    def __init__(self, out_dir: Path, name: str, first: np.ndarray) -> None:
-        self.dtype = first.dtype
-        self.tail = first.shape[1:]
-        self.count = 0
-        self.crc32 = 0
-        self.path, self.file = create_temp(out_dir, name, "wb")  # closed in finish() or abort()
-        try:
-            self.header_size = self._write_header()
-        except BaseException:
-            self.abort()
-            raise
-
-    def _write_header(self) -> int:
-        self.file.seek(0)
-        header = {
-            "descr": np.lib.format.dtype_to_descr(self.dtype),
-            "fortran_order": False,
-            "shape": (self.count, *self.tail),
-        }
-        np.lib.format.write_array_header_1_0(self.file, header)
-        return self.file.tell()
-
-    def append(self, batch: np.ndarray) -> None:
-        if batch.shape[1:] != self.tail:
-            raise ValueError(
-                f"activation changes shape between batches ({self.tail} then {batch.shape[1:]}); "
-                "pad the inputs to one length to stream them into one .npy file"
-            )
-        data = np.ascontiguousarray(batch, dtype=self.dtype).data
-        self.file.write(data)
-        self.crc32 = zlib.crc32(data, self.crc32)
-        self.count += len(batch)
-
-    def finish(self) -> int:
-        """Complete the file on disk; its size in bytes."""
-        self.file.flush()
-        size = self.file.seek(0, os.SEEK_END)
-        if self._write_header() != self.header_size:
-            raise RuntimeError(f"the .npy header of {self.path.name} changed size; not written")
-        fsync_and_close(self.file)
-        return size
-
-    def abort(self) -> None:
-        """Close and delete the temporary file, whatever fails: on a full disk ``close()`` flushes
-        the buffer and raises again (the file is closed all the same)."""
-        try:
-            self.file.close()
-        except OSError:
-            pass
-        finally:
-            self.path.unlink(missing_ok=True)
-
-
 def extract_to_disk(
     model: keras.Model,
     data: Any,
@@ -702,11 +631,11 @@ def extract_to_disk(
         data,
         layers,
         batch_size,
-        lambda k: _refuse_existing(out_dir, _file_names(k), overwrite),
+        lambda k: refuse_existing(out_dir, file_names(k), overwrite),
     )
-    names = _file_names(keys)
+    names = file_names(keys)
     with locked_folder(out_dir, "out_dir"):
-        _refuse_existing(out_dir, names, overwrite)  # again: another run may have finished since
+        refuse_existing(out_dir, names, overwrite)  # again: another run may have finished since
         return _stream(model, extractor, keys, batches, out_dir, names, progress)
 
 
@@ -721,17 +650,17 @@ def _stream(
 ) -> dict[str, Path]:
     """extract_to_disk's writing, with the folder locked: the files, then ``index.json``."""
     progbar = keras.utils.Progbar(batches.num_batches, verbose=1 if progress else 0)
-    writers: dict[str, _NpyAppender] = {}
+    writers: dict[str, NpyAppender] = {}
     try:
         for step, (_, out) in enumerate(_run(model, extractor, keys, batches), start=1):
             for key in keys:
                 if key not in writers:
-                    writers[key] = _NpyAppender(out_dir, names[key], out[key])
+                    writers[key] = NpyAppender(out_dir, names[key], out[key])
                 writers[key].append(out[key])
             progbar.update(step)
         for writer in writers.values():
             writer.finish()
-        paths = _publish(out_dir, model.name, names, writers)
+        paths = publish(out_dir, model.name, names, writers)
     except BaseException:
         for writer in writers.values():
             with contextlib.suppress(OSError):
@@ -740,67 +669,6 @@ def _stream(
     if batches.num_batches is None:
         progbar.update(step, finalize=True)
     return paths
-
-
-def _publish(
-    out_dir: Path, model_name: str, names: dict[str, str], writers: dict[str, _NpyAppender]
-) -> dict[str, Path]:
-    """Rename finished files into place and write ``index.json`` last: the one place that knows
-    the index format (``extract_to_disk`` and ``helpers.scale`` both publish through it).
-
-    The old index goes first (it must not describe the new files), then the files an earlier
-    run's index listed that this run does not write.
-    """
-    index_path = out_dir / INDEX_FILE
-    written = {name.lower() for name in names.values()}  # one file on case-insensitive disks
-    stale = [name for name in _indexed_files(index_path) if name.lower() not in written]
-    index_path.unlink(missing_ok=True)
-    paths = {}
-    for key, writer in writers.items():
-        paths[key] = out_dir / names[key]
-        os.replace(writer.path, paths[key])
-    for name in stale:
-        (out_dir / name).unlink(missing_ok=True)
-    index = {
-        "version": INDEX_VERSION,
-        "model": model_name,
-        "samples": {writer.count for writer in writers.values()}.pop(),
-        "activations": {
-            key: {
-                "file": names[key],
-                "shape": [writer.count, *writer.tail],
-                "dtype": writer.dtype.name,
-                "samples": writer.count,
-                "bytes": paths[key].stat().st_size,
-                "crc32": f"{writer.crc32:08x}",
-            }
-            for key, writer in writers.items()
-        },
-    }
-    write_json(index_path, index)
-    return paths
-
-
-def _indexed_files(index_path: Path) -> list[str]:
-    """The ``.npy`` names an earlier run's index lists; only names ``_file_names`` could have made
-    (no folder, not hidden), and none if the index is missing or unreadable."""
-    try:
-        entries = json.loads(index_path.read_text(encoding="utf-8"))["activations"].values()
-        listed = [entry["file"] for entry in entries]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return []
-    return [n for n in listed if isinstance(n, str) and _OUR_FILE.fullmatch(n)]
-
-
-def _refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> None:
-    if overwrite:
-        return
-    existing = [n for n in [*names.values(), INDEX_FILE] if (out_dir / n).exists()]
-    if existing:
-        raise FileExistsError(
-            f"{len(existing)} output file(s) already exist in the output folder: "
-            f"{', '.join(existing)}; pass overwrite=True to replace them, or choose another out_dir"
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -884,7 +752,7 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
         ) from None
     for key, entry in entries.items():
         name = files[key]
-        if not isinstance(name, str) or not _OUR_FILE.fullmatch(name):
+        if not isinstance(name, str) or not OUR_FILE.fullmatch(name):
             raise ValueError(f"{str(index_path)!r} lists an invalid file name {name!r} for {key!r}")
         path = out_dir / name
         if not path.is_file():

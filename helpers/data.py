@@ -131,16 +131,8 @@ def load_polarity(
         raise FileNotFoundError(
             f"{str(folder)!r} lacks {', '.join(missing)} (it holds {found or 'nothing'}). {how}"
         )
-    texts: list[str] = []
-    labels: list[int] = []
-    for name, label in POLARITY_FILES.items():
-        lines = read_lines(folder / name, encoding)
-        kept = [line for line in lines if line]
-        if not kept:
-            raise ValueError(f"{name} in {str(folder)!r} has no sentences. {how}")
-        texts.extend(kept)
-        labels.extend([label] * len(kept))
-    return texts, np.asarray(labels, dtype="int32")
+    files = [(folder / name, label) for name, label in POLARITY_FILES.items()]
+    return _class_lines(files, encoding, how)
 
 
 def _keras_cache_file(name: str) -> Path:
@@ -585,12 +577,20 @@ def load_class_files(
         )
     if len(paths) < 2:
         raise ValueError(f"paths must name at least 2 files (one per class), got {len(paths)}")
+    files = [(check_path(f"paths[{label}]", path), label) for label, path in enumerate(paths)]
+    return _class_lines(files, encoding)
+
+
+def _class_lines(
+    files: Sequence[tuple[Path, int]], encoding: str | None, how: str = ""
+) -> tuple[list[str], np.ndarray]:
+    """The lines of each ``(file, label)``, labelled; a file without any is an error (+ ``how``)."""
     texts: list[str] = []
     labels: list[int] = []
-    for label, path in enumerate(paths):
-        lines = read_lines(check_path(f"paths[{label}]", path), encoding)
+    for path, label in files:
+        lines = read_lines(path, encoding)
         if not lines:
-            raise ValueError(f"{str(path)!r} (class {label}) has no sentences")
+            raise ValueError(f"{str(path)!r} (class {label}) has no sentences. {how}".rstrip())
         texts.extend(lines)
         labels.extend([label] * len(lines))
     return texts, np.asarray(labels, dtype="int32")

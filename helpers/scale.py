@@ -37,8 +37,8 @@ import numpy as np
 
 from helpers import activations
 from helpers._checks import check_bool, check_int, check_path
+from helpers._featurefolder import INDEX_FILE, NpyAppender, file_names, publish, refuse_existing
 from helpers._files import atomic_open, locked_folder, write_json
-from helpers.activations import INDEX_FILE
 
 WORK_DIR = ".shards"  # inside out_dir, removed once index.json is written
 JOB_FILE = "job.json"  # in WORK_DIR: what the shards were made from, to resume only the same job
@@ -324,13 +324,13 @@ def _merge(
     shards: list[_Shard],
     probe: dict[str, np.ndarray],
     names: dict[str, str],
-) -> dict[str, activations._NpyAppender]:
+) -> dict[str, NpyAppender]:
     """Stream every shard, in order, into one hidden ``.npy`` per activation (not yet renamed)."""
     keys = list(probe)
-    writers: dict[str, activations._NpyAppender] = {}
+    writers: dict[str, NpyAppender] = {}
     try:
         for key in keys:
-            writers[key] = activations._NpyAppender(out_dir, names[key], probe[key])
+            writers[key] = NpyAppender(out_dir, names[key], probe[key])
         for shard in shards:
             with np.load(work / shard.file) as arrays:
                 parts = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
@@ -403,7 +403,7 @@ def extract_to_disk(
     first = np.asarray(np.load(files[0].path, mmap_mode="r")[:1])
     probe = activations.extract(model, first, layers, batch_size=1)  # checks names and shapes
     keys = list(probe)
-    names = activations._file_names(tuple(keys))
+    names = file_names(tuple(keys))
     out_dir = check_path("out_dir", out_dir)
     work = out_dir / WORK_DIR
     job = {
@@ -416,7 +416,7 @@ def extract_to_disk(
     }
     with locked_folder(out_dir, "out_dir"):  # a second job into this folder fails at once
         resuming = _read_job(work) == job
-        activations._refuse_existing(
+        refuse_existing(
             out_dir, names, overwrite or (resuming and not (out_dir / INDEX_FILE).exists())
         )
         if work.exists() and not resuming:
@@ -439,6 +439,6 @@ def extract_to_disk(
         if missing:
             raise RuntimeError(f"the job ended without writing {missing}; run it again to finish")
         merged = _merge(out_dir, work, shards, probe, names)
-        paths = activations._publish(out_dir, model.name, names, merged)
+        paths = publish(out_dir, model.name, names, merged)
         shutil.rmtree(work)
     return paths

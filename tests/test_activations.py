@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import activations
+from helpers import _featurefolder, activations
 from helpers._files import LOCK_FILE
 from helpers.activations import (
     activation_names,
@@ -572,7 +572,7 @@ def test_disk_builds_a_sequential_without_input_from_the_first_batch(tmp_path):
 
 def test_npy_header_keeps_its_size_as_the_file_grows(tmp_path):
     first = np.zeros((1, 7), "float32")
-    writer = activations._NpyAppender(tmp_path, "a.npy", first)
+    writer = _featurefolder.NpyAppender(tmp_path, "a.npy", first)
     for _ in range(3000):
         writer.append(first)
     writer.finish()
@@ -637,7 +637,7 @@ def test_existing_outputs_are_refused_unless_overwrite(tmp_path):
 
 def test_file_names_are_distinct_and_portable():
     keys = ("dense@0", "dense@1", "dense_1", "enc/d", "enc__d", "Dense@0", "index", "x[0]")
-    names = activations._file_names(keys)
+    names = _featurefolder.file_names(keys)
     lowered = [n.lower() for n in names.values()]
     assert len(set(lowered)) == len(keys) and "index.json" not in lowered
     assert all("/" not in n and n.endswith(".npy") for n in names.values())
