@@ -14,9 +14,11 @@ As in Kim's code, sentences are split into words by ``tokenize`` (his cleaning: 
 other than ``, ! ? ( )`` dropped, clitics such as ``'s`` and ``n't`` split off, lower-cased except
 for TREC), every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at least as
 many behind, so the widest filter also sees the first and last words at every offset (a "wide"
-convolution), and the padding vector is kept at zero after every step. One small difference: the
+convolution), and the padding vector is kept at zero after every step. Two small differences: the
 vocabulary comes from the training sentences of each fold (test-only words become ``[UNK]``; Kim
-gave them random vectors that were never trained).
+gave them random vectors that were never trained), and SST goes through the same ``tokenize``
+(Kim's SST cleaning did not split symbols, so ``1,000`` stays one word there; the treebank is
+already split into words, so little else changes).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from helpers._checks import check_bool, check_int
 Report = Callable[[str], object] | None
 _DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")  # every other character becomes a space
 _CLITIC = re.compile(r"('s|'ve|n't|'re|'d|'ll)")
-_SYMBOL = re.compile(r"([,!?()])")
+_SYMBOL = re.compile(r"([,!?()])")  # Kim's code writes these three as \( \) \?: the same words
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     >>> tokenize("It's a mass-market film, isn't it?")
     ['it', "'s", 'a', 'mass', 'market', 'film', ',', 'is', "n't", 'it', '?']
     """
+    lowercase = check_bool("lowercase", lowercase)
     text = _SYMBOL.sub(r" \1 ", _CLITIC.sub(r" \1", _DROPPED.sub(" ", text)))
     return (text.lower() if lowercase else text).split()
 
@@ -221,7 +224,9 @@ def train(
     The vocabulary is that of the ``fit`` sentences. Training runs ``epochs`` epochs (the
     preset's, 25 for Kim's) and stops early after ``patience`` epochs without a better dev
     accuracy (None: never, as in the paper, which reports the best dev epoch of all).
-    ``lowercase=False`` keeps the case of words, as Kim did for TREC.
+    ``lowercase=False`` keeps the case of words, as Kim did for TREC. Sentences are cut to
+    ``sequence_length`` words (default: the longest ``fit`` sentence): pass the length of the
+    longest sentence you will score, as ``cross_validate`` and ``train_dev_test`` do.
 
     >>> run = train((texts, labels), (dev_texts, dev_labels), 2)  # doctest: +SKIP
     >>> run.accuracy(test_texts, test_labels)  # doctest: +SKIP
@@ -257,8 +262,8 @@ def train(
         dropout=preset.dropout,
         embedding_matrix=vectors,
         max_norm=preset.max_norm,
+        embedding_constraint=PaddingStaysZero(),
     )
-    model.get_layer("embedding").embeddings.constraint = PaddingStaysZero()
     model.compile(
         optimizer=keras.optimizers.Adadelta(
             learning_rate=1.0, rho=preset.rho, epsilon=preset.epsilon
@@ -294,12 +299,15 @@ def train(
     )
 
 
-def _summary(preset: Preset, protocol: str, runs: list[dict], started: float) -> dict:
+def _summary(
+    preset: Preset, protocol: str, runs: list[dict], started: float, lowercase: bool
+) -> dict:
     accuracies = np.array([run["accuracy"] for run in runs])
     return {
         "preset": preset.name,
         "model": preset.description,
         "protocol": protocol,
+        "lowercase": lowercase,
         "folds": runs,
         "accuracy_mean": float(accuracies.mean()),
         "accuracy_std": float(accuracies.std(ddof=1)) if len(runs) > 1 else None,
@@ -382,7 +390,7 @@ def cross_validate(
         f"{len(parts)}-fold cross-validation; dev = {preset.dev_fraction:.0%} of each "
         "training fold, for early stopping only"
     )
-    return _summary(preset, protocol, runs, started)
+    return _summary(preset, protocol, runs, started, lowercase)
 
 
 def train_dev_test(
@@ -439,7 +447,7 @@ def train_dev_test(
     if report is not None:
         report(_line(outcome, 1))
     protocol = f"train / dev / test split; dev = {source}, for early stopping only"
-    return _summary(preset, protocol, [outcome], started), run
+    return _summary(preset, protocol, [outcome], started, lowercase), run
 
 
 def _line(run: dict, folds: int) -> str:

@@ -118,6 +118,7 @@ def build_textcnn(
     embedding_matrix: np.ndarray | None = None,
     trainable_embedding: bool = True,
     max_norm: float | None = None,
+    embedding_constraint: keras.constraints.Constraint | None = None,
 ) -> keras.Model:
     """A compiled TextCNN whose ``Dense(feature_dim, relu)`` layer is named ``"extractor"``.
 
@@ -128,6 +129,8 @@ def build_textcnn(
     Dropout -> softmax (the features are then the ``"concat"`` layer's). ``max_norm=s`` is the
     paper's constraint on the softmax weights: after each update, every class's weight column
     with an L2 norm above ``s`` is scaled back to ``s`` (``keras.constraints.MaxNorm(s, axis=0)``).
+    ``embedding_constraint`` is the Embedding's ``embeddings_constraint`` (Kim's protocol uses
+    ``kim.PaddingStaysZero()``); it is saved with the model.
 
     ``pooling="window"`` (the paper's "max pooling with window 2"): ``padding="same"`` convolutions
     and ``MaxPooling1D(pool_size)``, which keeps a shortened sequence axis, then Flatten. With
@@ -193,6 +196,7 @@ def build_textcnn(
         embedding_size,
         weights=weights,
         trainable=trainable_embedding,
+        embeddings_constraint=embedding_constraint,
         name="embedding",
     )(tokens)
     padding = "same" if pooling == "window" else "valid"
@@ -344,6 +348,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="stop after this many epochs without a better dev accuracy (default: never; "
         "the best dev epoch of all is kept)",
+    )
+    protocol.add_argument(
+        "--keep-case",
+        action="store_true",
+        help="do not lower-case words, as Kim did for TREC (default: lower-case, except with "
+        "--format trec; give it for TREC's 'label text' copy)",
     )
     model = parser.add_argument_group("model and training")
     model.add_argument(
@@ -550,6 +560,7 @@ def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             ("--train", args.train),
             ("--folds", args.folds),
             ("--patience", args.patience),
+            ("--keep-case", args.keep_case or None),
         ):
             if value is not None:
                 parser.error(f"{flag} is part of Kim's protocol: add --preset kim-rand")
@@ -611,7 +622,7 @@ def _run_protocol(
     preset = kim.get_preset(args.preset)
     print(f"{preset.name}: {preset.description}")
     options = {"epochs": args.epochs, "patience": args.patience, "seed": args.seed}
-    options["lowercase"] = args.format != "trec"  # Kim kept the case of TREC's questions
+    options["lowercase"] = not (args.keep_case or args.format == "trec")  # Kim: TREC keeps case
     if "all" in splits:
         texts, labels = splits["all"]
         result = kim.cross_validate(texts, labels, args.folds or 10, preset, **options)

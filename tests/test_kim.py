@@ -61,6 +61,12 @@ def test_tokenize_is_kims_cleaning():
     assert kim.tokenize('a mass-market "hit"?') == ["a", "mass", "market", "hit", "?"]
     assert kim.tokenize("What is NASA ?", lowercase=False) == ["What", "is", "NASA", "?"]
     assert kim.tokenize("... -- ;") == []
+    # As Kim's regular expressions do: case-sensitive clitics, ASCII letters only, ` and ' kept.
+    assert kim.tokenize("DON'T stop") == ["don't", "stop"]
+    assert kim.tokenize("café naïve") == ["caf", "na", "ve"]
+    assert kim.tokenize("``hello'' the '90s") == ["``hello''", "the", "'90s"]
+    with pytest.raises(TypeError, match="lowercase must be True or False; got str"):
+        kim.tokenize("a", lowercase="no")
 
 
 def test_sentence_length_counts_words_as_the_encoding_does():
@@ -80,29 +86,29 @@ def test_encode_pads_both_sides_cuts_long_sentences_and_marks_unknown_words():
     assert ids.dtype == np.int32
 
 
-@pytest.mark.backend_independent
 def test_trec_keeps_case_when_asked():
-    texts, labels = (
-        ["What is it ?", "what is it ?", "Who is he ?", "who is he ?"] * 6,
-        np.array([0, 0, 1, 1] * 6),
-    )
-    cased = kim.train((texts[:20], labels[:20]), (texts[20:], labels[20:]), 2, TINY, epochs=1,
-                      lowercase=False)  # fmt: skip
-    lower = kim.train((texts[:20], labels[:20]), (texts[20:], labels[20:]), 2, TINY, epochs=1)
-    assert {"What", "what", "Who", "who"} <= set(cased.vocabulary)
-    assert "What" not in lower.vocabulary and "what" in lower.vocabulary
-    assert (cased.encode(["What"]) != cased.encode(["what"])).any()
-    assert (lower.encode(["What"]) == lower.encode(["what"])).all()
+    texts = ["What is it ?", "what is it ?", "Who is he ?"]
+    cased = kim.build_vocabulary(texts, lowercase=False)
+    lower = kim.build_vocabulary(texts)
+    assert {"What", "what", "Who"} <= set(cased) and "What" not in lower and "what" in lower
+    ids = kim.encode(["What", "what"], cased, length=1, pad=0, lowercase=False)
+    assert ids[0, 0] != ids[1, 0] and 1 not in ids  # two known, different words
+    ids = kim.encode(["What", "what"], lower, length=1, pad=0)
+    assert ids[0, 0] == ids[1, 0] > 1
 
 
-def test_the_padding_vector_stays_zero_through_training():
+def test_the_padding_vector_stays_zero_through_training(tmp_path):
     texts, labels = corpus(120)
     run = kim.train((texts[:100], labels[:100]), (texts[100:], labels[100:]), 2, TINY, epochs=2)
     table = run.model.get_layer("embedding").embeddings.numpy()
     assert (table[0] == 0).all()  # reset after every step, as in Kim's code
-    assert (np.abs(table[1:]).sum(axis=1) > 0).all()  # every other row is left alone
-    free = kim.PaddingStaysZero()(keras.ops.ones((3, 2)))
-    assert keras.ops.convert_to_numpy(free).tolist() == [[0, 0], [1, 1], [1, 1]]
+    w = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    kept = keras.ops.convert_to_numpy(kim.PaddingStaysZero()(keras.ops.convert_to_tensor(w)))
+    assert (kept[0] == 0).all() and (kept[1:] == w[1:]).all()  # every other row is left alone
+    # Saved with the model: a loaded model trained further keeps the padding vector at zero too.
+    run.model.save(tmp_path / "kim.keras")
+    loaded = keras.saving.load_model(tmp_path / "kim.keras")
+    assert isinstance(loaded.get_layer("embedding").embeddings.constraint, kim.PaddingStaysZero)
 
 
 @pytest.mark.backend_independent
@@ -236,15 +242,18 @@ def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     (tmp_path / "TREC.train.all").write_text(
         "".join(f"{i % 2} {'where is' if i % 2 else 'who wrote'} thing{i} ?\n" for i in range(60))
     )
-    (tmp_path / "TREC.test.all").write_text("1 where is it ?\n0 who wrote it ?\n")
+    (tmp_path / "TREC.test.all").write_text("1 Where is it ?\n0 Who wrote it ?\n")
+    (tmp_path / "mpqa.all").write_text("".join(f"{i % 2} Word{i % 2} x{i}\n" for i in range(20)))
     out_json = tmp_path / "table.json"
-    code = run_script(str(tmp_path), "--only", "TREC,MR", "--epochs", "1", "--out", str(out_json))
+    code = run_script(str(tmp_path), "--only", "TREC,MR,MPQA", "--epochs", "1", "--folds", "2",
+                      "--out", str(out_json))  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     assert "MR: not found" in out and "TREC: train 60, test 2" in out
     assert "fold 1/1: accuracy" in out and "(best dev epoch 1 of 1" in out
-    row = json.loads(out_json.read_text())[0]
+    row, mpqa = json.loads(out_json.read_text())
     assert row["dataset"] == "TREC" and row["kim_cnn_rand"] == 91.2
+    assert row["lowercase"] is False and mpqa["lowercase"] is True  # Kim: TREC keeps its case
     table = out.split("Kim CNN-rand")[1].splitlines()
     trec = next(line for line in table if line.startswith("TREC"))
     assert trec.split()[1:3] == [f"{100 * row['accuracy_mean']:.1f}", "91.2"]
@@ -267,6 +276,7 @@ def test_cli_preset_runs_cross_validation_and_writes_results_and_features(tmp_pa
         np.std([f["accuracy"] for f in result["folds"]], ddof=1)
     )
     assert result["features"].startswith("layer 'concat' of a final model")
+    assert result["lowercase"] is True
     features = np.load(out / "concat.npy")  # Kim's model: 3 windows x 100 maps, no extractor
     assert features.shape == (40, 300) and np.load(out / "labels.npy").shape == (40,)
     assert (out / "index.json").is_file()
@@ -287,7 +297,29 @@ def test_cli_preset_with_a_test_split(tmp_path):
     result = json.loads((out / "results.json").read_text())
     assert result["protocol"].startswith("train / dev / test split; dev = a random 10%")
     assert result["rows"] == {"train": 30, "test": 3} and result["folds"][0]["test_sentences"] == 3
+    assert result["lowercase"] is False  # --format trec keeps the case, as Kim did
     assert np.load(out / "extractor.npy").shape == (33, 100)
+
+
+@pytest.mark.backend_independent
+def test_cli_keep_case_reaches_the_protocol(tmp_path, monkeypatch):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["lowercase"])
+        raise Stop
+
+    monkeypatch.setattr(kim, "cross_validate", spy)
+    file = tmp_path / "TREC.all"
+    file.write_text("0 What is it ?\n1 Who is he ?\n" * 10)
+    for extra in ([], ["--keep-case"]):
+        with pytest.raises(Stop):
+            textcnn.main(["--preset", "kim-rand", "--data", str(file), "--format", "label-text",
+                          "--out", str(tmp_path / "out"), "--quiet", *extra])  # fmt: skip
+    assert seen == [True, False]
 
 
 @pytest.mark.backend_independent
@@ -301,6 +333,7 @@ def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, 
         (["--train", str(file), "--test", str(file), "--format", "label-text"],
          "add --preset kim-rand"),
         (["--folds", "5"], "--folds is part of Kim's protocol: add --preset kim-rand"),
+        (["--keep-case"], "--keep-case is part of Kim's protocol: add --preset kim-rand"),
         (["--preset", "kim-rand", "--test", str(file)], "--dev and --test go with --train"),
         (["--preset", "kim-rand", "--train", str(file), "--format", "trec"],
          "--train needs --test"),
