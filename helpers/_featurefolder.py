@@ -147,6 +147,7 @@ def indexed_files(index_path: Path) -> list[str]:
 
 
 def refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> None:
+    """FileExistsError naming every output file already in ``out_dir``, unless ``overwrite``."""
     if overwrite:
         return
     existing = [n for n in [*names.values(), INDEX_FILE] if (out_dir / n).exists()]

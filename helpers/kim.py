@@ -99,13 +99,13 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return (text.lower() if lowercase else text).split()
 
 
-def sentence_length(texts: Sequence[str], lowercase: bool = True) -> int:
+def sentence_length(texts: Sequence[str]) -> int:
     """Words in the longest sentence, as ``tokenize`` splits them (Kim pads to it).
 
     >>> sentence_length(["a good film .", "bad"])
     3
     """
-    return max(len(tokenize(text, lowercase)) for text in texts)
+    return max(len(tokenize(text)) for text in texts)  # case does not change the count
 
 
 def build_vocabulary(texts: Sequence[str], lowercase: bool = True) -> list[str]:
@@ -236,7 +236,7 @@ def train(
     patience = check_int("patience", patience, allow_none=True)
     lowercase = check_bool("lowercase", lowercase)
     fit_texts, fit_labels = list(fit[0]), np.asarray(fit[1])
-    length = sequence_length or sentence_length(fit_texts, lowercase)
+    length = sequence_length or sentence_length(fit_texts)
     pad = max(preset.filter_sizes) - 1
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
@@ -354,7 +354,7 @@ def cross_validate(
     preset = get_preset(preset)
     texts, labels = _checked(texts, labels, "the")
     num_classes = int(labels.max()) + 1
-    length = sentence_length(texts, lowercase)
+    length = sentence_length(texts)
     started = time.perf_counter()
     runs = []
     parts = fold_indices(len(texts), folds, seed)
@@ -430,7 +430,7 @@ def train_dev_test(
         (dev_texts, dev_labels),
         num_classes,
         preset,
-        sequence_length=sentence_length(train_texts + dev_texts + test_texts, lowercase),
+        sequence_length=sentence_length(train_texts + dev_texts + test_texts),
         epochs=epochs,
         patience=patience,
         seed=seed,

@@ -632,7 +632,7 @@ def _run_protocol(
             ([texts[i] for i in dev], labels[dev]),
             int(labels.max()) + 1,
             preset,
-            sequence_length=kim.sentence_length(texts, options["lowercase"]),
+            sequence_length=kim.sentence_length(texts),
             **options,
         )
         features_from = "a final model trained on all sentences, a random tenth as dev"
