@@ -61,21 +61,19 @@ def _threshold(tol: float) -> str:
     return f"{tol:.0e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
-def close(label: str, actual: Any, expected: Any, tol: float = 1e-6) -> float:
-    """Print ``label: max error < tol`` and assert it; return the error (for a later comparison).
+def close(label: str, actual: Any, expected: Any, tol: float = 1e-6) -> None:
+    """Print ``label: max error < tol`` and assert it.
 
     The error itself is never printed when it is below ``tol``: it is float rounding, which
     differs from CPU to CPU. A larger error stops the notebook and says how large it was.
 
     >>> close("x @ W + b vs the layer", [1.0, 2.0], [1.0, 2.0 + 1e-9])
     x @ W + b vs the layer: max error < 1e-6
-    1e-09
     """
     error = max_error(actual, expected)
     if not error < tol:  # also false for NaN
         raise AssertionError(f"{label}: max error {error:.3g} is not below {_threshold(tol)}")
     print(f"{label}: max error < {_threshold(tol)}")
-    return error
 
 
 def identical(label: str, a: Any, b: Any) -> None:

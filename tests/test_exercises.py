@@ -18,26 +18,29 @@ def fake(monkeypatch):
 
 
 def test_right_answer(fake, capsys):
-    assert ex.check_answer("99", 1, answer=42) is True
+    ex.check_answer("99", 1, answer=42)
+    assert ex.is_right("99", 1, answer=42) is True
     assert capsys.readouterr().out == "Exercise 1: right.\n"
 
 
 def test_placeholder_is_not_yet(fake, capsys):
-    assert ex.check_answer("99", 1, answer=...) is False
+    assert ex.check_answer("99", 1, answer=...) is None
+    assert ex.is_right("99", 1, answer=...) is False
     out = capsys.readouterr().out
     assert out.startswith("Exercise 1: not yet answered: replace the ... in the answer cell")
     assert "(answer)" in out
 
 
 def test_wrong_answer_gets_the_hint_not_the_solution(fake, capsys):
-    assert ex.check_answer("99", 1, answer=7) is False
+    ex.check_answer("99", 1, answer=7)
     assert capsys.readouterr().out == (
         "Exercise 1: not right yet. Hint: the answer is an int between 40 and 45\n"
     )
 
 
 def test_an_answer_that_breaks_the_check_is_a_hint_not_a_crash(fake, capsys):
-    assert ex.check_answer("99", 2, answer=3) is False
+    assert ex.verdict("99", 2, answer=3)[0] is False
+    ex.check_answer("99", 2, answer=3)
     assert "raised AttributeError" in capsys.readouterr().out
 
 

@@ -40,33 +40,49 @@ def checks(notebook: str) -> dict[int, Check]:
     return dict(_module(notebook).CHECKS)
 
 
-def check_answer(notebook: str, number: int, **given: object) -> bool:
-    """Print whether the answer to exercise ``number`` of ``notebook`` is right; return True if so.
+def verdict(notebook: str, number: int, **given: object) -> tuple[bool, str]:
+    """(right, message) for an answer to exercise ``number`` of ``notebook``; nothing printed.
 
     An argument still holding the placeholder ``...`` means "not yet answered". The check's own
-    errors (an answer of the wrong type, a function that raises) are reported as a hint, never
-    raised, so the rest of the notebook still runs.
+    errors (an answer of the wrong type, a function that raises) become the hint, never raised.
 
-    >>> check_answer("01", 1, answer=...)  # doctest: +SKIP
-    Exercise 1: not yet answered: replace the ... in the answer cell above, then run this cell.
-    False
+    >>> verdict("01", 1, torch_weight=...)  # doctest: +SKIP
+    (False, 'Exercise 1: not yet answered: replace the ... in the answer cell above ...')
     """
     table = checks(notebook)
     if number not in table:
         raise KeyError(f"notebook {notebook} has no exercise {number!r}; it has {sorted(table)}")
     blank = [name for name, value in given.items() if value is ...]
     if blank:
-        print(
+        return False, (
             f"Exercise {number}: not yet answered: replace the ... in the answer cell above "
             f"({', '.join(blank)}), then run this cell."
         )
-        return False
     try:
         hint = table[number](**given)
     except Exception as error:  # the student's answer, not this module, raised
         hint = f"checking your answer raised {type(error).__name__}: {error}"
     if hint is None:
-        print(f"Exercise {number}: right.")
-        return True
-    print(f"Exercise {number}: not right yet. Hint: {hint}")
-    return False
+        return True, f"Exercise {number}: right."
+    return False, f"Exercise {number}: not right yet. Hint: {hint}"
+
+
+def is_right(notebook: str, number: int, **given: object) -> bool:
+    """True if the answer to exercise ``number`` of ``notebook`` is right (nothing printed).
+
+    >>> is_right("01", 1, torch_weight=...)  # doctest: +SKIP
+    False
+    """
+    return verdict(notebook, number, **given)[0]
+
+
+def check_answer(notebook: str, number: int, **given: object) -> None:
+    """The check cell: print whether the answer to exercise ``number`` is right, or a hint.
+
+    Returns nothing, so the cell shows only the sentence; never raises for a wrong answer, so the
+    rest of the notebook still runs.
+
+    >>> check_answer("01", 1, torch_weight=...)  # doctest: +SKIP
+    Exercise 1: not yet answered: replace the ... in the answer cell above (torch_weight), ...
+    """
+    print(verdict(notebook, number, **given)[1])
