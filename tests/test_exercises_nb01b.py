@@ -96,3 +96,10 @@ def test_exercise_3_wrong_answers_get_hints(bi):
     }
     assert "PyTorch's shape" in CHECKS[3](torch_bi=keras_layout, layer=bi)
     assert "a list" in CHECKS[3](torch_bi=list(forward.values()), layer=bi)
+
+
+def test_exercise_3_an_array_in_keras_layout_reshaped_gets_the_convert_hint(bi):
+    answer = weights.to_torch_layout(bi)
+    kernel = np.asarray(bi.forward_layer.cell.kernel)  # (in, 4 * units): Keras' layout
+    answer["weight_ih_l0"] = kernel.reshape(answer["weight_ih_l0"].shape)  # reshaped, not .T
+    assert "weight_ih_l0 is not the layer's weights" in CHECKS[3](torch_bi=answer, layer=bi)
