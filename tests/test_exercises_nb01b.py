@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import weights
-from helpers.exercises import check_answer
+from helpers.exercises import check_answer, is_right
 from helpers.exercises.nb01b import CHECKS
 
 
@@ -41,9 +41,9 @@ class NoWeights(keras.layers.Layer):
 
 
 def test_exercise_1_the_solution_is_right(capsys):
-    assert check_answer("01b", 1, TinyEmbedding=TinyEmbedding) is True
+    check_answer("01b", 1, TinyEmbedding=TinyEmbedding)
     assert capsys.readouterr().out == "Exercise 1: right.\n"
-    assert check_answer("01b", 1, TinyEmbedding=...) is False
+    assert is_right("01b", 1, TinyEmbedding=...) is False
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_exercise_1_wrong_answers_get_hints(wrong, hint):
 
 def test_exercise_2_predicted_shapes():
     assert CHECKS[2](keras_kernel_shape=(3, 3, 2, 8), torch_weight_shape=(8, 2, 3, 3)) is None
-    assert check_answer("01b", 2, keras_kernel_shape=..., torch_weight_shape=(8, 2, 3, 3)) is False
+    assert is_right("01b", 2, keras_kernel_shape=..., torch_weight_shape=(8, 2, 3, 3)) is False
     assert "4 / 2" in CHECKS[2](keras_kernel_shape=(3, 3, 4, 8), torch_weight_shape=(8, 2, 3, 3))
     hint = CHECKS[2](keras_kernel_shape=(3, 3, 2, 8), torch_weight_shape=(3, 3, 2, 8))
     assert "output channels first" in hint
@@ -82,7 +82,7 @@ def test_exercise_3_both_directions_with_reverse_names_is_right(bi):
     answer = dict(weights.to_torch_layout(bi.forward_layer))
     answer |= {f"{k}_reverse": v for k, v in weights.to_torch_layout(bi.backward_layer).items()}
     assert CHECKS[3](torch_bi=answer, layer=bi) is None
-    assert check_answer("01b", 3, torch_bi=..., layer=bi) is False
+    assert is_right("01b", 3, torch_bi=..., layer=bi) is False
 
 
 def test_exercise_3_wrong_answers_get_hints(bi):
