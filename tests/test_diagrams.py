@@ -65,6 +65,36 @@ def test_a_nested_model_is_one_node_and_a_layer_reading_it_twice_gets_two_edges(
     }
 
 
+def config_edges(model: keras.Model) -> list[tuple[str, str]]:
+    """(producer, reader) pairs read from plain Keras: model.get_config()'s inbound nodes (the
+    keras_history of each serialized tensor), then its output_layers."""
+
+    def producers(obj):
+        if isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__":
+            return [obj["config"]["keras_history"][0]]
+        items = (
+            obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else []
+        )
+        return [name for item in items for name in producers(item)]
+
+    config = model.get_config()
+    edges = [
+        (src, layer["name"])
+        for layer in config["layers"]
+        for node in layer["inbound_nodes"]
+        for src in producers(node)
+    ]
+    outputs = config["output_layers"]  # [name, node, index] per output; unnested if only one
+    outputs = [outputs] if isinstance(outputs[0], str) else outputs
+    return edges + [(name, f"output {k}") for k, (name, _, _) in enumerate(outputs)]
+
+
+@pytest.mark.parametrize("build", [ten_inputs, twin])
+def test_graph_edges_are_the_arrows_of_the_plain_config(build):
+    model = build()
+    assert sorted(graph_edges(model)) == sorted(config_edges(model))
+
+
 def test_chain_depths_count_calls_from_the_inputs():
     x = keras.Input((3,), name="x")
     y = L.Dense(2, name="b")(L.Dense(2, name="a")(x))
