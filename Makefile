@@ -22,8 +22,8 @@ JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache JAX_PERSISTENT_
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv scale run workshop test notebooks-jax lint lab bench bench-scale bench-kim refresh-notebooks
-.PHONY: clean
+.PHONY: venv scale run site workshop test test-busy test-portable notebooks-jax lint lab bench
+.PHONY: bench-scale bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -43,9 +43,15 @@ $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
-# The book site in build/site: every notebook executed fresh from its source, then Sphinx.
+# The book site in build/site: every notebook executed fresh from its source, then Sphinx. A
+# notebook that fails still gets its page (marked where it stopped); the summary lists each
+# notebook's time and result, and the exit code is 1 if any failed. Kernel logs: build/site-logs/.
 run: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py site notebooks build/site
+
+# The same site from the outputs committed in the notebooks, in seconds (nothing is executed).
+site: $(STAMP)
+	$(BIN)/python tools/notebooks.py site notebooks build/site --committed-outputs
 
 # Student copies (solutions removed), their zip and the instructor sheet in build/workshop.
 workshop: $(STAMP)
@@ -62,6 +68,21 @@ test: lint $(SCALE_STAMP)
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	KERAS_BACKEND=tensorflow $(PYTEST) tests notebooks $(NBVAL)
 	KERAS_BACKEND=jax $(JAX_CACHE) $(PYTEST) tests notebooks $(NBVAL_LAX)
+
+# The load test (CI runs it after `make test`): strict nbval of every notebook, and Ray's tests,
+# while BUSY_LOOPS CPU-bound processes saturate the cores, as on a learner's busy laptop.
+# tools/busy.py always stops them, and everything ends within BUSY_SECONDS.
+BUSY_LOOPS ?= 4
+BUSY_SECONDS ?= 3600
+test-busy: $(SCALE_STAMP)
+	KERAS_BACKEND=tensorflow $(BIN)/python tools/busy.py --loops $(BUSY_LOOPS) \
+	    --seconds $(BUSY_SECONDS) -- $(PYTEST) notebooks tests/test_scale.py $(NBVAL)
+
+# Outputs that are the same on another CPU: strict nbval on one core (as `taskset -c 0`), then
+# with TensorFlow's oneDNN kernels off (another summation order).
+test-portable: $(SCALE_STAMP)
+	KERAS_BACKEND=tensorflow taskset -c 0 $(BIN)/python -m pytest notebooks $(NBVAL)
+	KERAS_BACKEND=tensorflow TF_ENABLE_ONEDNN_OPTS=0 $(PYTEST) notebooks $(NBVAL)
 
 # Only the notebooks, top to bottom on JAX (`make test` runs this too, with the unit tests).
 notebooks-jax: $(SCALE_STAMP)

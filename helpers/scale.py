@@ -22,13 +22,14 @@ itself restarts a worker process that dies and retries its shard.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,11 @@ _LOCAL_ENV = {
     "RAY_AUTH_MODE": "token",
 }
 _INSTALL = "pip install -e .[scale]"
+START_ATTEMPTS = 3  # Ray starts tried by start_local before it gives up
+# No idle workers started with Ray: on a busy machine they compete with Ray's agents, which
+# must start within 15 s; a job starts the workers it needs.
+_NO_PRESTART = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
+_RAY_STARTUP = Path(__file__).with_name("_ray_startup")  # see _ray_process_path
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +74,19 @@ def _ray() -> Any:
 
 
 def start_local(num_cpus: int = 2) -> None:
-    """Start Ray in this process for this machine only, quietly.
+    """Start Ray in this process for this machine only, quietly, also on a busy machine.
 
     Every Ray server listens on 127.0.0.1; no dashboard, no usage statistics, no progress bars,
     worker logs stay in Ray's log folder and Ray Data logs only errors. Sets the environment
     variables of ``_LOCAL_ENV`` (inherited by Ray's processes). Call it before anything imports
     ``ray`` (Ray reads its loopback setting on import), once per process. On a cluster call
     ``ray.init()`` instead (``ray job submit`` tells it the address).
+
+    Ray's raylet gives its agent processes 15 s to start, and ``ray.init`` gives the raylet 30 s
+    (neither can be changed in Ray 2.60). On a busy 2-core machine the agents' ``import ray``
+    alone took longer, so Ray's processes start without the slow import they do not need
+    (``helpers/_ray_startup``) and with no idle workers started in advance. If Ray still times
+    out it is started again, up to START_ATTEMPTS times, then a RuntimeError says what to do.
 
     >>> start_local(num_cpus=2)
     """
@@ -86,23 +98,30 @@ def start_local(num_cpus: int = 2) -> None:
             "Ray is already running in this process; start_local starts it: call ray.shutdown() "
             "first, or use the running Ray as it is"
         )
-    for attempt in (1, 2):
+    for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            ray.init(
-                num_cpus=num_cpus,
-                include_dashboard=False,
-                _node_ip_address=LOOPBACK,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+            with _ray_process_path():
+                ray.init(
+                    num_cpus=num_cpus,
+                    include_dashboard=False,
+                    _node_ip_address=LOOPBACK,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    _system_config=_NO_PRESTART,
+                )
             break
         except Exception as error:  # Ray raises a bare Exception for this
             ray.shutdown()
-            # On a busy machine the raylet can give up waiting (15 s) for its agent process;
-            # the second start is faster (the agent's imports are cached by then).
-            if attempt == 2 or "timed out during startup" not in str(error):
+            if "timed out during startup" not in str(error):
                 raise
-            logger.info("Ray timed out starting (a busy machine?); trying once more")
+            if attempt == START_ATTEMPTS:
+                raise RuntimeError(
+                    f"Ray did not start: its processes timed out starting {attempt} times (the "
+                    "machine is too busy?). Close other programs, or wait for them, and run this "
+                    "again; Ray's logs are in /tmp/ray/session_latest/logs"
+                ) from None
+            # info, not a warning: a notebook's output must not depend on the machine's load
+            logger.info("Ray timed out starting (a busy machine?); starting it again")
     if ray.util.get_node_ip_address() != LOOPBACK:
         address = ray.util.get_node_ip_address()
         ray.shutdown()
@@ -116,6 +135,21 @@ def start_local(num_cpus: int = 2) -> None:
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def _ray_process_path() -> Iterator[None]:
+    """``helpers/_ray_startup`` first on PYTHONPATH while Ray starts its processes (they keep
+    it, this process does not): their ``import ray`` then skips ``rfc3987_syntax``."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_RAY_STARTUP), before]))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 # ---------------------------------------------------------------------------------------------

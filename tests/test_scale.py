@@ -213,6 +213,56 @@ def test_ray_listens_on_loopback_only(local_ray):
     assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
 
 
+@pytest.mark.backend_independent
+def test_rays_processes_start_without_the_slow_import_and_this_one_keeps_its_path(local_ray):
+    @local_ray.remote
+    def probe() -> str:
+        import jsonschema  # noqa: F401 (ray imports it too; it must still import)
+
+        try:
+            import rfc3987_syntax  # noqa: F401
+        except ImportError as error:
+            return str(error)
+        return "imported"
+
+    assert "left out of Ray's processes" in local_ray.get(probe.remote())
+    assert str(scale._RAY_STARTUP) not in os.environ.get("PYTHONPATH", "")
+
+
+@pytest.mark.backend_independent
+def test_a_ray_start_that_times_out_is_retried_then_explained_in_one_line(monkeypatch):
+    os.environ.update(scale._LOCAL_ENV)  # as start_local does before ray is imported
+    ray = scale._ray()
+    paths = []
+
+    def init(**kwargs):
+        paths.append(os.environ["PYTHONPATH"].split(os.pathsep)[0])
+        raise Exception("The current node timed out during startup. This could happen ...")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # a real one would stop local_ray's Ray
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    with pytest.raises(
+        RuntimeError, match=r"^Ray did not start: .* timed out starting 3 times"
+    ) as info:
+        scale.start_local(num_cpus=2)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no Ray traceback
+    assert "Close other programs" in str(info.value) and "\n" not in str(info.value)
+    assert paths == [str(scale._RAY_STARTUP)] * scale.START_ATTEMPTS
+    assert os.environ["PYTHONPATH"] == "/somewhere"
+
+    def other(**kwargs):
+        paths.append("other")
+        raise ValueError("another problem")
+
+    monkeypatch.setattr(ray, "init", other)
+    paths.clear()
+    with pytest.raises(ValueError, match="another problem"):  # not retried, not reworded
+        scale.start_local(num_cpus=2)
+    assert paths == ["other"]
+
+
 # --- checks before any worker starts (no Ray needed) -------------------------------------------
 
 

@@ -6,6 +6,7 @@ import html
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -144,14 +145,87 @@ def test_solution_cells_are_collapsed(sites):
     assert "<details" not in body(out / "01_first.html")
 
 
-def test_a_failing_notebook_fails_the_build_and_keeps_the_old_site(source, tmp_path):
+def test_a_failing_notebook_costs_no_other_page_is_marked_and_fails_the_run(source, tmp_path):
+    make_notebook(
+        source / "03_broken.ipynb",
+        "Broken",
+        code("print('before')"),
+        code("raise ValueError('boom')"),
+        code("print('never')"),
+    )
     out = tmp_path / "site"
-    assert run_tool("site", str(source), str(out), "--committed-outputs").returncode == 0
-    make_notebook(source / "03_broken.ipynb", "Broken", code("raise ValueError('boom')"))
     result = run_tool("site", str(source), str(out))
-    assert result.returncode != 0 and "boom" in result.stderr
-    assert not (out / "03_broken.html").exists() and (out / "01_first.html").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notebooks", "site"]  # no leftovers
+    assert result.returncode == 1
+    # Every page is built; the good notebooks' fresh outputs are there.
+    assert ">42" in body(out / "01_first.html") and "answer 42" in body(out / "02_second.html")
+    broken = html.unescape(body(out / "03_broken.html"))
+    assert "This notebook failed when the site was built" in broken
+    banner = broken.index("This notebook failed")
+    stop = broken.index("The notebook stopped here")
+    ran = broken.index("before")
+    assert banner < ran < broken.index("boom", ran) < stop  # the error output, then the note
+    assert "cell 2: ValueError: boom" in broken and "never" in broken  # source shown, not run
+    assert "\nnever" not in broken.split("The notebook stopped here")[1].split("print")[0]
+    # A line per notebook as it finishes, then the summary: notebook, seconds, ok or the error.
+    lines = result.stdout.splitlines()
+    assert re.search(
+        r"^  03_broken\.ipynb: FAILED \(cell 2: ValueError: boom\) in \d+ s$", result.stdout, re.M
+    )
+    assert re.search(r"^  01_first\.ipynb: ok in \d+ s$", result.stdout, re.M)
+    table = lines[lines.index(next(ln for ln in lines if ln.startswith("notebook "))) :]
+    assert re.match(r"01_first\.ipynb +\d+  ok$", table[1])
+    assert re.match(r"03_broken\.ipynb +\d+  cell 2: ValueError: boom$", table[3])
+    assert "1 of 3 notebooks failed: 03_broken.ipynb" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notebooks", "site", "site-logs"]
+
+
+def test_the_kernels_stderr_goes_to_a_log_not_the_terminal(source, tmp_path):
+    make_notebook(
+        source / "03_noisy.ipynb",
+        "Noisy",
+        code("import os\nos.write(2, b'I0000 00:00:1.5 1 cudart_stub.cc:31] Could not find\\n')"),
+    )
+    out = tmp_path / "site"
+    result = run_tool("site", str(source), str(out))
+    assert result.returncode == 0, result.stderr
+    assert "cudart" not in result.stdout + result.stderr
+    assert "without encryption" not in result.stdout + result.stderr
+    assert "cudart_stub.cc:31" in (tmp_path / "site-logs" / "03_noisy.log").read_text()
+
+
+def test_the_kernel_config_drops_absl_info_lines_and_keeps_the_rest(tmp_path):
+    """tools/ipython_kernel_config.py's fd-2 filter, run as the kernel runs it (c is given)."""
+    config = TOOL.parent / "ipython_kernel_config.py"
+    script = (
+        "import os, time, traitlets.config\n"
+        "c = traitlets.config.Config()\n"
+        f"exec(open({str(config)!r}).read())\n"
+        "assert c.IPKernelApp.capture_fd_output is False\n"
+        "for line in [b'WARNING: All log messages before absl::InitializeLog() is called are "
+        "written to STDERR', b'I0000 00:00:1796586559.280712   14595 cudart_stub.cc:31] Could "
+        "not find cuda drivers', b'To enable the following instructions: AVX2 FMA, in other "
+        "operations, rebuild TensorFlow with the appropriate compiler flags.', b'E0000 "
+        "00:00:1.5 1 x.cc:9] a real error', b'Segmentation fault']:\n"
+        "    os.write(2, line + b'\\n')\n"
+        "time.sleep(0.5)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "E0000 00:00:1.5 1 x.cc:9] a real error",
+        "Segmentation fault",
+    ]
+
+
+def test_refresh_of_a_failing_notebook_names_the_cell_and_writes_nothing(source):
+    path = source / "03_broken.ipynb"
+    make_notebook(path, "Broken", code("raise ValueError('boom')"))
+    before = path.read_bytes()
+    result = run_tool("refresh", str(path))
+    assert result.returncode != 0
+    assert "03_broken.ipynb: cell 1: ValueError: boom (the file was not changed)" in result.stderr
+    assert path.read_bytes() == before
 
 
 def test_refresh_executes_in_place_with_counts_and_no_timings(source):
@@ -190,6 +264,7 @@ def load_tool():
 
     spec = importlib.util.spec_from_file_location("notebooks_tool", TOOL)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -230,3 +305,45 @@ def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatc
     with pytest.raises(RuntimeError, match="a cell failed"):
         tool.execute(path)
     assert len(starts) == 1
+
+
+BUSY = TOOL.parent / "busy.py"
+# Prints the pids of busy.py's busy processes (its children running the loop), then exits 3.
+COUNT_BUSY = (
+    "import os, psutil\n"
+    "kids = psutil.Process(os.getppid()).children()\n"
+    "print(*[k.pid for k in kids if k.pid != os.getpid() and 'while' in ' '.join(k.cmdline())])\n"
+    "raise SystemExit(3)\n"
+)
+
+
+def test_busy_runs_the_command_beside_busy_loops_and_always_stops_them():
+    psutil = pytest.importorskip("psutil")
+    command = [sys.executable, str(BUSY), "--loops", "2", "--seconds", "60", "--"]
+    result = subprocess.run(
+        [*command, sys.executable, "-c", COUNT_BUSY], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3, result.stderr  # the command's own exit code
+    pids = [int(pid) for pid in result.stdout.splitlines()[1].split()]
+    assert len(pids) == 2
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids
+    )
+
+
+def test_busy_stops_a_command_that_runs_out_of_time():
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(BUSY), "--loops", "1", "--seconds", "2", "--", "sleep", "60"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 124
+    assert "ran out of time (2 s)" in result.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_busy_refuses_a_missing_command():
+    result = subprocess.run([sys.executable, str(BUSY), "--"], capture_output=True, text=True)
+    assert result.returncode != 0 and "no command to run" in result.stderr

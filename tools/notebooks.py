@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
-CELL_TIMEOUT = 600  # seconds; every notebook here runs in well under a minute on a laptop CPU
+CELL_TIMEOUT = 600  # seconds for one cell; a whole notebook takes seconds to minutes (README)
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"  # conf.py and the landing page's prose (index.md)
 QUESTION_CHARS = 300  # the landing page shows each notebook's question up to about this long
@@ -39,10 +42,40 @@ KIT_FILES += ["helpers", "tools/ipython_kernel_config.py"]
 
 
 KERNEL_STARTS = 3  # attempts to start a kernel; see execute()
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in a traceback's text
 
 
-def execute(path: Path) -> nbformat.NotebookNode:
+class NotebookFailed(RuntimeError):
+    """A notebook stopped: the notebook as far as it ran, the cell that stopped it, one line why."""
+
+    def __init__(self, nb: nbformat.NotebookNode, cell: int | None, reason: str) -> None:
+        super().__init__(nb, cell, reason)
+        self.nb, self.cell, self.reason = nb, cell, reason
+
+    def __str__(self) -> str:
+        return f"{'before any cell' if self.cell is None else f'cell {self.cell}'}: {self.reason}"
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error, ``Type: message``, without colour codes (at most 300 chars).
+
+    >>> one_line(ValueError("bad\\nmore"))
+    'ValueError: bad'
+    """
+    if isinstance(error, CellExecutionError):
+        text = f"{error.ename}: {error.evalue}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    first = ANSI.sub("", text).strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first if len(first) <= 300 else first[:299] + "…"
+
+
+def execute(path: Path, log: Path | None = None) -> nbformat.NotebookNode:
     """Run a notebook top to bottom in a new kernel and return it with fresh outputs.
+
+    Raises NotebookFailed (with the notebook as far as it ran) when a cell raises, times out or
+    the kernel dies. ``log``: a file for the kernel's own stderr (TensorFlow's C++ start-up lines,
+    the kernel's warnings), which otherwise goes to this terminal.
 
     A kernel that dies before it answers (``Kernel died before replying to kernel_info``) is
     started again, up to KERNEL_STARTS times: jupyter_client picks free TCP ports and releases
@@ -51,33 +84,107 @@ def execute(path: Path) -> nbformat.NotebookNode:
     then, so starting again is safe.
     """
     attempt = 1
+    started: list[int] = []  # index of each cell as it starts
     while True:
         nb = nbformat.read(path, as_version=4)
+        started.clear()
         client = NotebookClient(
             nb,
             kernel_name="python3",
             timeout=CELL_TIMEOUT,
             record_timing=False,  # no wall-clock times in the committed files
             resources={"metadata": {"path": str(path.parent.resolve())}},
+            on_cell_start=lambda cell, cell_index: started.append(cell_index),
         )
         try:
-            client.execute()
-        except RuntimeError as error:
-            if "before replying to kernel_info" not in str(error) or attempt == KERNEL_STARTS:
-                raise
-            print(f"{path.name}: the kernel died while starting ({error}); starting it again")
-            attempt += 1
-            continue
+            if log is None:
+                client.execute()
+            else:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                with open(log, "ab") as stderr:
+                    client.execute(stderr=stderr)
+        except Exception as error:
+            if "before replying to kernel_info" in str(error) and attempt < KERNEL_STARTS:
+                print(f"{path.name}: the kernel died while starting ({error}); starting it again")
+                attempt += 1
+                continue
+            raise NotebookFailed(nb, started[-1] if started else None, one_line(error)) from error
         return nb
 
 
-def execute_all(paths: list[Path]) -> list[nbformat.NotebookNode]:
-    """Execute notebooks, a fresh kernel each, in parallel: one at a time per core (at most 4)."""
-    workers = max(1, min(len(paths), os.cpu_count() or 1, 4))
-    for path in paths:
-        print(f"executing {path} ...", flush=True)
+@dataclasses.dataclass
+class Run:
+    """One notebook's execution for the site: the notebook (as far as it ran), seconds, error."""
+
+    path: Path
+    nb: nbformat.NotebookNode
+    seconds: float
+    error: str | None = None  # "cell N: Type: message" when it failed
+    cell: int | None = None  # the cell that failed
+
+
+def run(path: Path, log: Path | None = None) -> Run:
+    """Execute a notebook and time it; a failure is returned (in Run.error), never raised."""
+    start = time.monotonic()
+    try:
+        nb = execute(path, log)
+    except NotebookFailed as failed:
+        return Run(path, failed.nb, time.monotonic() - start, str(failed), failed.cell)
+    return Run(path, nb, time.monotonic() - start)
+
+
+def _cores() -> int:
+    """The CPUs this process may run on (``taskset`` counts), else the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def execute_all(paths: list[Path], logs: Path | None = None) -> list[Run]:
+    """Execute notebooks, a fresh kernel each, in parallel: one at a time per core (at most 4).
+
+    Prints a line as each one finishes, with its time. A notebook that fails does not stop the
+    others. ``logs``: a folder for each kernel's stderr (``<notebook>.log``).
+    """
+    workers = max(1, min(len(paths), _cores(), 4))
+    print(f"executing {len(paths)} notebooks, {workers} at a time ...", flush=True)
+    done: dict[Path, Run] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(execute, paths))
+        futures = [
+            pool.submit(run, path, None if logs is None else logs / f"{path.stem}.log")
+            for path in paths
+        ]
+        for future in as_completed(futures):
+            result = future.result()
+            status = "ok" if result.error is None else f"FAILED ({result.error})"
+            print(f"  {result.path.name}: {status} in {result.seconds:.0f} s", flush=True)
+            done[result.path] = result
+    return [done[path] for path in paths]
+
+
+def summary(runs: list[Run]) -> str:
+    """A table: notebook, seconds, ``ok`` or the one-line error."""
+    width = max(len("notebook"), *(len(r.path.name) for r in runs))
+    lines = [f"{'notebook':<{width}}  seconds  result"]
+    for r in runs:
+        lines.append(f"{r.path.name:<{width}}  {r.seconds:7.0f}  {r.error or 'ok'}")
+    return "\n".join(lines)
+
+
+def mark_failure(nb: nbformat.NotebookNode, cell: int | None, error: str) -> None:
+    """Show on the page where a notebook failed: a banner under its first cell and a note after
+    the cell that failed (whose error output nbclient kept), saying the cells below did not run."""
+    new = nbformat.v4.new_markdown_cell
+    banner = new(
+        f"```{{error}} This notebook failed when the site was built\n{error}\n\n"
+        "The outputs end where it stopped; run `make run` again, or the notebook alone in "
+        "`make lab`, to see it whole.\n```"
+    )
+    if cell is not None:
+        note = f"```{{error}} The notebook stopped here\n{error}\n\nThe cells below did not run.\n"
+        note += "```"
+        nb.cells.insert(cell + 1, new(note))
+    nb.cells.insert(min(1, len(nb.cells)), banner)
 
 
 def _headings(text: str) -> list[tuple[int, str]]:
@@ -286,15 +393,27 @@ def landing_page(entries: list[tuple[str, str, str]]) -> str:
     )
 
 
-def site(source_dir: Path, out_dir: Path, committed: bool = False) -> Path:
+def site(source_dir: Path, out_dir: Path, committed: bool = False) -> list[Run]:
     """Build the book site from the notebooks (executed fresh unless committed) into out_dir.
 
-    Cells tagged `solution` are shown collapsed. Returns the landing page, out_dir/index.html.
+    Every notebook gets its page: one that failed shows its outputs up to the cell that stopped
+    it, marked as failed. Cells tagged `solution` are shown collapsed. Each kernel's stderr goes
+    to ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns the runs (none when committed).
     """
     from sphinx.cmd.build import build_main
 
     paths = _notebooks(source_dir)
-    books = [nbformat.read(p, as_version=4) for p in paths] if committed else execute_all(paths)
+    logs = out_dir.with_name(f"{out_dir.name}-logs")
+    runs = []
+    if committed:
+        books = [nbformat.read(p, as_version=4) for p in paths]
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
+        runs = execute_all(paths, logs)
+        books = [r.nb for r in runs]
+        for r in runs:
+            if r.error is not None:
+                mark_failure(r.nb, r.cell, r.error)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
         staged, html = Path(tmp, "src"), Path(tmp, "html")
@@ -313,9 +432,19 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> Path:
             raise SystemExit("sphinx-build failed (its messages are above)")
         _replace_dir(html, out_dir)
     index = out_dir.resolve() / "index.html"
+    if runs:
+        print(f"\n{summary(runs)}")
     print(f"\nBuilt the site ({len(paths)} notebook pages). Open {index.as_uri()}")
     print(f"or serve it: python -m http.server -b 127.0.0.1 -d {out_dir} 8000")
-    return index
+    failed = [r for r in runs if r.error is not None]
+    if failed:
+        names = ", ".join(r.path.name for r in failed)
+        print(
+            f"\n{len(failed)} of {len(runs)} notebooks failed: {names}. Their pages show where; "
+            f"the kernels' messages are in {logs}/.",
+            file=sys.stderr,
+        )
+    return runs
 
 
 def instructor_sheet(paths: list[Path], books: list[nbformat.NotebookNode]) -> str:
@@ -396,7 +525,10 @@ def refresh(paths: list[Path]) -> None:
     """Re-execute notebooks in place, so their committed outputs match the current code."""
     for path in paths:
         print(f"refreshing {path} ...", flush=True)
-        nb = execute(path)
+        try:
+            nb = execute(path)
+        except NotebookFailed as failed:
+            raise SystemExit(f"{path}: {failed} (the file was not changed)") from None
         write_atomic(path, nbformat.writes(nb) + "\n")
 
 
@@ -425,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             raise SystemExit(f"not a notebook file: {', '.join(missing)}")
     if args.command == "site":
-        site(args.source_dir, args.out_dir, committed=args.committed_outputs)
+        runs = site(args.source_dir, args.out_dir, committed=args.committed_outputs)
+        return 1 if any(r.error is not None for r in runs) else 0
     elif args.command == "workshop":
         workshop(args.source_dir, args.out_dir)
     elif args.command == "refresh":
