@@ -9,12 +9,18 @@ How a job runs:
    row).
 2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to a
    pool of actors, each of which loads the model from the file once and writes one ``.npz`` per
-   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete).
+   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete), with
+   the job's random id (from ``job.json``) and a checksum of the ids rows it was made from.
 3. The driver streams the shards, in input order, into one ``.npy`` per activation and writes
-   ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``.
+   ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``. A
+   shard is merged only if it is intact, carries this job's id and the checksum of its rows of
+   ids as they are now; otherwise nothing is written and the error names the shard.
 
-A re-run after a failure (a killed driver, a failed shard) skips the shards already written. Ray
-itself restarts a worker process that dies and retries its shard.
+A re-run after a failure (a killed driver, a failed shard) keeps the shards this job already
+wrote and redoes, with one warning naming each and why, any other shard file: damaged
+(truncated, changed bytes), left by another job or planted, or stale (its rows of ids changed
+since, even if the file kept its size and time). Ray itself restarts a worker process that dies
+and retries its shard.
 
 >>> start_local(num_cpus=2)   # this machine only; on a cluster: ray.init() connects instead
 >>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
@@ -384,7 +390,10 @@ def _read_shard(work: Path, shard: _Shard, job: str, probe: dict[str, np.ndarray
     keys = list(probe)
     arrays = [f"arr_{i}" for i in range(len(keys))]
     try:
-        with np.load(work / shard.file, allow_pickle=False) as saved:
+        with open(work / shard.file, "rb") as file:
+            saved = np.load(file, allow_pickle=False)
+            if not isinstance(saved, np.lib.npyio.NpzFile):
+                raise _BadShard(f"{name} is not an .npz archive (a {type(saved).__name__})")
             if sorted(saved.files) != sorted([*arrays, _JOB_KEY, _IDS_KEY]):
                 raise _BadShard(f"{name} was not written by this job (it holds {saved.files})")
             if str(saved[_JOB_KEY]) != job:
@@ -397,8 +406,7 @@ def _read_shard(work: Path, shard: _Shard, job: str, probe: dict[str, np.ndarray
             parts = [saved[key] for key in arrays]
     except _BadShard:
         raise
-    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile) as error:
-        # TypeError: a .npy file, not an .npz (np.load gives an array, not a context manager).
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
         raise _BadShard(f"{name} is damaged ({type(error).__name__}: {error})") from None
     expected = [(shard.stop - shard.start, *probe[k].shape[1:]) for k in keys]
     found = [part.shape for part in parts]
@@ -545,7 +553,11 @@ def extract_to_disk(
     }
     with locked_folder(out_dir, "out_dir"):  # a second job into this folder fails at once
         stored = _read_job(work)
-        resuming = isinstance(stored, dict) and {**stored, "id": None} == {**job, "id": None}
+        resuming = (
+            isinstance(stored, dict)
+            and isinstance(stored.get("id"), str)
+            and {**stored, "id": None} == {**job, "id": None}
+        )
         job["id"] = stored["id"] if resuming else secrets.token_hex(16)
         refuse_existing(
             out_dir, names, overwrite or (resuming and not (out_dir / INDEX_FILE).exists())

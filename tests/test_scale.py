@@ -534,16 +534,27 @@ def damage(path: Path, kind: str) -> None:
         path.write_bytes(data[: len(data) // 2])
     elif kind == "empty":
         path.write_bytes(b"")
+    elif kind == "an .npy":
+        np.save(path.with_suffix(".npy"), np.zeros((256, 10), "float32"))
+        path.with_suffix(".npy").replace(path)
     else:  # one byte changed inside the first array: the zip's CRC-32 no longer matches
         middle = len(data) // 3
         path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
 
 
-@pytest.mark.parametrize("kind", ["truncated", "empty", "one byte changed"])
-def test_a_damaged_shard_is_named_and_redone(corpus, tmp_path, in_process, kind):
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("truncated", r"damaged \(BadZipFile"),
+        ("empty", r"damaged \(EOFError"),
+        ("one byte changed", r"damaged \(BadZipFile: Bad CRC-32"),
+        ("an .npy", r"not an \.npz archive"),
+    ],
+)
+def test_a_damaged_shard_is_named_and_redone(corpus, tmp_path, in_process, kind, why):
     ids, out_dir = interrupted_job(corpus, tmp_path, in_process)
     damage(out_dir / scale.WORK_DIR / "shard-000001.npz", kind)
-    with pytest.warns(RuntimeWarning, match=r"redone: shard file shard-000001\.npz .* damaged"):
+    with pytest.warns(RuntimeWarning, match=r"redone: shard file shard-000001\.npz .* " + why):
         scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
     assert in_process.ran == [1, *range(3, 12)]
     assert_same_files(out_dir, corpus)
