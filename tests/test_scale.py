@@ -338,6 +338,10 @@ def test_existing_outputs_and_another_jobs_shards_are_refused(corpus, tmp_path, 
 # --- starting Ray: extract_to_disk without start_local --------------------------------------
 
 
+class NotStarted(Exception):
+    """Raised by a stand-in for start_local: the test stops there, no Ray started."""
+
+
 def test_without_start_local_the_job_starts_ray_before_anything_imports_it(
     corpus, tmp_path, monkeypatch
 ):
@@ -345,12 +349,12 @@ def test_without_start_local_the_job_starts_ray_before_anything_imports_it(
 
     def start_local(num_cpus):
         seen.append(("ray" in sys.modules, num_cpus))
-        raise KeyboardInterrupt  # stop here: no Ray started
+        raise NotStarted
 
     monkeypatch.delitem(sys.modules, "ray", raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(scale, "start_local", start_local)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(NotStarted):
         scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, tmp_path / "o", workers=1)
     assert seen == [(False, 1)]  # ray imported after start_local set RAY_AUTH_MODE & co.
 
