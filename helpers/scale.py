@@ -4,16 +4,23 @@ workers, on this machine or on a cluster. Needs the ``scale`` extra: ``pip insta
 How a job runs:
 
 1. The driver checks everything before any worker starts: the ``.keras`` file loads, the token
-   id files (``.npy``, as ``helpers.data.vectorize_to_npy`` writes them) fit the model, and the
-   layer names exist (it runs ``activations.extract`` on one row).
+   id files (``.npy``, as ``helpers.data.vectorize_to_npy`` writes them) fit the model, every id
+   is in its Embedding's range, and the layer names exist (it runs ``activations.extract`` on one
+   row).
 2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to a
    pool of actors, each of which loads the model from the file once and writes one ``.npz`` per
-   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete).
+   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete), with
+   the job's random id (from ``job.json``) and a checksum of the ids rows it was made from.
 3. The driver streams the shards, in input order, into one ``.npy`` per activation and writes
-   ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``.
+   ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``. A
+   shard is merged only if it is intact, carries this job's id and the checksum of its rows of
+   ids as they are now; otherwise nothing is written and the error names the shard.
 
-A re-run after a failure (a killed driver, a failed shard) skips the shards already written. Ray
-itself restarts a worker process that dies and retries its shard.
+A re-run after a failure (a killed driver, a failed shard) keeps the shards this job already
+wrote and redoes, with one warning naming each and why, any other shard file: damaged
+(truncated, changed bytes), left by another job or planted, or stale (its rows of ids changed
+since, even if the file kept its size and time). Ray itself restarts a worker process that dies
+and retries its shard.
 
 >>> start_local(num_cpus=2)   # this machine only; on a cluster: ray.init() connects instead
 >>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
@@ -28,7 +35,11 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
+import sys
+import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,9 +48,10 @@ import keras
 import numpy as np
 
 from helpers import activations
-from helpers._checks import check_bool, check_int, check_path
+from helpers._checks import check_bool, check_ids, check_int, check_path
 from helpers._featurefolder import INDEX_FILE, NpyAppender, file_names, publish, refuse_existing
 from helpers._files import atomic_open, locked_folder, write_json
+from helpers.shared import layer_calls
 
 WORK_DIR = ".shards"  # inside out_dir, removed once index.json is written
 JOB_FILE = "job.json"  # in WORK_DIR: what the shards were made from, to resume only the same job
@@ -199,13 +211,8 @@ class _Ids:
     dtype: str
 
     def record(self) -> dict[str, Any]:
-        stat = self.path.stat()
-        return {
-            "file": str(self.path),
-            "shape": list(self.shape),
-            "bytes": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-        }
+        """What job.json keeps of it; its content is checked per shard (``_rows_sha256``)."""
+        return {"file": str(self.path), "shape": list(self.shape)}
 
 
 def _id_files(ids: Any) -> list[_Ids]:
@@ -240,6 +247,35 @@ def _id_files(ids: Any) -> list[_Ids]:
     return files
 
 
+def _check_id_range(model: keras.Model, files: list[_Ids]) -> None:
+    """Every id an Embedding reads from the model's input is in its range, in every file: min and
+    max over the memory-mapped file, so a bad id is named here, not inside a worker's error."""
+    for call in layer_calls(model):
+        layer = call.layer
+        if isinstance(layer, keras.layers.Embedding) and any(
+            tensor is model.inputs[0] for tensor in call.inputs
+        ):
+            for ids in files:
+                check_ids(
+                    f"ids file {str(ids.path)!r}, read by Embedding {call.key!r} of model "
+                    f"{model.name!r} (position [row, column] in that file)",
+                    np.load(ids.path, mmap_mode="r"),
+                    int(layer.input_dim),
+                )
+
+
+def _rows_sha256(rows: np.ndarray) -> str:
+    """A checksum of some rows of ids (their shape, dtype and bytes), recorded in each shard.
+
+    >>> _rows_sha256(np.zeros((2, 3), "int32"))[:8]
+    '523c2ce2'
+    """
+    rows = np.ascontiguousarray(rows)
+    digest = hashlib.sha256(f"{rows.shape} {rows.dtype.str}\n".encode())
+    digest.update(memoryview(rows).cast("B"))
+    return digest.hexdigest()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
@@ -266,6 +302,10 @@ class _Shard:
     def file(self) -> str:
         return f"shard-{self.index:06d}.npz"
 
+    def ids(self) -> np.ndarray:
+        """Its rows of ids, read from the file."""
+        return np.asarray(np.load(self.path, mmap_mode="r")[self.start : self.stop])
+
 
 def _plan(files: list[_Ids], shard_rows: int) -> list[_Shard]:
     """Every shard of every file, in input order; a file's last shard may be shorter."""
@@ -284,7 +324,13 @@ class _ShardWorker:
     """
 
     def __init__(
-        self, model_path: str, layers: list[str], work_dir: str, batch_size: int, backend: str
+        self,
+        model_path: str,
+        layers: list[str],
+        work_dir: str,
+        batch_size: int,
+        backend: str,
+        job: str,
     ) -> None:
         if keras.backend.backend() != backend:
             raise RuntimeError(
@@ -295,6 +341,7 @@ class _ShardWorker:
         self.layers = layers
         self.work_dir = Path(work_dir)
         self.batch_size = batch_size
+        self.job = job
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         columns = (batch["index"], batch["path"], batch["start"], batch["stop"])
@@ -303,11 +350,16 @@ class _ShardWorker:
         return {"index": batch["index"]}
 
     def write(self, shard: _Shard) -> None:
-        """Extract one shard and save it as ``arr_0, arr_1, ...`` (one per layer, in order)."""
-        ids = np.asarray(np.load(shard.path, mmap_mode="r")[shard.start : shard.stop])
+        """Extract one shard and save it as ``arr_0, arr_1, ...`` (one per layer, in order), with
+        the job's id and the checksum of the ids it was made from (see ``_read_shard``)."""
+        ids = shard.ids()
         out = activations.extract(self.model, ids, self.layers, self.batch_size)
         with atomic_open(self.work_dir / shard.file, "wb") as file:
-            np.savez(file, *(out[key] for key in self.layers))
+            np.savez(
+                file,
+                *(out[key] for key in self.layers),
+                **{_JOB_KEY: np.array(self.job), _IDS_KEY: np.array(_rows_sha256(ids))},
+            )
 
 
 def _run_on_ray(
@@ -317,14 +369,14 @@ def _run_on_ray(
     work: Path,
     batch_size: int,
     workers: int,
+    job: str,
 ) -> None:
     """Write the given shards on Ray Data, with ``workers`` actors (Ray started if need be)."""
+    if "ray" not in sys.modules and not os.environ.get("RAY_ADDRESS"):
+        start_local(num_cpus=workers)  # before importing ray: it reads its settings on import
     ray = _ray()
     if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init()  # e.g. under `ray job submit`: join that cluster
-        else:
-            start_local(num_cpus=workers)
+        ray.init()  # RAY_ADDRESS (e.g. under `ray job submit`): join that cluster
     env = {"KERAS_BACKEND": keras.backend.backend()}
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         env["TF_CPP_MIN_LOG_LEVEL"] = os.environ["TF_CPP_MIN_LOG_LEVEL"]
@@ -340,6 +392,7 @@ def _run_on_ray(
             "work_dir": str(work),
             "batch_size": batch_size,
             "backend": keras.backend.backend(),
+            "job": job,
         },
         runtime_env={"env_vars": env},
     )
@@ -352,30 +405,96 @@ def _run_on_ray(
 # ---------------------------------------------------------------------------------------------
 
 
+_JOB_KEY = "job"  # in each shard file: the id of the job that wrote it (job.json's "id")
+_IDS_KEY = "ids_sha256"  # in each shard file: _rows_sha256 of the ids it was made from
+
+
+class _BadShard(Exception):
+    """A shard file that must not be merged; the message names it and says why."""
+
+
+def _read_shard(work: Path, shard: _Shard, job: str, probe: dict[str, np.ndarray]) -> list:
+    """The arrays of a shard file, in layer order, if this job wrote it from the ids as they are
+    now: it must be a readable ``.npz`` (zip checksums intact), carry this job's id (a file
+    planted or left by another job has none or another), carry the checksum of the rows it
+    stands for as they are now (else the ids changed since: stale rows), and hold the shapes
+    and dtypes of ``probe``. Otherwise ``_BadShard``, saying which file and why.
+    """
+    name = f"shard file {shard.file} in {str(work)!r}"
+    keys = list(probe)
+    arrays = [f"arr_{i}" for i in range(len(keys))]
+    try:
+        with open(work / shard.file, "rb") as file:
+            saved = np.load(file, allow_pickle=False)
+            if not isinstance(saved, np.lib.npyio.NpzFile):
+                raise _BadShard(f"{name} is not an .npz archive (a {type(saved).__name__})")
+            if sorted(saved.files) != sorted([*arrays, _JOB_KEY, _IDS_KEY]):
+                raise _BadShard(f"{name} was not written by this job (it holds {saved.files})")
+            if str(saved[_JOB_KEY]) != job:
+                raise _BadShard(f"{name} was written by another job, not this one")
+            if str(saved[_IDS_KEY]) != _rows_sha256(shard.ids()):
+                raise _BadShard(
+                    f"{name} is stale: rows {shard.start}..{shard.stop - 1} of ids file "
+                    f"{shard.path!r} changed since it was written"
+                )
+            parts = [saved[key] for key in arrays]
+    except _BadShard:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise _BadShard(f"{name} is damaged ({type(error).__name__}: {error})") from None
+    expected = [(shard.stop - shard.start, *probe[k].shape[1:]) for k in keys]
+    found = [part.shape for part in parts]
+    dtypes = [part.dtype for part in parts]
+    if found != expected or dtypes != [probe[k].dtype for k in keys]:
+        raise _BadShard(f"{name} holds shapes {found} {dtypes}, this job expects {expected}")
+    return parts
+
+
+def _finished(work: Path, shards: list[_Shard], job: str, probe: dict[str, np.ndarray]) -> set:
+    """The indices of the shards already in ``work`` that ``_read_shard`` accepts; any other
+    shard file is deleted, with one warning saying which and why: those shards are redone."""
+    done, redo = set(), []
+    for shard in shards:
+        if (work / shard.file).exists():
+            try:
+                _read_shard(work, shard, job, probe)
+                done.add(shard.index)
+            except _BadShard as error:
+                (work / shard.file).unlink()
+                redo.append(str(error))
+    if redo:
+        warnings.warn(
+            f"{len(redo)} shard file(s) will be redone: " + "; ".join(redo),
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return done
+
+
 def _merge(
     out_dir: Path,
     work: Path,
     shards: list[_Shard],
     probe: dict[str, np.ndarray],
     names: dict[str, str],
+    job: str,
 ) -> dict[str, NpyAppender]:
-    """Stream every shard, in order, into one hidden ``.npy`` per activation (not yet renamed)."""
+    """Stream every shard, in order, into one hidden ``.npy`` per activation (not yet renamed);
+    each one checked by ``_read_shard`` first."""
     keys = list(probe)
     writers: dict[str, NpyAppender] = {}
     try:
         for key in keys:
             writers[key] = NpyAppender(out_dir, names[key], probe[key])
         for shard in shards:
-            with np.load(work / shard.file) as arrays:
-                parts = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-            expected = [(shard.stop - shard.start, *probe[k].shape[1:]) for k in keys]
-            found = [part.shape for part in parts]
-            dtypes = [part.dtype for part in parts]
-            if found != expected or dtypes != [probe[k].dtype for k in keys]:
+            try:
+                parts = _read_shard(work, shard, job, probe)
+            except _BadShard as error:
+                (work / shard.file).unlink(missing_ok=True)
                 raise RuntimeError(
-                    f"shard file {shard.file} in {str(work)!r} holds shapes {found} {dtypes}, "
-                    f"this job expects {expected}: delete that file and run again to redo it"
-                )
+                    f"{error}; it was deleted, and nothing was written: run the job again to "
+                    "redo that shard"
+                ) from None
             for key, part in zip(keys, parts, strict=True):
                 writers[key].append(part)
         for writer in writers.values():
@@ -385,6 +504,21 @@ def _merge(
             writer.abort()
         raise
     return writers
+
+
+def _check_ray_can_start() -> None:
+    """Refuse, before any work, a process where Ray was imported but not started (and no
+    ``RAY_ADDRESS`` to join): ``start_local`` could no longer apply its settings, and Ray would
+    fail to start ("Failed to start GCS") only after the model and ids were checked."""
+    ray = sys.modules.get("ray")
+    if ray is None or os.environ.get("RAY_ADDRESS") or ray.is_initialized():
+        return
+    raise RuntimeError(
+        "ray was imported in this process but not started, so extract_to_disk cannot start it "
+        "here (Ray reads its local settings when imported). Call scale.start_local() before "
+        "anything imports ray, or start Ray yourself first: ray.init() (on a cluster, "
+        "ray.init(address=...) or set RAY_ADDRESS)"
+    )
 
 
 def _read_job(work: Path) -> Any:
@@ -416,8 +550,9 @@ def extract_to_disk(
     one ``.npy`` per activation in input order, then writes ``index.json`` last. Run again after a
     failure to finish the job: finished shards are kept. Outputs that exist are refused
     (FileExistsError) unless ``overwrite=True``, as in ``activations.extract_to_disk``. Uses the
-    running Ray, else joins ``RAY_ADDRESS``, else ``start_local(num_cpus=workers)``. On a cluster
-    the model, the ids and ``out_dir`` must be on storage every node sees.
+    running Ray, else joins ``RAY_ADDRESS``, else ``start_local(num_cpus=workers)`` (refused
+    before any work if ``ray`` was imported but not started: call ``start_local`` first). On a
+    cluster the model, the ids and ``out_dir`` must be on storage every node sees.
 
     >>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
     >>> np.load(paths["extractor"], mmap_mode="r").shape   # (rows of ids.npy, 100)
@@ -428,6 +563,7 @@ def extract_to_disk(
     shard_rows = check_int("shard_rows", shard_rows)
     workers = check_int("workers", workers)
     overwrite = check_bool("overwrite", overwrite)
+    _check_ray_can_start()
     if shard_rows % batch_size:
         raise ValueError(
             f"shard_rows must be a multiple of batch_size={batch_size} (so that each shard's "
@@ -436,6 +572,7 @@ def extract_to_disk(
     model = _load_model(model_path)
     first = np.asarray(np.load(files[0].path, mmap_mode="r")[:1])
     probe = activations.extract(model, first, layers, batch_size=1)  # checks names and shapes
+    _check_id_range(model, files)
     keys = list(probe)
     names = file_names(tuple(keys))
     out_dir = check_path("out_dir", out_dir)
@@ -449,7 +586,13 @@ def extract_to_disk(
         "backend": keras.backend.backend(),
     }
     with locked_folder(out_dir, "out_dir"):  # a second job into this folder fails at once
-        resuming = _read_job(work) == job
+        stored = _read_job(work)
+        resuming = (
+            isinstance(stored, dict)
+            and isinstance(stored.get("id"), str)
+            and {**stored, "id": None} == {**job, "id": None}
+        )
+        job["id"] = stored["id"] if resuming else secrets.token_hex(16)
         refuse_existing(
             out_dir, names, overwrite or (resuming and not (out_dir / INDEX_FILE).exists())
         )
@@ -465,14 +608,15 @@ def extract_to_disk(
             write_json(work / JOB_FILE, job)
 
         shards = _plan(files, shard_rows)
-        pending = [shard for shard in shards if not (work / shard.file).exists()]
+        done = _finished(work, shards, job["id"], probe) if resuming else set()
+        pending = [shard for shard in shards if shard.index not in done]
         logger.info("%d of %d shards to extract", len(pending), len(shards))
         if pending:
-            _run_on_ray(pending, model_path, keys, work, batch_size, workers)
+            _run_on_ray(pending, model_path, keys, work, batch_size, workers, job["id"])
         missing = [shard.file for shard in pending if not (work / shard.file).exists()]
         if missing:
             raise RuntimeError(f"the job ended without writing {missing}; run it again to finish")
-        merged = _merge(out_dir, work, shards, probe, names)
+        merged = _merge(out_dir, work, shards, probe, names, job["id"])
         paths = publish(out_dir, model.name, names, merged)
         shutil.rmtree(work)
     return paths

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -181,7 +182,7 @@ def test_a_failed_job_looks_unfinished_and_a_rerun_redoes_only_missing_shards(
     for index in done:  # a shard file is there only when complete
         with np.load(work / f"shard-{index:06d}.npz") as shard:
             rows = min(256, SENTENCES - 256 * index)
-            assert [shard[name].shape[0] for name in shard.files] == [rows, rows]
+            assert [shard[f"arr_{i}"].shape[0] for i in range(2)] == [rows, rows]
 
     monkeypatch.setattr(scale, "_ShardWorker", Spy)
     scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=256)
@@ -346,6 +347,21 @@ def test_ids_that_do_not_fit_the_model_fail_before_any_worker(corpus, tmp_path, 
         scale.extract_to_disk(corpus.model, wrong, LAYERS, tmp_path / "o")
 
 
+@pytest.mark.parametrize("bad_id", [10_000, -1])
+def test_an_id_outside_the_embedding_fails_before_any_worker_naming_file_and_place(
+    corpus, tmp_path, no_engine, bad_id
+):
+    ids = np.load(corpus.ids)
+    ids[2500, 3] = bad_id  # far from row 0, the row the driver's probe runs
+    bad = tmp_path / "bad.npy"
+    np.save(bad, ids)
+    rows = keras.saving.load_model(corpus.model, compile=False).get_layer("embedding").input_dim
+    message = rf"bad\.npy'.*Embedding 'embedding'.*id {bad_id} at position \[2500, 3\] is "
+    with pytest.raises(ValueError, match=message + rf"outside \[0, {rows}\)"):
+        scale.extract_to_disk(corpus.model, [corpus.ids, bad], LAYERS, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -369,12 +385,79 @@ def test_existing_outputs_and_another_jobs_shards_are_refused(corpus, tmp_path, 
         scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir)
 
 
+# --- starting Ray: extract_to_disk without start_local --------------------------------------
+
+
+class NotStarted(Exception):
+    """Raised by a stand-in for start_local: the test stops there, no Ray started."""
+
+
+def test_without_start_local_the_job_starts_ray_before_anything_imports_it(
+    corpus, tmp_path, monkeypatch
+):
+    seen = []
+
+    def start_local(num_cpus):
+        seen.append(("ray" in sys.modules, num_cpus))
+        raise NotStarted
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(scale, "start_local", start_local)
+    with pytest.raises(NotStarted):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, tmp_path / "o", workers=1)
+    assert seen == [(False, 1)]  # ray imported after start_local set RAY_AUTH_MODE & co.
+
+
+class ImportedRay:
+    """sys.modules["ray"] of a process that imported ray and did not start it."""
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+
+def test_ray_imported_but_not_started_is_refused_before_any_work(
+    corpus, tmp_path, monkeypatch, no_engine
+):
+    monkeypatch.setitem(sys.modules, "ray", ImportedRay)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(scale, "_load_model", lambda path: pytest.fail("the model was loaded"))
+    with pytest.raises(RuntimeError, match=r"imported .* not started.*scale\.start_local\(\)"):
+        scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+JOB_WITHOUT_START_LOCAL = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+from helpers import scale
+model, ids, out = sys.argv[1:]
+paths = scale.extract_to_disk(model, ids, ["extractor"], out, shard_rows=1024, workers=1)
+print(sorted(paths))
+"""
+
+
+@pytest.mark.backend_independent
+def test_a_fresh_process_runs_a_job_without_start_local(corpus, tmp_path):
+    """The case that failed with "Failed to start GCS" (Ray imported before its settings)."""
+    out_dir = tmp_path / "features"
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    env.pop("RAY_ADDRESS", None)
+    command = [sys.executable, "-c", JOB_WITHOUT_START_LOCAL, corpus.model, corpus.ids, out_dir]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "['extractor']" in done.stdout.splitlines(), done.stdout
+    got = np.load(out_dir / "extractor.npy")
+    np.testing.assert_array_equal(got, corpus.expected["extractor"])
+
+
 # --- one worker, in this process ---------------------------------------------------------------
 
 
 def test_a_worker_writes_its_shard_as_extract_computes_it(corpus, tmp_path):
     worker = scale._ShardWorker(
-        str(corpus.model), LAYERS, str(tmp_path), 256, keras.backend.backend()
+        str(corpus.model), LAYERS, str(tmp_path), 256, keras.backend.backend(), "job-1"
     )
     shard = scale._Shard(3, str(corpus.ids), 768, 1024)
     worker({"index": np.array([3]), "path": np.array([shard.path]),
@@ -382,12 +465,153 @@ def test_a_worker_writes_its_shard_as_extract_computes_it(corpus, tmp_path):
     with np.load(tmp_path / shard.file) as saved:
         for i, key in enumerate(LAYERS):
             np.testing.assert_array_equal(saved[f"arr_{i}"], corpus.expected[key][768:1024])
+        assert str(saved["job"]) == "job-1"  # which job wrote it, and from which ids:
+        assert str(saved["ids_sha256"]) == scale._rows_sha256(np.load(corpus.ids)[768:1024])
 
 
 def test_a_worker_on_another_backend_refuses_to_start(corpus, tmp_path):
     other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
     with pytest.raises(RuntimeError, match=f"set KERAS_BACKEND={other} on the workers"):
-        scale._ShardWorker(str(corpus.model), LAYERS, str(tmp_path), 256, other)
+        scale._ShardWorker(str(corpus.model), LAYERS, str(tmp_path), 256, other, "job-1")
+
+
+# --- resuming: only this job's intact, up-to-date shards are merged (one worker, no Ray) -------
+
+
+class InProcess:
+    """Stands in for Ray: one _ShardWorker in this process writes the shards, in order, and
+    records which; raises OSError at shard ``fail_at``, or calls ``after()`` once all are written.
+    """
+
+    def __init__(self) -> None:
+        self.ran: list[int] = []
+        self.fail_at: int | None = None
+        self.after = None
+
+    def __call__(self, shards, model_path, keys, work, batch_size, workers, job) -> None:
+        backend = keras.backend.backend()
+        worker = scale._ShardWorker(str(model_path), keys, str(work), batch_size, backend, job)
+        for shard in shards:
+            if shard.index == self.fail_at:
+                raise OSError("disk full (simulated)")
+            worker.write(shard)
+            self.ran.append(shard.index)
+        if self.after is not None:
+            self.after()
+
+
+@pytest.fixture
+def in_process(monkeypatch) -> InProcess:
+    engine = InProcess()
+    monkeypatch.setattr(scale, "_run_on_ray", engine)
+    return engine
+
+
+def interrupted_job(corpus: Corpus, folder: Path, engine: InProcess) -> tuple[Path, Path]:
+    """A copy of the ids and a job into ``out_dir`` that stopped after shards 0, 1, 2 of 12."""
+    ids, out_dir = folder / "ids.npy", folder / "features"
+    ids.write_bytes(corpus.ids.read_bytes())
+    engine.fail_at = 3
+    with pytest.raises(OSError, match="disk full"):
+        scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
+    assert engine.ran == [0, 1, 2]
+    engine.fail_at, engine.ran = None, []
+    return ids, out_dir
+
+
+def change_rows_keeping_size_and_mtime(ids: Path, rows: slice) -> np.ndarray:
+    """Rewrite some rows of the ids file; its size and mtime stay as they were."""
+    before = ids.stat()
+    array = np.load(ids)
+    array[rows] = (array[rows] + 1) % 50  # still valid ids
+    np.save(ids, array)
+    os.utime(ids, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (ids.stat().st_size, ids.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    return array
+
+
+def assert_extracted_from(out_dir: Path, corpus: Corpus, ids: np.ndarray) -> None:
+    model = keras.saving.load_model(corpus.model, compile=False)
+    want = activations.extract(model, ids, LAYERS)
+    for key in LAYERS:
+        np.testing.assert_array_equal(np.load(out_dir / f"{key}.npy"), want[key])
+
+
+def test_a_resume_after_the_ids_changed_redoes_the_stale_shards(corpus, tmp_path, in_process):
+    ids, out_dir = interrupted_job(corpus, tmp_path, in_process)
+    new = change_rows_keeping_size_and_mtime(ids, slice(300, 320))  # in shard 1
+    with pytest.warns(RuntimeWarning, match=r"shard-000001\.npz .* is stale: rows 256\.\.511"):
+        scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
+    assert in_process.ran == [1, *range(3, 12)]  # shards 0 and 2 kept
+    assert_extracted_from(out_dir, corpus, new)
+
+
+def test_ids_changed_while_the_job_ran_are_never_merged(corpus, tmp_path, in_process):
+    ids, out_dir = tmp_path / "ids.npy", tmp_path / "features"
+    ids.write_bytes(corpus.ids.read_bytes())
+    in_process.after = lambda: change_rows_keeping_size_and_mtime(ids, slice(600, 601))
+    with pytest.raises(RuntimeError, match=r"shard-000002\.npz .* is stale.*run the job again"):
+        scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
+    assert not (out_dir / INDEX).exists() and not list(out_dir.glob("*.npy"))
+    in_process.after, in_process.ran = None, []
+    scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
+    assert in_process.ran == [2]
+    assert_extracted_from(out_dir, corpus, np.load(ids))
+
+
+def plant(work: Path, kind: str, corpus: Corpus) -> None:
+    """Put a shard-000001.npz of the right shapes into ``work`` that this job did not write."""
+    if kind == "zeros":
+        shapes = [(256, *corpus.expected[key].shape[1:]) for key in LAYERS]
+        np.savez(work / "shard-000001.npz", *(np.zeros(shape, "float32") for shape in shapes))
+    else:  # the same shard, written by another run of the same job: another job id
+        worker = scale._ShardWorker(
+            str(corpus.model), LAYERS, str(work), 256, keras.backend.backend(), "another job"
+        )
+        worker.write(scale._Shard(1, str(work.parents[1] / "ids.npy"), 256, 512))
+
+
+@pytest.mark.parametrize("kind", ["zeros", "another job's"])
+def test_a_planted_shard_is_never_merged(corpus, tmp_path, in_process, kind):
+    ids, out_dir = interrupted_job(corpus, tmp_path, in_process)
+    plant(out_dir / scale.WORK_DIR, kind, corpus)
+    planted = r"shard-000001\.npz .* (was not written by this job|was written by another job)"
+    with pytest.warns(RuntimeWarning, match=planted):
+        scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
+    assert in_process.ran == [1, *range(3, 12)]
+    assert_same_files(out_dir, corpus)
+
+
+def damage(path: Path, kind: str) -> None:
+    data = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "an .npy":
+        np.save(path.with_suffix(".npy"), np.zeros((256, 10), "float32"))
+        path.with_suffix(".npy").replace(path)
+    else:  # one byte changed inside the first array: the zip's CRC-32 no longer matches
+        middle = len(data) // 3
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("truncated", r"damaged \(BadZipFile"),
+        ("empty", r"damaged \(EOFError"),
+        ("one byte changed", r"damaged \(BadZipFile: Bad CRC-32"),
+        ("an .npy", r"not an \.npz archive"),
+    ],
+)
+def test_a_damaged_shard_is_named_and_redone(corpus, tmp_path, in_process, kind, why):
+    ids, out_dir = interrupted_job(corpus, tmp_path, in_process)
+    damage(out_dir / scale.WORK_DIR / "shard-000001.npz", kind)
+    with pytest.warns(RuntimeWarning, match=r"redone: shard file shard-000001\.npz .* " + why):
+        scale.extract_to_disk(corpus.model, ids, LAYERS, out_dir, shard_rows=256)
+    assert in_process.ran == [1, *range(3, 12)]
+    assert_same_files(out_dir, corpus)
 
 
 @pytest.mark.backend_independent
