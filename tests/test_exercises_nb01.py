@@ -100,3 +100,12 @@ def test_exercise_1_a_square_layer_is_checked_by_its_values():
 def test_exercise_2_all_positive_kernel_right_answer_is_right():
     kernel = np.array([[1.0, 3.0], [2.0, 0.5]])
     assert CHECKS[2](strongest=np.array([1, 0]), kernel=kernel) is None
+
+
+def test_right_answers_written_differently_are_right(matrix, kernel, seq_model):
+    assert is_right("01", 1, kernel_from_matrix=np.swapaxes(matrix, 0, 1).copy(), matrix=matrix)
+    assert is_right("01", 2, strongest=list((kernel**2).argmax(axis=0)), kernel=kernel)
+    x = np.random.default_rng(1).normal(size=(2, 5, 6)).astype("float32")
+    W, b = seq_model.layers[-1].get_weights()
+    y = np.clip(np.einsum("bsf,fu->bsu", x, W) + b, 0, None)
+    assert is_right("01", 3, y_seq=y, model=seq_model, x=x)

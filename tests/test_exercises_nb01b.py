@@ -59,6 +59,26 @@ def test_exercise_1_wrong_answers_get_hints(wrong, hint):
     assert hint in CHECKS[1](TinyEmbedding=wrong)
 
 
+class OneHotEmbedding(keras.layers.Layer):
+    """A right answer written differently: the table made in __init__, a one-hot matmul."""
+
+    def __init__(self, vocab, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab = vocab
+        self.table = self.add_weight(shape=(vocab, dim), name="table")
+
+    def call(self, ids):
+        return keras.ops.matmul(keras.ops.one_hot(ids, self.vocab), self.table)
+
+
+def test_exercise_1_a_right_answer_written_differently_is_right():
+    assert is_right("01b", 1, TinyEmbedding=OneHotEmbedding) is True
+
+
+def test_exercise_2_shapes_as_lists_are_right():
+    assert is_right("01b", 2, keras_kernel_shape=[3, 3, 2, 8], torch_weight_shape=[8, 2, 3, 3])
+
+
 def test_exercise_2_predicted_shapes():
     assert CHECKS[2](keras_kernel_shape=(3, 3, 2, 8), torch_weight_shape=(8, 2, 3, 3)) is None
     assert is_right("01b", 2, keras_kernel_shape=..., torch_weight_shape=(8, 2, 3, 3)) is False

@@ -2,10 +2,11 @@
 the placeholder and give a hint for a typical wrong answer."""
 
 import keras
+import numpy as np
 import pytest
 
 from helpers import activations, textcnn
-from helpers.exercises import check_answer, nb05
+from helpers.exercises import check_answer, is_right, nb05
 
 
 def kim_model(seq_len, num_classes, vocab_size, emb_dim, padding="valid", pool=None):
@@ -62,7 +63,27 @@ def test_exercise_1_other_layer_names_get_the_expected_names():
         model.get_layer("extractor").name = "features"
         return model
 
-    assert "expected ['tokens', 'embedding'," in nb05.exercise_1(renamed, 15100)
+    assert "expected ['concat', 'conv_3'," in nb05.exercise_1(renamed, 15100)
+
+
+def kim_model_convs_first(seq_len, num_classes, vocab_size, emb_dim):
+    """A right answer written differently: all convolutions, then all poolings, in a list."""
+    tokens = keras.Input(shape=(seq_len,), name="tokens")
+    x = keras.layers.Embedding(vocab_size, emb_dim, name="embedding")(tokens)
+    convs = [keras.layers.Conv1D(50, k, activation="relu", name=f"conv_{k}")(x) for k in (5, 4, 3)]
+    maxima = [
+        keras.layers.GlobalMaxPooling1D(name=f"pool_{k}")(c)
+        for k, c in zip((5, 4, 3), convs, strict=True)
+    ]
+    x = keras.layers.Concatenate(name="concat")(maxima[::-1])
+    x = keras.layers.Dense(100, activation="relu", name="extractor")(x)
+    x = keras.layers.Dropout(0.5, name="dropout")(x)
+    return keras.Model(tokens, keras.layers.Dense(num_classes, "softmax", name="output")(x))
+
+
+def test_exercise_1_a_right_answer_written_differently_is_right():
+    count = np.prod((3 * 50 + 1, 100))  # a NumPy integer, not an int
+    assert is_right("05", 1, text_cnn_kim=kim_model_convs_first, kim_extractor_params=count)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +122,20 @@ def test_exercise_2_placeholder_is_not_yet(model, capsys):
 )
 def test_exercise_2_wrong_answers_get_their_hint(model, answer, hint):
     assert hint in nb05.exercise_2(answer, model)
+
+
+def test_exercise_2_a_plain_keras_sub_model_is_right(model):
+    def plain(model, ids):
+        embed = keras.Model(model.input, model.get_layer("embedding").output)
+        return np.mean(embed.predict(ids, verbose=0), axis=1)
+
+    assert is_right("05", 2, bag_of_vectors=plain, model=model)
+
+
+def test_exercise_2_a_mean_over_the_words_only_gets_the_padding_hint(model):
+    def words_only(model, ids):
+        embedded = activations.extract(model, ids, ["embedding"])["embedding"]
+        words = (ids > 0)[..., None]
+        return (embedded * words).sum(axis=1) / words.sum(axis=1)
+
+    assert "padding included" in nb05.exercise_2(words_only, model)

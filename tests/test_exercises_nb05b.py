@@ -44,6 +44,8 @@ def test_exercise_1_wrong_answers_get_their_hint(matrix):
     assert "a**2 / 3" in nb05b.exercise_1(standard_deviation, kim(matrix, a), matrix)
     with_zeros = float(np.sqrt(3 * matrix.var()))
     assert "counts zero rows" in nb05b.exercise_1(with_zeros, kim(matrix, with_zeros), matrix)
+    with_padding = float(np.sqrt(3 * matrix[[0, 2, 3, 5, 6, 7]].var()))  # ~missing as it is
+    assert "padding row 0" in nb05b.exercise_1(with_padding, kim(matrix, a), matrix)
     padded = kim(matrix, a)
     padded[0] = 0.01
     assert "padding" in nb05b.exercise_1(a, padded, matrix)
