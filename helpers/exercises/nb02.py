@@ -3,7 +3,6 @@
 >>> from helpers.exercises import check_answer
 >>> check_answer("02", 1, terms=..., feature=..., h=None, W=None, b=None)  # doctest: +ELLIPSIS
 Exercise 1: not yet answered: ...
-False
 """
 
 from __future__ import annotations
