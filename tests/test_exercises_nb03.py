@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers.exercises import check_answer, nb03
+from helpers.exercises import check_answer, is_right, nb03
 
 C = 4
 
@@ -92,3 +92,24 @@ def test_exercise_2_wrong_answers_get_hints(inputs):
     on_probs = mask_model(x_in, lambda a: keras.ops.softmax(keras.ops.where(a > 0.5, probs, -1e9)))
     assert "differ from with_class_mask" in nb03.exercise_2(on_probs, classifier, x, allowed)
     assert "two inputs" in nb03.exercise_2(classifier, classifier, x, allowed)
+
+
+def test_exercise_2_written_differently_is_right(inputs):
+    """A Softmax layer on logits masked with keras.ops.where, bools for the mask: right too."""
+    x, allowed = inputs
+    classifier, x_in, h, dense = softmax_classifier()
+    logits = keras.ops.add(keras.ops.matmul(h, dense.kernel), dense.bias)
+    softmax = keras.layers.Softmax()
+    right = mask_model(
+        x_in, lambda a: softmax(keras.ops.where(keras.ops.cast(a, "bool"), logits, -1e9))
+    )
+    assert is_right("03", 2, plain_masked=right, classifier=classifier, x=x, allowed=allowed)
+
+
+def test_exercise_2_softmax_mask_argument_gets_its_hint(inputs):
+    """Softmax(mask=) gives the right numbers but attaches the mask that breaks fit."""
+    x, allowed = inputs
+    classifier, x_in, h, dense = softmax_classifier()
+    logits = keras.ops.matmul(h, dense.kernel) + dense.bias
+    masked = mask_model(x_in, lambda a: keras.layers.Softmax()(logits, mask=a))
+    assert "fit" in nb03.exercise_2(masked, classifier, x, allowed)

@@ -3,7 +3,7 @@ typical wrong answers get their hint."""
 
 import numpy as np
 
-from helpers.exercises import check_answer, nb03b
+from helpers.exercises import check_answer, is_right, nb03b
 
 WEIGHTS = np.array([0, 1, 1, 0, 0, 1, 0, 0], "float32")
 Z16 = np.array([[-40000.0, -40000.0, 0.0], [60000.0, -60000.0, 1.0]], "float16")
@@ -46,3 +46,13 @@ def test_exercise_2_wrong_answers_get_hints():
     zeros = np.where(M16, 0.0, Z16).astype("float16")  # not a shift
     assert "one number per row" in nb03b.exercise_2(zeros, Z16, M16)
     assert "shape" in nb03b.exercise_2(Z16[:1], Z16, M16)
+
+
+def test_answers_written_differently_are_right():
+    """A NumPy float32 factor from the share of weighted samples; a shift computed in float32
+    with a masked array, left as float32: both right."""
+    factor = np.float32(1.0) / (WEIGHTS > 0).mean(dtype="float32")
+    assert is_right("03b", 1, factor=factor, sample_weight=WEIGHTS)
+    z = Z16.astype("float32")
+    shifted = z - np.ma.masked_array(z, mask=~M16).max(axis=1).data[:, None]
+    assert is_right("03b", 2, shifted=shifted, logits=Z16, mask=M16)

@@ -3,7 +3,6 @@
 >>> from helpers.exercises import check_answer
 >>> check_answer("02", 1, terms=..., feature=..., h=None, W=None, b=None)  # doctest: +ELLIPSIS
 Exercise 1: not yet answered: ...
-False
 """
 
 from __future__ import annotations
@@ -33,8 +32,14 @@ def exercise_1(terms: object, feature: object, h: np.ndarray, W: np.ndarray, b: 
             "term i is h_i times (top class's weight minus second class's weight) for feature "
             "i; find the two classes with the largest logits h @ W + b."
         )
-    if not isinstance(feature, (int, np.integer)) or int(feature) != int(np.argmax(expected)):
+    largest = int(np.argmax(expected))
+    by_size = int(np.argmax(np.abs(expected)))
+    if isinstance(feature, (int, np.integer)) and int(feature) == by_size != largest:
+        return "that term is the largest in size but negative: it narrows the gap."
+    if not isinstance(feature, (int, np.integer)):
         return "feature should be the index (an int) of the largest term, not its value."
+    if int(feature) != largest:
+        return f"term {int(feature)} is not the largest one: look at all {len(expected)} terms."
     return None
 
 
@@ -53,6 +58,10 @@ def exercise_2(grown: object, model: keras.Model):
         return "the first columns and biases must be copied unchanged from the trained head."
     if not np.all(np.isfinite(new_kernel[:, n])) or np.all(new_kernel[:, n] == 0):
         return "the new class's column should hold small random values (finite, not all 0)."
+    if np.abs(new_kernel[:, n]).max() > 1.0:
+        return "the new class's column should be small (like a fresh Dense's), not above 1."
+    if new_bias[n] != 0:
+        return "the new class's bias should start at 0."
     for layer in model.layers:
         if layer is old or not layer.weights:
             continue

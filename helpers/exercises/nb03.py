@@ -3,7 +3,6 @@
 >>> from helpers.exercises import check_answer
 >>> check_answer("03", 1, logits=..., with_mask=..., y=None, allowed=None)  # doctest: +ELLIPSIS
 Exercise 1: not yet answered: ...
-False
 """
 
 from __future__ import annotations
@@ -52,6 +51,11 @@ def exercise_2(plain_masked: object, classifier: keras.Model, x: np.ndarray, all
         return (
             "the numbers differ from with_class_mask: mask the logits h @ kernel + bias, not the "
             "Dense's softmax output."
+        )
+    if getattr(plain_masked.outputs[0], "_keras_mask", None) is not None:  # Keras' private attr
+        return (
+            "the numbers are right, but Softmax(mask=...) attaches the mask to the output, so fit "
+            "would fail (the common mistake above): mask the logits with keras.ops.where instead."
         )
     return None
 

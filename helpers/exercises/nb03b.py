@@ -3,7 +3,6 @@
 >>> from helpers.exercises import check_answer
 >>> check_answer("03b", 1, factor=..., sample_weight=None)  # doctest: +ELLIPSIS
 Exercise 1: not yet answered: ...
-False
 """
 
 from __future__ import annotations
