@@ -22,7 +22,8 @@ JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache JAX_PERSISTENT_
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv scale run workshop test notebooks-jax lint lab bench bench-scale bench-kim refresh-notebooks
+.PHONY: venv scale run workshop wheelhouse test notebooks-jax lint lab bench bench-scale bench-kim
+.PHONY: refresh-notebooks
 .PHONY: clean
 
 venv: $(STAMP)
@@ -34,7 +35,7 @@ $(SCALE_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[scale]"
 	touch $@
 
-$(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
+$(STAMP): requirements.txt requirements-learner.txt pyproject.toml tools/ipython_kernel_config.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	mkdir -p $(VENV)/etc/ipython
@@ -47,9 +48,18 @@ $(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
 run: $(SCALE_STAMP)
 	$(BIN)/python tools/notebooks.py site notebooks build/site
 
-# Student copies (solutions removed), their zip and the instructor sheet in build/workshop.
+# The workshop kit in build/workshop/: the student kit (its own README, kit.py, student copies)
+# and its zip, and the instructor's zip (INSTRUCTOR.md, solutions, the site from committed outputs).
+# `make wheelhouse workshop` ships the wheelhouse in the kit, for installs with no network.
 workshop: $(STAMP)
-	$(BIN)/python tools/notebooks.py workshop notebooks build/workshop
+	$(BIN)/python tools/workshop.py build notebooks build/workshop \
+		$(if $(wildcard $(WHEELHOUSE)/*.whl),--wheels $(WHEELHOUSE))
+
+# Every wheel of the learner's environment and the scale extra, for this machine's platform and
+# Python, in build/wheelhouse (network needed once; the kit then installs with --no-index).
+WHEELHOUSE ?= build/wheelhouse
+wheelhouse:
+	$(PYTHON) workshop/kit.py wheelhouse --dest $(WHEELHOUSE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,49 @@
+"""The workshop kit's test on the real notebooks (issue 22): each notebook's exercises are in the
+kit's format (tools/workshop.py check-exercises), and its student copy runs top to bottom with
+blank answers (only the check cells say "not yet"; the clean-up runs) and, with each solution
+pasted into its answer cell, every check says "right".
+
+To keep its cost down, each student copy runs once, in one kernel: the main path, the exercises
+blank, then solved, then the cells after the exercises on the names the blank answers left
+(tools/workshop.py kit_notebook). A notebook with no Exercises section is skipped only if it is an
+optional or reference notebook (its first cell says so); its student copy is the notebook itself,
+which nbval runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.backend_independent
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "workshop.py"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def is_optional(path: Path) -> bool:
+    nb = nbformat.read(path, as_version=4)
+    lines = [ln.strip("#>*_ ") for ln in nb.cells[0].source.splitlines() if ln.strip()]
+    return any(ln.lower().startswith(("optional", "reference")) for ln in lines[:2])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_student_copy_runs_blank_and_solved(path):
+    nb = nbformat.read(path, as_version=4)
+    if is_optional(path) and not any(
+        c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises") for c in nb.cells
+    ):
+        pytest.skip("optional notebook without exercises: its student copy is the notebook")
+    check = subprocess.run(
+        [sys.executable, str(TOOL), "check-exercises", str(path)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    run = subprocess.run(
+        [sys.executable, str(TOOL), "run-kit", str(path)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout == f"{path.name}: blank and solved, all as expected\n"
