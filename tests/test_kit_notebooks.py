@@ -11,6 +11,8 @@ which nbval runs."""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,37 @@ pytestmark = pytest.mark.backend_independent
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "workshop.py"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def load_tool():
+    """tools/workshop.py as a module (a script: it imports tools/notebooks.py beside it)."""
+    spec = importlib.util.spec_from_file_location("workshop_tool_kit", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    sys.path.insert(0, str(TOOL.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(TOOL.parent))
+    return module
+
+
+def test_student_copies_pass_ruff(tmp_path):
+    tool = load_tool()
+    # As in the kit: pyproject.toml (ruff's settings) and helpers/ (first-party for isort) beside
+    # notebooks/.
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "helpers").symlink_to(ROOT / "helpers")
+    (tmp_path / "notebooks").mkdir()
+    for path in NOTEBOOKS:
+        student = tool.student_copy(nbformat.read(path, as_version=4))
+        nbformat.write(student, tmp_path / "notebooks" / path.name)
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff is part of the developer's environment"
+    result = subprocess.run(
+        [ruff, "check", "--no-cache", "notebooks"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
 
 
 def is_optional(path: Path) -> bool:
