@@ -18,6 +18,7 @@ import argparse
 import ast
 import contextlib
 import copy
+import importlib.util
 import re
 import shutil
 import string
@@ -623,14 +624,6 @@ def build(
     return out_dir / f"{KIT}.zip"
 
 
-def _has_sphinx() -> bool:
-    try:
-        import sphinx  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -645,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)
     if args.command == "build":
-        with_site = not args.no_site and _has_sphinx()
+        with_site = not args.no_site and importlib.util.find_spec("sphinx") is not None
         if not with_site:
             print("the instructor's zip leaves the site out (--no-site, or no Sphinx)")
         build(args.source_dir, args.out_dir, args.wheels, with_site)
@@ -668,7 +661,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.paths:
             source = nbformat.read(path, as_version=4)
             nbformat.write(student_copy(source), kit / path.name)
-            problems = run_kit(kit / path.name, source)
+            try:
+                problems = run_kit(kit / path.name, source)
+            except ValueError as error:  # not in the exercise format: nothing to run
+                problems = [str(error)]
             print(f"{path.name}: " + ("; ".join(problems) or "blank and solved, all as expected"))
             failed += bool(problems)
     return 1 if failed else 0
