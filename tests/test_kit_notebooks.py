@@ -58,16 +58,10 @@ def test_student_copies_pass_ruff(tmp_path):
     assert result.returncode == 0, result.stdout
 
 
-def is_optional(path: Path) -> bool:
-    nb = nbformat.read(path, as_version=4)
-    lines = [ln.strip("#>*_ ") for ln in nb.cells[0].source.splitlines() if ln.strip()]
-    return any(ln.lower().startswith(("optional", "reference")) for ln in lines[:2])
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_student_copy_runs_blank_and_solved(path):
     nb = nbformat.read(path, as_version=4)
-    if is_optional(path) and not any(
+    if load_tool().is_optional(nb) and not any(
         c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises") for c in nb.cells
     ):
         pytest.skip("optional notebook without exercises: its student copy is the notebook")

@@ -452,3 +452,16 @@ def test_run_kit_names_what_went_wrong(tool, tmp_path, i, source, message):
     nb.cells[i].source = source
     problems = run_kit(tool, tmp_path, nb)
     assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("first", "optional"),
+    [
+        ("# Reference: every layout\n\nText.", True),
+        ("# Layouts\n\nOptional: read it after notebook 01.", True),
+        ("Optional. # Extras", True),
+        ("# Weight shapes\n\n> Why (2000, 32)?\n\nOptional parts at the end.", False),
+    ],
+)
+def test_optional_notebooks_say_so_first(tool, first, optional):
+    assert tool.is_optional(nbformat.v4.new_notebook(cells=[md(first)])) is optional

@@ -434,11 +434,7 @@ def header(path: Path, nb: nbformat.NotebookNode) -> Header:
         text.append(cell.source)
     head = "\n\n".join(text)
     title = describe(nb, path.stem)[0]
-    first = [ln.strip("#>*_ ") for ln in (nb.cells[0].source if nb.cells else "").splitlines()]
-    opening = " ".join(ln for ln in first if ln)[:200]
-    optional = bool(re.match(r"(optional|reference)\b", opening, re.I)) or bool(
-        re.match(r"(optional|reference)\b", title, re.I)
-    )
+    optional = is_optional(nb)
     time_line = re.search(r"^\**Time\**\s*:?\**\s*(.+)$", head, re.M | re.I)
     minutes, extra = parse_time(time_line[1] if time_line else head)
     learn = re.search(
@@ -463,6 +459,14 @@ def header(path: Path, nb: nbformat.NotebookNode) -> Header:
         prerequisites=re.sub(r"\s+", " ", prereq[1]).strip() if prereq else "",
         exercises=len(parse_exercises(nb)[0]),
     )
+
+
+def is_optional(nb: nbformat.NotebookNode) -> bool:
+    """Whether the notebook says it is optional or reference material: its first cell's title or
+    first line of text starts with "Optional" or "Reference" (GUIDE.md)."""
+    source = nb.cells[0].source if nb.cells else ""
+    lines = [ln.strip("#>*_ ") for ln in source.splitlines() if ln.strip("#>*_ ")]
+    return any(re.match(r"(optional|reference)\b", ln, re.I) for ln in lines[:2])
 
 
 def parse_time(text: str) -> tuple[int | None, int]:
