@@ -152,7 +152,8 @@ def _output(i: int, text: str):
     ("change", "message"),
     [
         (lambda c: c[:7] + c[8:], "exercise 1: the cell after its heading is not a code cell"),
-        (_set(7, "y = 0"), "exercise 1: its answer cell has no placeholder '...'"),
+        (_set(7, "y = 0"), "exercise 1: its answer cell has no placeholder (name = ..."),
+        (_set(7, "y = 0  # ..."), "exercise 1: its answer cell has no placeholder (name = ..."),
         (lambda c: c[:8] + c[9:], "exercise 1: no code cell tagged 'solution'"),
         (_set(8, "y = x * 2"), "exercise 1: its solution checks nothing (no assert)"),
         (_set(8, "w = x * 2\nassert w == 12"), "its solution does not assign ['y']"),
@@ -204,6 +205,16 @@ def test_a_solution_may_span_cells_and_must_run_under_nbval(tool):
     assert tool.exercise_problems(nb, "01") == []
     nb.cells[9].metadata["tags"].append("nbval-skip")
     assert tool.exercise_problems(nb, "01") == ["exercise 1: solution cell 9 is skipped by nbval"]
+
+
+def test_an_answer_cell_may_give_data_beside_its_placeholder(tool, tmp_path):
+    nb = lesson("Given")  # the task gives `base`; the answer is y; the solution uses base
+    nb.cells[7].source = "base = 2  # given\n# Your answer: replace ...\ny = ..."
+    nb.cells[8].source = "y = x * base\nassert y == 12"
+    assert tool.exercise_problems(nb, "01") == []
+    assert tool.placeholders(nb.cells[7].source) == {"y"}
+    assert tool.placeholders('def f(v):\n    """Double v."""\n    ...') == {"f"}
+    assert run_kit(tool, tmp_path, nb) == []  # solved: the given line, then the solution
 
 
 def test_names_sees_module_level_bindings_and_uses(tool):

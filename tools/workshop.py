@@ -5,11 +5,11 @@
     python tools/workshop.py run-kit notebooks/*.ipynb         # student copies, blank and solved
 
 The exercise format. In a notebook's `## Exercises` section each exercise is a markdown cell headed
-`### Exercise N: title` with the task, then a code cell tagged `answer` with the placeholder `...`,
-one or more cells tagged `solution` (one of them asserts; they assign the answer cell's names),
-then a cell tagged `check` with one call, check_answer("NN", N, name=name, ...), passing every
-name the answer cell assigns. A student copy drops the `solution` cells. No cell after the
-exercises may use a name that only an answer or solution defines.
+`### Exercise N: title` with the task, then a code cell tagged `answer` whose placeholders are
+`name = ...` (beside any data the task gives), one or more cells tagged `solution` (one of them
+asserts; they assign the placeholders' names), then a cell tagged `check` with one call,
+check_answer("NN", N, name=name, ...), passing every placeholder. A student copy drops the
+`solution` cells. No cell after the exercises may use a name only an answer or solution defines.
 """
 
 from __future__ import annotations
@@ -124,6 +124,31 @@ def names(source: str) -> tuple[set[str], set[str]]:
     return visitor.bound, visitor.used
 
 
+def placeholders(source: str) -> set[str]:
+    """The names an answer cell leaves to the student: assigned `...`, or a function whose body is
+    `...`. Other lines of the cell (data the task gives) are not the answer.
+
+    >>> placeholders("data = load()\nkernel = ...\ndef f(x):\n    ...")
+    {'kernel', 'f'}
+    """
+    try:
+        body = ast.parse(python_source(source)).body
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in body:
+        value = getattr(node, "value", None)
+        if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(value, ast.Constant):
+            if value.value is Ellipsis:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                found |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.FunctionDef) and all(
+            isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant) for b in node.body
+        ):
+            found.add(node.name)  # a docstring and `...`
+    return found
+
+
 @dataclass
 class Exercise:
     """The cells of one exercise, by index: its heading, answer, solutions and check."""
@@ -196,9 +221,12 @@ def _exercise_problems(nb: nbformat.NotebookNode, ex: Exercise, nb_id: str | Non
         answer_names: set[str] = set()
     else:
         source = cells[ex.answer].source
-        answer_names = names(source)[0]
-        if "..." not in source:
-            problems.append(f"exercise {n}: its answer cell has no placeholder '...'")
+        answer_names = placeholders(source)
+        if not answer_names:
+            problems.append(
+                f"exercise {n}: its answer cell has no placeholder (name = ..., or a function "
+                f"whose body is ...)"
+            )
     if not ex.solutions:
         problems.append(f"exercise {n}: no code cell tagged {SOLUTION!r} after its answer cell")
     else:
@@ -208,8 +236,8 @@ def _exercise_problems(nb: nbformat.NotebookNode, ex: Exercise, nb_id: str | Non
         missing = answer_names - set().union(*(names(s)[0] for s in sources))
         if missing:
             problems.append(
-                f"exercise {n}: its solution does not assign {sorted(missing)}, which the answer "
-                f"cell does (pasted into the answer cell, it must define the same names)"
+                f"exercise {n}: its solution does not assign {sorted(missing)}, the answer cell's "
+                f"placeholders (pasted into the answer cell, it must define them)"
             )
         for i in ex.solutions:
             if "nbval-skip" in _tags(cells[i]) or "NBVAL_SKIP" in cells[i].source:
@@ -309,8 +337,9 @@ def student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 # ---------------------------------------------------------------------------------------------
 # The kit test: each student copy once, in one kernel: the main path, every exercise blank (its
-# check must say "not yet"), then every exercise with its solution pasted into its answer cell (its
-# check must say "right"), then the names as they were after the blank answers, then the cells
+# check must say "not yet"), then every exercise with its solution pasted into its answer cell,
+# after the cell's own lines (its check must say "right"), then the names as they were after the
+# blank answers, then the cells
 # after the exercises (the clean-up), which must run on what a student who answered nothing has.
 
 _SNAPSHOT = """\
@@ -351,8 +380,10 @@ def kit_notebook(
             _role(cells[ex.answer], "blank", ex.number),
             _role(cells[ex.check], "blank-check", ex.number),
         ]
+        # The solution pasted in place of the placeholders: the answer cell's own lines (the data
+        # the task gives) run first, then the solution, which assigns the placeholders' names.
         pasted = _role(cells[ex.answer], "solved", ex.number)
-        pasted.source = solutions[ex.number]
+        pasted.source = f"{pasted.source}\n\n{solutions[ex.number]}"
         solved += [pasted, _role(cells[ex.check], "solved-check", ex.number)]
     run.append(_role(nbformat.v4.new_code_cell(_SNAPSHOT), "kit"))
     run += solved
