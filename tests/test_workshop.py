@@ -369,18 +369,22 @@ def test_the_header_times_and_a_three_hour_plan(tool):
         20,
     )
     assert tool.parse_time("about 25 minutes (plus 10 for the optional last section)") == (25, 10)
+    assert tool.parse_time("about 35 minutes (20 to read and run, 15 for the exercises)") == (35, 0)
+    assert tool.parse_time("about 32 minutes: 20 to read (1,400 words)") == (32, 0)
     assert tool.parse_time("none given") == (None, 0)
     lessons = [head(f"{m} minutes") for m in (20, 25, 25, 30, 30, 15)]
-    rows, spare = tool.schedule(lessons)
+    rows, spare, later = tool.schedule(lessons)
     whats = [what for _, _, what in rows]
     # Breaks at the boundaries nearest a third and two thirds of the 145 minutes: 45 and 100.
     assert [rows[i - 1][0] + rows[i - 1][1] for i, w in enumerate(whats) if w == "Break"] == [
         50,
         115,
     ]
-    assert rows[-1][0] + rows[-1][1] == 180 and spare == 0
-    rows, spare = tool.schedule([*lessons, head("30 minutes")])
-    assert spare == -30
+    assert rows[-1][0] + rows[-1][1] == 180 and spare == 0 and later == []  # exactly 3 hours
+    extra = head("30 minutes", "Extra")
+    rows, spare, later = tool.schedule([*lessons, extra])
+    assert later == [extra] and spare == 0  # the last one does not fit: left for later
+    assert "Extra" not in str(rows)
 
 
 def test_a_notebook_that_states_no_time_is_named(tmp_path):

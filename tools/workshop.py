@@ -502,7 +502,8 @@ def is_optional(nb: nbformat.NotebookNode) -> bool:
 
 def parse_time(text: str) -> tuple[int | None, int]:
     """(core minutes, optional minutes) from a header's time: the first "N min(utes)" is the core
-    lesson, every number after it in the same sentence an optional part.
+    lesson; "plus N" or "N more" later in the same sentence are optional parts (other numbers, such
+    as a breakdown "20 to read, 15 for the exercises", are parts of the core time).
 
     >>> parse_time("about 25 minutes (plus 10 for the optional last section).")
     (25, 10)
@@ -510,27 +511,37 @@ def parse_time(text: str) -> tuple[int | None, int]:
     found = re.search(r"(\d+)\s*min(?:ute)?s?\b([^.]*)", text)
     if not found:
         return None, 0
-    return int(found[1]), sum(int(n) for n in re.findall(r"\d+", found[2]))
+    extras = re.findall(r"(?:plus|\+)\s*(\d+)|(\d+)\s+(?:more|extra)\b", found[2])
+    return int(found[1]), sum(int(plus or more) for plus, more in extras)
 
 
 def schedule(
     headers: list[Header], session: int = SESSION
-) -> tuple[list[tuple[int, int, str]], int]:
-    """A session plan: (start, minutes, what) rows, and the minutes left (negative: over).
+) -> tuple[list[tuple[int, int, str]], int, list[Header]]:
+    """A session plan: (start, minutes, what) rows, the minutes left, and the main notebooks that
+    do not fit (the last ones, in order: for another session or homework).
 
     A 5-minute welcome, the notebooks that are not optional (their core time; optional parts are
-    left out), two 10-minute breaks at the notebook boundaries nearest a third and two thirds of
-    the notebook time, and a 10-minute wrap-up.
+    left out) in order as long as they fit, two 10-minute breaks at the notebook boundaries nearest
+    a third and two thirds of the notebook time, and a 10-minute wrap-up.
     """
     lessons = [h for h in headers if not h.optional and h.minutes is not None]
+    for count in range(len(lessons), -1, -1):
+        rows = _plan(lessons[:count])
+        end = rows[-1][0] + rows[-1][1]
+        if end <= session or count == 0:
+            return rows, session - end, lessons[count:]
+    raise AssertionError("unreachable: count 0 always returns")
+
+
+def _plan(lessons: list[Header]) -> list[tuple[int, int, str]]:
     ends = [sum(h.minutes for h in lessons[: k + 1]) for k in range(len(lessons) - 1)]
+    total = sum(h.minutes for h in lessons)
     breaks = set()
     for third in (1 / 3, 2 / 3):
         free = [k for k in range(len(ends)) if k not in breaks]
         if free:
-            breaks.add(
-                min(free, key=lambda k: abs(ends[k] - third * sum(h.minutes for h in lessons)))
-            )
+            breaks.add(min(free, key=lambda k: abs(ends[k] - third * total)))
     rows, clock = [(0, 5, "Welcome and goals; every laptop has run `python kit.py lab`")], 5
     for k, h in enumerate(lessons):
         rows.append((clock, h.minutes, f"`{h.name}`: {h.title}"))
@@ -539,7 +550,7 @@ def schedule(
             rows.append((clock, 10, "Break"))
             clock += 10
     rows.append((clock, 10, "Wrap-up: questions, what to read next, the solutions"))
-    return rows, session - clock - 10
+    return rows
 
 
 def _clock(minutes: int) -> str:
@@ -551,18 +562,15 @@ def instructor_notes(headers: list[Header]) -> str:
     missing = [h.name for h in headers if h.minutes is None]
     for name in missing:
         print(f"warning: {name} states no time ('NN minutes') in its header", file=sys.stderr)
-    rows, spare = schedule(headers)
+    rows, spare, later = schedule(headers)
     plan = ["| start | minutes | what |", "| --- | --- | --- |"]
     plan += [f"| {_clock(start)} | {length} | {what} |" for start, length, what in rows]
     total = rows[-1][0] + rows[-1][1]
     plan.append(f"| {_clock(total)} | | end ({total} minutes) |")
-    if spare >= 0:
-        fit = f"The plan takes {total} of the {SESSION} minutes; {spare} are left for questions."
-    else:
-        fit = (
-            f"**The plan is {-spare} minutes longer than {SESSION}**: drop a notebook or set "
-            f"some exercises as homework."
-        )
+    fit = f"The plan takes {total} of the {SESSION} minutes; {spare} are left for questions."
+    if later:
+        names = ", ".join(f"`{h.name}` ({h.minutes} minutes)" for h in later)
+        fit += f" **Not in the {SESSION} minutes**: {names}, for a second session or homework."
     if missing:
         fit += f" Not in the plan, because their headers state no time: {', '.join(missing)}."
     table = [
