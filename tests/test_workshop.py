@@ -459,6 +459,7 @@ def test_run_kit_runs_the_clean_up_on_blank_answers(tool, tmp_path):
         (7, "y = 12", "exercise 1's blank-check cell printed 'Exercise 1: right.'"),
         (8, "y = x * 3\nassert True", "exercise 1's solved-check cell printed 'Exercise 1: not"),
         (4, "print(x * 7)\nraise ValueError('main')", "raised ValueError: main"),
+        (4, "raise ValueError('main')", "(the 11 code cells after it are not checked)"),
         (11, "z = ...\nundefined_name", "exercise 2's blank cell raised NameError"),
     ],
 )

@@ -397,15 +397,16 @@ def kit_notebook(
 def kit_problems(nb: nbformat.NotebookNode) -> list[str]:
     """What went wrong in an executed kit_notebook: errors, and checks that said the wrong thing."""
     problems = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for k, cell in enumerate(code):
         role, n = cell.metadata["kit"]["role"], cell.metadata["kit"]["exercise"]
         where = f"exercise {n}'s {role} cell" if n else f"{role} cell {cell.source[:40]!r}"
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        if errors:
+        if errors:  # the cells after it fail for its sake: report this one
             problems.append(f"{where} raised {errors[0].ename}: {errors[0].evalue}")
-            continue
+            if k + 1 < len(code):
+                problems.append(f"(the {len(code) - k - 1} code cells after it are not checked)")
+            break
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         expected = {
             "blank-check": f"Exercise {n}: not yet answered",
