@@ -22,8 +22,8 @@ JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache JAX_PERSISTENT_
 # Put the venv first on PATH so kernels, jupyter and ruff all come from it.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv scale run site workshop test test-busy test-portable notebooks-jax lint lab bench
-.PHONY: bench-scale bench-kim refresh-notebooks clean
+.PHONY: venv scale run site workshop wheelhouse test test-busy test-portable notebooks-jax lint
+.PHONY: lab bench bench-scale bench-kim refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -34,7 +34,7 @@ $(SCALE_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[scale]"
 	touch $@
 
-$(STAMP): requirements.txt pyproject.toml tools/ipython_kernel_config.py
+$(STAMP): requirements.txt requirements-learner.txt pyproject.toml tools/ipython_kernel_config.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
 	mkdir -p $(VENV)/etc/ipython
@@ -53,9 +53,18 @@ run: $(SCALE_STAMP)
 site: $(STAMP)
 	$(BIN)/python tools/notebooks.py site notebooks build/site --committed-outputs
 
-# Student copies (solutions removed), their zip and the instructor sheet in build/workshop.
+# The workshop kit in build/workshop/: the student kit (its own README, kit.py, student copies)
+# and its zip, and the instructor's zip (INSTRUCTOR.md, solutions, the site from committed outputs).
+# `make wheelhouse workshop` ships the wheelhouse in the kit, for installs with no network.
 workshop: $(STAMP)
-	$(BIN)/python tools/notebooks.py workshop notebooks build/workshop
+	$(BIN)/python tools/workshop.py build notebooks build/workshop \
+		$(if $(wildcard $(WHEELHOUSE)/*.whl),--wheels $(WHEELHOUSE))
+
+# Every wheel of the learner's environment and the scale extra, for this machine's platform and
+# Python, in build/wheelhouse (network needed once; the kit then installs with --no-index).
+WHEELHOUSE ?= build/wheelhouse
+wheelhouse:
+	$(PYTHON) workshop/kit.py wheelhouse --dest $(WHEELHOUSE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -69,14 +78,16 @@ test: lint $(SCALE_STAMP)
 	KERAS_BACKEND=tensorflow $(PYTEST) tests notebooks $(NBVAL)
 	KERAS_BACKEND=jax $(JAX_CACHE) $(PYTEST) tests notebooks $(NBVAL_LAX)
 
-# The load test (CI runs it after `make test`): strict nbval of every notebook, and Ray's tests,
+# The load test (CI runs it after `make test`): strict nbval of every notebook (06 starts Ray)
 # while BUSY_LOOPS CPU-bound processes saturate the cores, as on a learner's busy laptop.
-# tools/busy.py always stops them, and everything ends within BUSY_SECONDS.
+# tools/busy.py always stops them, and everything ends within BUSY_SECONDS. Ray's own tests
+# under load: `make test-busy BUSY_TESTS="notebooks tests/test_scale.py"`.
 BUSY_LOOPS ?= 4
-BUSY_SECONDS ?= 3600
+BUSY_SECONDS ?= 2400
+BUSY_TESTS ?= notebooks
 test-busy: $(SCALE_STAMP)
 	KERAS_BACKEND=tensorflow $(BIN)/python tools/busy.py --loops $(BUSY_LOOPS) \
-	    --seconds $(BUSY_SECONDS) -- $(PYTEST) notebooks tests/test_scale.py $(NBVAL)
+	    --seconds $(BUSY_SECONDS) -- $(PYTEST) $(BUSY_TESTS) $(NBVAL)
 
 # Outputs that are the same on another CPU: strict nbval on one core (as `taskset -c 0`), then
 # with TensorFlow's oneDNN kernels off (another summation order).

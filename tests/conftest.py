@@ -22,6 +22,7 @@ import pytest
 # file per worker at a time, in collection order) finish together instead of one idling while the
 # other runs a long file that happened to come last.
 LONGEST_FIRST = (
+    "tests/test_kit_notebooks.py",  # every notebook's student copy, blank and solved
     "notebooks/06_distributed_extraction.ipynb",
     "tests/test_scale.py",
     "tests/test_tools.py",

@@ -1,9 +1,9 @@
-"""Execute the notebooks: build the book site, the workshop kit, or refresh the committed outputs.
+"""Execute the notebooks: build the book site, or refresh the committed outputs.
 
     python tools/notebooks.py site notebooks build/site         # `make run`: sources never written
-    python tools/notebooks.py workshop notebooks build/workshop # `make workshop`: student copies
     python tools/notebooks.py refresh notebooks/01_*.ipynb      # `make refresh-notebooks`: in place
-    python tools/notebooks.py check-exercises notebooks/*.ipynb # every exercise has a solution
+
+(The workshop kit and the exercise format are tools/workshop.py's.)
 
 Each notebook runs in a fresh kernel of this Python, with the notebook's folder as working
 directory (as under nbval), so what the site shows is what `make test` checks. The site is built
@@ -13,7 +13,6 @@ by Sphinx with myst-nb and sphinx-book-theme from the configuration in docs/.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import os
 import re
@@ -21,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import time
-import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -34,11 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"  # conf.py and the landing page's prose (index.md)
 QUESTION_CHARS = 300  # the landing page shows each notebook's question up to about this long
 SOLUTION = "solution"  # the cell tag of an exercise's solution (GUIDE.md)
-KIT = "keras-layer-recipes-workshop"  # the folder inside the student zip
-# What a student needs besides the notebooks: the helpers package and the pinned install.
-# (pyproject.toml names README.md as the package's readme: `pip install -e .` needs it.)
-KIT_FILES = ["requirements.txt", "pyproject.toml", "environment.yml", "Makefile", "README.md"]
-KIT_FILES += ["helpers", "tools/ipython_kernel_config.py"]
+ANSWER = "answer"  # the cell tag of a student's answer cell (a placeholder; tools/workshop.py)
 
 
 KERNEL_STARTS = 3  # attempts to start a kernel; see execute()
@@ -233,115 +227,6 @@ def describe(nb: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
     return title, question
 
 
-def minutes(nb: nbformat.NotebookNode) -> str | None:
-    """The time to work through a notebook as its header block states it ("30 minutes"), or None."""
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        if any(re.match(r"setup\b", title, re.I) for _, title in _headings(cell.source)):
-            break
-        found = re.search(r"(\d+(?:\s*[-–]\s*\d+)?)\s*min(?:ute)?s?\b", cell.source)
-        if found:
-            return re.sub(r"\s+", "", found[1])
-    return None
-
-
-def exercise_section(nb: nbformat.NotebookNode) -> range | None:
-    """Indices of the cells from the first `Exercises` (or `Exercise 1`) heading up to the next
-    heading at its level or above that is not another exercise's."""
-    start = level = None
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "markdown" or not cell.source.strip():
-            continue
-        heads = _headings(cell.source)
-        exercise = [lv for lv, title in heads if re.match(r"exercises?\b", title, re.I)]
-        if start is None:
-            if exercise:
-                start, level = i, exercise[0]
-        else:
-            first = _headings(cell.source.strip().splitlines()[0])  # the cell opens with a heading
-            if first and first[0][0] <= level and not exercise:
-                return range(start, i)
-    return None if start is None else range(start, len(nb.cells))
-
-
-def exercises(nb: nbformat.NotebookNode) -> list[int]:
-    """Indices of the exercise markdown cells: the markdown cells of the Exercises section.
-
-    The heading cell counts as an exercise when it holds more than the heading and no markdown
-    cell follows it (otherwise it is the section's introduction).
-    """
-    section = exercise_section(nb)
-    if section is None:
-        return []
-    cells = nb.cells
-    found = [i for i in section[1:] if cells[i].cell_type == "markdown"]
-    head = section[0]
-    text = "\n".join(ln for ln in cells[head].source.splitlines() if not ln.startswith("#"))
-    follows = cells[head + 1].cell_type if head + 1 < len(cells) else None
-    if text.strip() and follows != "markdown":
-        found.insert(0, head)
-    return found
-
-
-def exercise_problems(nb: nbformat.NotebookNode) -> list[str]:
-    """What breaks the rule "each exercise is a markdown cell followed by a `solution` cell".
-
-    Also: a solution cell that follows no exercise, has no `assert`, or is skipped by nbval.
-    An empty list means the notebook's exercises are all in order.
-
-    >>> exercise_problems(nbformat.v4.new_notebook())
-    ["no 'Exercises' section (a markdown heading such as '## Exercises')"]
-    """
-    cells = nb.cells
-    if exercise_section(nb) is None:
-        return ["no 'Exercises' section (a markdown heading such as '## Exercises')"]
-    found = exercises(nb)
-    if not found:
-        return ["the 'Exercises' section has no exercise (a markdown cell after the heading)"]
-    problems, answered = [], set()
-    for i in found:
-        j = i + 1
-        while j < len(cells) and _is_solution(cells[j]):
-            answered.add(j)
-            j += 1
-        if j == i + 1:
-            lines = [ln for ln in cells[i].source.splitlines() if ln.strip()]
-            first = next((ln for ln in lines if not ln.startswith("#")), lines[0])[:60]
-            problems.append(
-                f"exercise in cell {i} ({first!r}) is not followed by a code cell "
-                f"tagged {SOLUTION!r}"
-            )
-        elif not any(re.search(r"^\s*assert\b", cells[k].source, re.M) for k in range(i + 1, j)):
-            # A solution may span several cells (e.g. a function, then its check); one asserts.
-            where = f"cell {i + 1}" if j == i + 2 else f"cells {i + 1}-{j - 1}"
-            problems.append(f"solution {where} checks nothing (no assert)")
-    for j, cell in enumerate(cells):
-        if not _is_solution(cell):
-            continue
-        if j not in answered:
-            problems.append(f"solution cell {j} does not directly follow an exercise")
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "nbval-skip" in tags or "NBVAL_SKIP" in cell.source:
-            problems.append(f"solution cell {j} is skipped by nbval")
-    return problems
-
-
-def student_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook without its `solution` cells, with the exercise section's outputs cleared."""
-    student = copy.deepcopy(nb)
-    section = exercise_section(nb) or range(0)
-    kept = []
-    for i, cell in enumerate(student.cells):
-        if _is_solution(cell):
-            continue
-        if cell.cell_type == "code" and i in section:
-            cell.outputs, cell.execution_count = [], None
-        kept.append(cell)
-    student.cells = kept
-    return student
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -397,8 +282,9 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> list[Run]:
     """Build the book site from the notebooks (executed fresh unless committed) into out_dir.
 
     Every notebook gets its page: one that failed shows its outputs up to the cell that stopped
-    it, marked as failed. Cells tagged `solution` are shown collapsed. Each kernel's stderr goes
-    to ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns the runs (none when committed).
+    it, marked as failed. Cells tagged `solution` are shown collapsed, cells tagged `answer` not at
+    all. Each kernel's stderr goes to ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns
+    the runs (none when committed).
     """
     from sphinx.cmd.build import build_main
 
@@ -423,6 +309,8 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> list[Run]:
             for cell in nb.cells:
                 if _is_solution(cell):  # myst-nb collapses a `hide-cell` cell behind a button
                     cell.metadata.setdefault("tags", []).append("hide-cell")
+                elif ANSWER in cell.metadata.get("tags", []):  # the student's blank: not shown
+                    cell.metadata.setdefault("tags", []).append("remove-cell")
             nbformat.write(nb, staged / path.name)
             entries.append((path.stem, *describe(nb, path.stem)))
         (staged / "index.md").write_text(landing_page(entries), encoding="utf-8")
@@ -445,80 +333,6 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> list[Run]:
             file=sys.stderr,
         )
     return runs
-
-
-def instructor_sheet(paths: list[Path], books: list[nbformat.NotebookNode]) -> str:
-    """One page for the instructor: order, minutes, what to install, how to run offline."""
-    rows, total, unknown = [], 0, 0
-    for n, (path, nb) in enumerate(zip(paths, books, strict=True), 1):
-        title, question = describe(nb, path.stem)
-        time = minutes(nb)
-        if time is None:
-            print(f"warning: {path} states no time ('NN minutes') in its header", file=sys.stderr)
-            unknown += 1
-        else:
-            total += int(re.split(r"[-–]", time)[-1])
-        rows.append(f"| {n} | `{path.name}` | {title} | {time or '?'} | {len(exercises(nb))} |")
-    if unknown:
-        total_text = f"the total is not known: {unknown} notebook(s) state no time"
-    else:
-        total_text = f"about {total} minutes in all, plus breaks"
-    return f"""# Workshop: instructor sheet
-
-Work through the notebooks in this order; minutes are each notebook's own estimate, exercises
-included ({total_text}).
-
-| # | notebook | topic | minutes | exercises |
-| --- | --- | --- | --- | --- |
-{chr(10).join(rows)}
-
-**Hand out** `{KIT}.zip`: the student notebooks (exercise solutions removed, their outputs
-cleared), the `helpers` package they import, and the pinned install files.
-
-**Install (each student, once, with network):** Python 3.10+ and `make`, then in the unzipped
-folder `make lab` (creates `.venv` from `requirements.txt`, installs `helpers`, opens JupyterLab).
-Without `make`: `python -m venv .venv`, `.venv/bin/pip install -r requirements.txt -e .`,
-`.venv/bin/jupyter lab notebooks`. Conda: `conda env create -f environment.yml`.
-
-**Run offline:** nothing in the notebooks downloads anything. For a room without network, fetch
-the wheels beforehand on a machine of the students' platform: `pip download -r requirements.txt
--d wheels`; students then run `pip install --no-index --find-links wheels -r requirements.txt -e .`
-and `jupyter lab notebooks`. The book site (`make run`, folder `build/site/`) opens from a USB
-stick with no network: open `index.html`; search works from the file.
-
-**Solutions:** in the repository's `notebooks/` (code cells tagged `solution`), and collapsed
-under "Show solution" on the book site.
-"""
-
-
-def workshop(source_dir: Path, out_dir: Path) -> Path:
-    """Write student copies, their zip and the instructor sheet to out_dir; return the zip."""
-    paths = _notebooks(source_dir)
-    books = [nbformat.read(p, as_version=4) for p in paths]
-    for path, nb in zip(paths, books, strict=True):
-        for problem in exercise_problems(nb):
-            print(f"warning: {path}: {problem}", file=sys.stderr)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
-        kit = Path(tmp, "kit")
-        (kit / "notebooks").mkdir(parents=True)
-        for path, nb in zip(paths, books, strict=True):
-            nbformat.write(student_copy(nb), kit / "notebooks" / path.name)
-        write_atomic(kit / "INSTRUCTOR.md", instructor_sheet(paths, books))
-        archive = kit / f"{KIT}.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted((kit / "notebooks").iterdir()):
-                zf.write(path, f"{KIT}/notebooks/{path.name}")
-            for name in KIT_FILES:
-                for path in [ROOT / name, *sorted((ROOT / name).rglob("*.py"))]:
-                    if path.is_file():
-                        zf.write(path, f"{KIT}/{path.relative_to(ROOT)}")
-        _replace_dir(kit, out_dir)
-    print(
-        f"Wrote {len(paths)} student notebooks, {out_dir / (KIT + '.zip')} and "
-        f"{out_dir / 'INSTRUCTOR.md'}"
-    )
-    return out_dir / f"{KIT}.zip"
 
 
 def refresh(paths: list[Path]) -> None:
@@ -544,33 +358,18 @@ def main(argv: list[str] | None = None) -> int:
         help="render the outputs saved in the notebooks instead of executing them "
         "(for `make test`, where nbval has just checked them against a fresh run)",
     )
-    workshop_cmd = sub.add_parser("workshop", help="student copies, zip and instructor sheet")
-    workshop_cmd.add_argument("source_dir", type=Path)
-    workshop_cmd.add_argument("out_dir", type=Path)
     refresh_cmd = sub.add_parser("refresh", help="re-execute notebooks in place")
     refresh_cmd.add_argument("paths", type=Path, nargs="+")
-    check_cmd = sub.add_parser("check-exercises", help="each exercise followed by its solution")
-    check_cmd.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)
-    if args.command in ("refresh", "check-exercises"):
+    if args.command == "refresh":
         missing = [str(p) for p in args.paths if not p.is_file()]
         if missing:
             raise SystemExit(f"not a notebook file: {', '.join(missing)}")
     if args.command == "site":
         runs = site(args.source_dir, args.out_dir, committed=args.committed_outputs)
         return 1 if any(r.error is not None for r in runs) else 0
-    elif args.command == "workshop":
-        workshop(args.source_dir, args.out_dir)
-    elif args.command == "refresh":
-        refresh(args.paths)
     else:
-        problems = [
-            f"{path}: {problem}"
-            for path in args.paths
-            for problem in exercise_problems(nbformat.read(path, as_version=4))
-        ]
-        print("\n".join(problems) or f"exercises in order in {len(args.paths)} notebook(s)")
-        return 1 if problems else 0
+        refresh(args.paths)
     return 0
 
 
