@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import data, kim, textcnn
+from helpers import data, kim
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small CNN-rand, so that the protocol's tests take seconds; everything else is Kim's.
@@ -259,114 +259,6 @@ def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     assert trec.split()[1:3] == [f"{100 * row['accuracy_mean']:.1f}", "91.2"]
     assert run_script(str(tmp_path), "--only", "MRR") == 2
     assert "--only: unknown ['MRR']" in capsys.readouterr().err
-
-
-@pytest.mark.backend_independent
-def test_cli_preset_runs_cross_validation_and_writes_results_and_features(tmp_path):
-    out = tmp_path / "out"
-    code = textcnn.main(["--preset", "kim-rand", "--folds", "2", "--epochs", "1",
-                         "--synthetic-size", "40", "--out", str(out), "--quiet"])  # fmt: skip
-    assert code == 0
-    result = json.loads((out / "results.json").read_text())
-    assert result["preset"] == "kim-rand" and len(result["folds"]) == 2
-    assert result["accuracy_mean"] == pytest.approx(
-        np.mean([f["accuracy"] for f in result["folds"]])
-    )
-    assert result["accuracy_std"] == pytest.approx(
-        np.std([f["accuracy"] for f in result["folds"]], ddof=1)
-    )
-    assert result["features"].startswith("layer 'concat' of a final model")
-    assert result["lowercase"] is True
-    features = np.load(out / "concat.npy")  # Kim's model: 3 windows x 100 maps, no extractor
-    assert features.shape == (40, 300) and np.load(out / "labels.npy").shape == (40,)
-    assert (out / "index.json").is_file()
-
-
-@pytest.mark.backend_independent
-def test_cli_preset_with_a_test_split(tmp_path):
-    train, test = tmp_path / "train_5500.label", tmp_path / "TREC_10.label"
-    train.write_text(
-        "".join(f"{'LOC:city Where' if i % 2 else 'HUM:ind Who'} is x{i} ?\n" for i in range(30))
-    )
-    test.write_text("LOC:city Where is it ?\nHUM:ind Who is it ?\nNUM:dist How far ?\n")
-    out = tmp_path / "out"
-    code = textcnn.main(["--preset", "kim-rand+extractor", "--format", "trec",
-                         "--train", str(train), "--test", str(test), "--epochs", "1",
-                         "--out", str(out), "--quiet"])  # fmt: skip
-    assert code == 0
-    result = json.loads((out / "results.json").read_text())
-    assert result["protocol"].startswith("train / dev / test split; dev = a random 10%")
-    assert result["rows"] == {"train": 30, "test": 3} and result["folds"][0]["test_sentences"] == 3
-    assert result["lowercase"] is False  # --format trec keeps the case, as Kim did
-    assert np.load(out / "extractor.npy").shape == (33, 100)
-
-
-@pytest.mark.backend_independent
-def test_cli_keep_case_reaches_the_protocol(tmp_path, monkeypatch):
-    seen = []
-
-    class Stop(Exception):
-        pass
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["lowercase"])
-        raise Stop
-
-    monkeypatch.setattr(kim, "cross_validate", spy)
-    file = tmp_path / "TREC.all"
-    file.write_text("0 What is it ?\n1 Who is he ?\n" * 10)
-    for extra in ([], ["--keep-case"]):
-        with pytest.raises(Stop):
-            textcnn.main(["--preset", "kim-rand", "--data", str(file), "--format", "label-text",
-                          "--out", str(tmp_path / "out"), "--quiet", *extra])  # fmt: skip
-    assert seen == [True, False]
-
-
-@pytest.mark.backend_independent
-def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(kim, "train", lambda *a, **k: pytest.fail("did work"))
-    monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
-    out = str(tmp_path / "out")
-    file = tmp_path / "all.txt"
-    file.write_text("0 a\n1 b\n")
-    cases = [
-        (["--train", str(file), "--test", str(file), "--format", "label-text"],
-         "add --preset kim-rand"),
-        (["--folds", "5"], "--folds is part of Kim's protocol: add --preset kim-rand"),
-        (["--keep-case"], "--keep-case is part of Kim's protocol: add --preset kim-rand"),
-        (["--preset", "kim-rand", "--test", str(file)], "--dev and --test go with --train"),
-        (["--preset", "kim-rand", "--train", str(file), "--format", "trec"],
-         "--train needs --test"),
-        (["--preset", "kim-rand", "--data", str(file)], "--format is needed for data files"),
-        (["--preset", "kim-rand", "--data", str(tmp_path), "--format", "trec"],
-         "--format applies to"),
-        (["--preset", "kim-rand", "--data", str(file), "--class-files", str(file), str(file)],
-         "give one source of data, not --data and --class-files"),
-        (["--preset", "kim-rand", "--glove", str(file)], "uses random word vectors (CNN-rand)"),
-        (["--preset", "kim-rand", "--folds", "1"], "--folds must be >= 2, got 1"),
-        (["--preset", "kim-rand", "--data", str(file), "--format", "label-text"],
-         "10-fold cross-validation needs >= 20 sentences"),
-        (["--preset", "kim-rand", "--data", str(file), "--format", "trec"],
-         "expected 'COARSE:fine"),
-        (["--preset", "kim"], "invalid choice: 'kim'"),
-    ]  # fmt: skip
-    for args, message in cases:
-        with pytest.raises(SystemExit) as info:
-            textcnn.main([*args, "--out", out])
-        assert info.value.code == 2 and message in capsys.readouterr().err, args
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.backend_independent
-def test_cli_help_explains_every_option_and_loads_no_tensorflow():
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-m", "helpers.textcnn", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    assert done.stderr == ""  # no TensorFlow start-up lines: Keras is not imported for --help
-    assert "%%" not in done.stdout and "(default: 10)" in done.stdout
-    for action in textcnn._parser()._actions:
-        assert action.help, action.option_strings
 
 
 def test_sentences_get_kims_padding_so_short_ones_work():
