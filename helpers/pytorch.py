@@ -75,11 +75,20 @@ def _config(layer: keras.layers.Layer, key: str) -> object:
     return layer.get_config().get(key)
 
 
-def _refusal(layer: keras.layers.Layer, kind: str) -> str | None:
-    """Why this layer of a supported kind has no exact PyTorch counterpart, or None."""
+def _refusal(layer: keras.layers.Layer, kind: str, alone: bool = True) -> str | None:
+    """Why this layer of a supported kind has no exact PyTorch counterpart, or None. `alone`:
+    the layer is converted on its own, not as one direction of a Bidirectional."""
     name = f"{kind} '{layer.name}'"
     if kind in ("LSTM", "GRU"):
         cell = layer.cell
+        if alone and layer.go_backwards:
+            return (
+                f"{name} has go_backwards=True: it reads the sequence last step first and "
+                f"returns its steps in that reversed order. nn.{kind} has no such flag, so its "
+                "weights alone would silently compute another function. Convert the whole "
+                "Bidirectional it belongs to (PyTorch's `_reverse` weights), or a layer with "
+                "go_backwards=False that you feed x[:, ::-1]."
+            )
         act, rec = cell.activation, cell.recurrent_activation
         if act is not keras.activations.tanh or rec is not keras.activations.sigmoid:
             return (
@@ -110,7 +119,13 @@ def _refusal(layer: keras.layers.Layer, kind: str) -> str | None:
                 f"{name} has merge_mode={layer.merge_mode!r}; PyTorch's bidirectional RNN "
                 "concatenates the two directions, i.e. merge_mode='concat'."
             )
-        return _refusal(directions[0], kinds[0]) or _refusal(directions[1], kinds[1])
+        if directions[0].go_backwards or not directions[1].go_backwards:
+            return (
+                f"{name} has a forward layer with go_backwards={directions[0].go_backwards} and "
+                f"a backward layer with go_backwards={directions[1].go_backwards}; PyTorch's "
+                "bidirectional RNN reads forward, then backward (False, then True)."
+            )
+        return _refusal(directions[0], kinds[0], False) or _refusal(directions[1], kinds[1], False)
     if kind == "BatchNormalization" and layer.renorm:
         return f"{name} uses renorm=True, which nn.BatchNorm has no counterpart for."
     if kind == "LayerNormalization":
@@ -425,7 +440,9 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     `bias_hh_l0` (Keras' single LSTM bias goes to `bias_ih_l0`, `bias_hh_l0` is zeros, as
     PyTorch adds the two; GRU gates are reordered from Keras' (z, r, h) to PyTorch's (r, z, n));
     Bidirectional(LSTM|GRU, merge_mode="concat") -> nn.LSTM/GRU(bidirectional=True), the
-    backward direction under the same names with `_reverse`.
+    backward direction under the same names with `_reverse`. An LSTM/GRU with go_backwards=True
+    on its own (also a Bidirectional's `backward_layer` taken alone) is refused: nn.LSTM/GRU
+    has no such flag, and the same weights compute another function there.
     BatchNormalization -> nn.BatchNormNd `weight` (gamma; ones with scale=False), `bias` (beta;
     zeros with center=False; neither key with both False: affine=False), `running_mean`,
     `running_var`, `num_batches_tracked` (0: Keras does not count batches). Create the module

@@ -535,6 +535,30 @@ def test_non_default_rnn_activations_are_refused():
         P.to_torch_layout(layers.GRU(2, recurrent_activation="hard_sigmoid", name="g"))
 
 
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU])
+def test_go_backwards_rnns_are_refused_alone_and_convert_inside_a_bidirectional(cls):
+    backwards = cls(3, go_backwards=True, return_sequences=True, name="back")
+    y = value(backwards(X_SEQ))
+    # Why: the same weights in nn.LSTM/GRU compute another function on x (it matches on x
+    # reversed only), so a silent conversion would be wrong.
+    forward = cls(3, return_sequences=True, name="fwd")
+    forward(X_SEQ)
+    forward.set_weights(backwards.get_weights())
+    assert np.abs(value(forward(X_SEQ)) - y).max() > 1e-2
+    np.testing.assert_allclose(value(forward(X_SEQ[:, ::-1])), y, atol=1e-5)
+    with pytest.raises(ValueError, match=r"'back' has go_backwards=True: .*Bidirectional"):
+        P.to_torch_layout(backwards)
+    bi = layers.Bidirectional(cls(3, return_sequences=True, name="r"), name="bi")
+    bi(X_SEQ)
+    with pytest.raises(ValueError, match=r"'backward_r' has go_backwards=True"):
+        P.to_torch_layout(bi.backward_layer)
+    assert "weight_ih_l0_reverse" in P.to_torch_layout(bi)  # the whole wrapper converts
+    inputs = keras.Input((5, 4), name="x")
+    model = keras.Model(inputs, cls(3, go_backwards=True, name="back")(inputs))
+    with pytest.raises(ValueError, match=r"1 layer\(s\) .*back: .*go_backwards=True"):
+        P.to_torch_layout(model)
+
+
 def test_a_lambda_activation_is_refused_without_a_warning_or_bytecode():
     lstm = layers.LSTM(2, activation=lambda t: keras.ops.tanh(t), name="l")
     lstm.build((None, 5, 4))
