@@ -33,6 +33,8 @@ import numpy as np
 from helpers import textcnn
 
 FORMATS = ("label-text", "trec", "sst", "sst-binary")
+# every file a run may write into --out, but for index.json (activations.INDEX_FILE)
+OUTPUTS = ("labels.npy", "textcnn_run.json", "results.json", "extractor.npy", "concat.npy")
 # textcnn.build_textcnn's argument names -> the command-line options that set them
 _FLAGS = {
     "sequence_length": "--sequence-length",
@@ -50,6 +52,16 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False:  # 0 is a default worth showing
             return action.help
         return super()._get_help_string(action)
+
+
+def _folder(text: str) -> Path:
+    """--out's value: a path; an empty one is refused (Path("") would be the working folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is an empty path; name the output folder, e.g. --out features "
+            "(--out . for the working folder)"
+        )
+    return Path(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -134,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--glove", type=Path, help="GloVe text file to initialise the embedding")
     model.add_argument("--freeze-embedding", action="store_true", help="keep GloVe vectors fixed")
     output = parser.add_argument_group("output")
-    output.add_argument("--out", type=Path, required=True, help="output folder")
+    output.add_argument("--out", type=_folder, required=True, help="output folder")
     output.add_argument("--overwrite", action="store_true", help="replace files already in --out")
     output.add_argument("--seed", type=int, default=0, help="seed of splits and initial weights")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -270,8 +282,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     _, accuracy = model.evaluate(ids[held_out], labels[held_out], verbose=0)
     print(f"{source}: held-out accuracy {accuracy:.3f} on {len(held_out)} sentences")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / activations.INDEX_FILE).unlink(missing_ok=True)  # not finished until rewritten
+    _clear_outputs(args.out)
     _files.save_npy(args.out / "labels.npy", labels)
     _files.write_json(
         args.out / "textcnn_run.json",
@@ -296,6 +307,17 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
+def _clear_outputs(out: Path) -> None:
+    """Create ``out``, and remove what an earlier run of this command wrote there (``index.json``
+    first: the folder is not finished until it is rewritten), so that no file of an older run
+    (results.json of a --preset run, concat.npy) is left beside the new ones."""
+    from helpers import activations
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (activations.INDEX_FILE, *OUTPUTS):
+        (out / name).unlink(missing_ok=True)
+
+
 def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Usage errors for data and protocol options that do not go together, before any work."""
     given = [
@@ -313,6 +335,15 @@ def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         parser.error("--dev and --test go with --train (the training split)")
     if args.train is not None and args.test is None:
         parser.error("--train needs --test: the split that is scored")
+    files = (("--train", args.train), ("--dev", args.dev), ("--test", args.test))
+    splits = [(flag, path) for flag, path in files if path is not None]
+    for k, (flag, path) in enumerate(splits):
+        for other, other_path in splits[k + 1 :]:
+            if path.exists() and other_path.exists() and path.samefile(other_path):
+                parser.error(
+                    f"{flag} and {other} are the same file ({path}): the scores would be of "
+                    "sentences the model was trained or tuned on; give each split its own file"
+                )
     needs_format = args.train is not None or (args.data is not None and not args.data.is_dir())
     if args.data is not None and not args.data.exists():
         parser.error(f"--data {args.data} does not exist (a rt-polarity folder or a data file)")
@@ -353,7 +384,7 @@ def _read_data(
     readers = {
         "label-text": data.load_labeled,
         "trec": data.load_trec,
-        "sst": data.load_sst,
+        "sst": lambda path, encoding: data.load_sst(path, False, encoding),
         "sst-binary": lambda path, encoding: data.load_sst(path, True, encoding),
     }
     try:
@@ -413,8 +444,7 @@ def _run_protocol(
     texts = [text for name in names for text in splits[name][0]]
     labels = np.concatenate([splits[name][1] for name in names])
     layer = "extractor" if preset.feature_dim is not None else "concat"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / activations.INDEX_FILE).unlink(missing_ok=True)  # not finished until rewritten
+    _clear_outputs(args.out)
     _files.save_npy(args.out / "labels.npy", labels)
     result.update(
         source=source,

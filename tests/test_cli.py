@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import cli, kim, textcnn
+from helpers import cli, data, kim, textcnn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -279,3 +279,62 @@ def test_cli_help_explains_every_option_and_loads_no_tensorflow():
     assert "%%" not in done.stdout and "(default: 10)" in done.stdout
     for action in cli._parser()._actions:
         assert action.help, action.option_strings
+
+
+def write_trees(path: Path, n: int, seed: int) -> Path:
+    """n sentences as SST's PTB trees, root labels 0..4 (words tell the label apart)."""
+    rng = np.random.default_rng(seed)
+    words = ["awful", "bad", "plain", "good", "superb"]
+    lines = []
+    for label in rng.integers(0, 5, size=n):
+        lines.append(f"({label} (2 the) (2 film) ({label} (2 is) ({label} {words[label]})))")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(("fmt", "classes"), [("sst", 5), ("sst-binary", 2)])
+def test_cli_reads_sst_trees_for_one_run_and_for_the_protocol(tmp_path, fmt, classes):
+    train = write_trees(tmp_path / "train.txt", 40, 1)
+    test = write_trees(tmp_path / "test.txt", 10, 2)
+    out = tmp_path / "run"
+    assert cli.main(["--data", str(train), "--format", fmt, "--epochs", "1", "--quiet",
+                     "--out", str(out)]) == 0  # fmt: skip
+    labels = np.load(out / "labels.npy")
+    assert set(labels.tolist()) <= set(range(classes)) and len(set(labels.tolist())) > 1
+    out = tmp_path / "protocol"
+    assert cli.main(["--preset", "kim-rand", "--format", fmt, "--train", str(train), "--test",
+                     str(test), "--epochs", "1", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads((out / "results.json").read_text())
+    assert result["rows"]["train"] == len(data.load_sst(train, fmt == "sst-binary")[0])
+
+
+@pytest.mark.backend_independent
+def test_cli_refuses_an_empty_out_and_one_file_as_two_splits(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(kim, "train", lambda *a, **k: pytest.fail("did work"))
+    file = write_trees(tmp_path / "all.txt", 30, 0)
+    cases = [
+        (["--out", ""], "'' is an empty path; name the output folder"),
+        (["--out", "o", "--preset", "kim-rand", "--format", "sst", "--train", str(file),
+          "--test", str(file)], "--train and --test are the same file"),
+        (["--out", "o", "--preset", "kim-rand", "--format", "sst", "--train", str(file),
+          "--dev", str(tmp_path / "." / "all.txt"), "--test", str(tmp_path / "t")],
+         "--train and --dev are the same file"),
+    ]  # fmt: skip
+    for args, message in cases:
+        with pytest.raises(SystemExit) as info:
+            cli.main(args)
+        assert info.value.code == 2 and message in capsys.readouterr().err, args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.txt"]  # nothing written
+
+
+@pytest.mark.backend_independent
+def test_an_overwrite_run_leaves_no_file_of_an_older_run(tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(["--preset", "kim-rand", "--folds", "2", "--epochs", "1",
+                     "--synthetic-size", "40", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    assert {"results.json", "concat.npy"} <= set(files(out))
+    assert cli.main(["--synthetic-size", "40", "--epochs", "1", "--out", str(out), "--quiet",
+                     "--overwrite"]) == 0  # fmt: skip
+    assert files(out) == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
