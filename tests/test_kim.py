@@ -270,3 +270,91 @@ def test_sentences_get_kims_padding_so_short_ones_work():
     assert run.sequence_length == 2 and run.pad == 4 and ids.shape == (1, 10)
     assert (ids[0, :4] == 0).all() and (ids[0, 4:6] > 1).all() and (ids[0, 6:] == 0).all()
     assert run.model.input_shape == (None, 10)
+
+
+def test_non_ascii_words_are_never_dropped_silently():
+    assert kim.tokenize("naïve café") == ["na", "ve", "caf"]  # Kim's cleaning, kept
+    assert kim.dropped_letters(["a film", "naïve café", "plain"]) == (1, "naïve café")
+    texts, labels = corpus(40)
+    texts[3] = "un film très réussi"
+    with pytest.warns(kim.NonAsciiWarning, match=r"1 of 40 sentences .*'un film très réussi'"):
+        kim.cross_validate(texts, labels, 2, TINY, epochs=1, report=None)
+    chinese = ["这部电影很好", "这部电影很差"] * 10
+    with (
+        pytest.raises(ValueError, match="no sentence has a word that Kim's tokenizer keeps"),
+        pytest.warns(kim.NonAsciiWarning),
+    ):
+        kim.train((chinese, np.array([1, 0] * 10)), (chinese[:2], np.array([1, 0])), 2, TINY)
+
+
+def test_empty_sentences_are_refused():
+    with pytest.raises(ValueError, match="no sentence has a word"):
+        kim.cross_validate(["", " . "] * 10, np.array([0, 1] * 10), 2, TINY, report=None)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((np.arange(10), 0.97), ValueError, "leaves none to train on; use a fraction below 0.95"),
+        ((np.arange(10), True), TypeError, "the dev fraction must be a number"),
+        ((np.arange(10), 0.1, -1), ValueError, "seed must be an int >= 0"),
+        ((np.arange(10), 0.1, 1.5), TypeError, "seed must be an int >= 0"),
+    ],
+)
+def test_dev_split_never_leaves_an_empty_fit_split(args, error, match):
+    with pytest.raises(error, match=match):
+        kim.dev_split(*args)
+    fit, dev = kim.dev_split(np.arange(10), 0.9)
+    assert len(fit) == 1 and len(dev) == 9
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int; got 0"),
+        ({"epochs": True}, TypeError, "epochs must be a positive int; got bool"),
+        ({"dev_fraction": 0.97}, ValueError, r"dev_fraction must be in \(0, 0.5\]"),
+        ({"rho": 1.5}, ValueError, r"rho must be in \(0, 1\); got 1.5"),
+        ({"embedding_range": float("nan")}, ValueError, "embedding_range must be > 0"),
+        ({"embedding_range": "0.25"}, TypeError, "embedding_range must be a number"),
+        ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\)"),
+        ({"max_norm": -3}, ValueError, "max_norm must be a positive number or None"),
+        ({"filter_sizes": ()}, ValueError, "filter_sizes must hold at least one"),
+        ({"filter_sizes": (3, 0)}, ValueError, "each filter size must be a positive int"),
+        ({"feature_dim": 0}, ValueError, "feature_dim must be a positive int or None"),
+    ],
+)
+def test_a_preset_with_an_impossible_setting_is_refused_when_made(change, error, match):
+    with pytest.raises(error, match=match):
+        kim.Preset("bad", "", **change)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"vocabulary": ["a", "b", "c"]}, ValueError, "must start with '' .* and '\\[UNK\\]'"),
+        ({"length": 0}, ValueError, "length must be a positive int"),
+        ({"pad": -1}, ValueError, "pad must be an int >= 0"),
+        ({"pad": 1.0}, TypeError, "pad must be an int >= 0"),
+    ],
+)
+def test_encode_refuses_what_would_map_words_to_padding(kwargs, error, match):
+    args = {"vocabulary": ["", "[UNK]", "a"], "length": 2, "pad": 1} | kwargs
+    with pytest.raises(error, match=match):
+        kim.encode(["a b"], **args)
+
+
+def test_train_and_the_protocols_refuse_bad_splits_before_any_training():
+    texts, labels = corpus(20)
+    with pytest.raises(TypeError, match="the fit texts must be a non-empty list"):
+        kim.train(([], np.array([], int)), (texts, labels), 2, TINY)
+    with pytest.raises(ValueError, match="num_classes=2, but a label is 2"):
+        kim.train((texts, labels + 1), (texts, labels), 2, TINY)
+    with pytest.raises(ValueError, match="seed must be an int >= 0; got -1"):
+        kim.train((texts, labels), (texts, labels), 2, TINY, seed=-1)
+    with pytest.raises(ValueError, match="the labels are all 0: a classifier needs"):
+        kim.cross_validate(texts, np.zeros(20, int), 2, TINY, report=None)
+    with pytest.raises(ValueError, match="the training labels are all 1"):
+        kim.train_dev_test((texts, np.ones(20, int)), (texts, labels), preset=TINY, report=None)
+    with pytest.raises(TypeError, match="test_set must be a \\(texts, labels\\) pair"):
+        kim.train_dev_test((texts, labels), texts, preset=TINY, report=None)
