@@ -339,6 +339,12 @@ def _layer_values(
             *_rnn_values(layer.backward_layer, inner, arrays, "_reverse"),
         ]
     elif kind == "BatchNormalization":
+        if (arrays["running_var"] < 0).any():
+            where = int(np.argmax(arrays["running_var"] < 0))
+            raise ValueError(
+                f"'running_var' for BatchNormalization '{layer.name}' holds a negative variance, "
+                f"{arrays['running_var'][where]} at [{where}]; a variance is >= 0"
+            )
         values = [
             (layer.moving_mean, arrays["running_mean"]),
             (layer.moving_variance, arrays["running_var"]),
@@ -420,6 +426,14 @@ def _entries(layer: keras.layers.Layer, caller: str) -> list[tuple[str, keras.la
         return [("", layer, _kind(layer, caller))]
     require_built(layer)
     found, refused = _torch_layers(layer)
+    owner: dict[str, keras.layers.Layer] = {}
+    for prefix, sub, _ in found:
+        if owner.setdefault(prefix, sub) is not sub:
+            raise ValueError(
+                f"{caller}: two layers of model '{layer.name}' give the same keys "
+                f"'{prefix}*': '{owner[prefix].name}' and '{sub.name}' (a '.' in a layer name "
+                "reads as a nesting level); rename one so that no name contains '.'"
+            )
     if refused:
         raise ValueError(
             f"{caller}: {len(refused)} layer(s) of model '{layer.name}' hold weights but have no "
@@ -492,11 +506,14 @@ def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -
     """Load a PyTorch `state_dict` (arrays or tensors' `.numpy()`) into a built Keras layer or
     model (keys as `to_torch_layout` gives them).
 
-    The names and shapes must be exactly those `to_torch_layout(layer)` returns, and every
-    array numeric and finite; ALL of it is checked before any weight is written. LSTM biases are
-    summed (`bias_ih + bias_hh`, in the state's dtype, then cast to the variable's dtype: with
-    float32 arrays the Keras bias is exactly their float32 sum). `num_batches_tracked` is
-    checked (an integer) and dropped: Keras has no counterpart.
+    The names and shapes must be exactly those `to_torch_layout(layer)` returns, every array
+    numeric and finite (also once cast to the variable's dtype: 1e300 does not fit float32), a
+    BatchNorm `running_var` >= 0, and the keys of a layer reached by two paths (shared by an
+    outer and a nested model) equal; ALL of it is checked before any weight is written. Two
+    layers whose keys would be the same (`enc.d` beside a nested `enc/d`) are refused. LSTM
+    biases are summed (`bias_ih + bias_hh`, in the state's dtype, then cast to the variable's
+    dtype: with float32 arrays the Keras bias is exactly their float32 sum).
+    `num_batches_tracked` is checked (an integer) and dropped: Keras has no counterpart.
     `from_torch_layout(layer, to_torch_layout(layer))` leaves every weight bit-identical.
 
     >>> from_torch_layout(dense, {"weight": w, "bias": b})  # doctest: +SKIP
@@ -526,11 +543,48 @@ def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -
         arrays.setdefault(prefix, {})[key[len(prefix) :]] = _checked(
             key, state[key], want, sub_where
         )
+    _same_for_shared_layers(entries, arrays)
     values = [
-        pair for prefix, sub, kind in entries for pair in _layer_values(sub, kind, arrays[prefix])
+        (variable, _cast(value, variable))
+        for prefix, sub, kind in entries
+        for variable, value in _layer_values(sub, kind, arrays[prefix])
     ]
     for variable, value in values:
-        variable.assign(value.astype(variable.dtype))
+        variable.assign(value)
+
+
+def _cast(value: np.ndarray, variable: keras.Variable) -> np.ndarray:
+    """``value`` in the variable's dtype, refused if a finite value overflows it (1e300 into
+    float32, 1e5 into float16 would load as inf)."""
+    with np.errstate(over="ignore"):
+        cast = value.astype(variable.dtype)
+    if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(cast))[0])
+        raise ValueError(
+            f"the value for {variable.path} ({variable.dtype}) holds {value[where]} at "
+            f"{list(where)}, beyond {variable.dtype}'s range (max {np.finfo(cast.dtype).max:.4g}): "
+            "it would load as inf"
+        )
+    return cast
+
+
+def _same_for_shared_layers(
+    entries: list[tuple[str, keras.layers.Layer, str]], arrays: dict[str, dict[str, np.ndarray]]
+) -> None:
+    """A layer reached by two paths (shared by an outer and a nested model) has two sets of keys,
+    as in PyTorch's state_dict: refuse them unless they hold the same values."""
+    first: dict[int, str] = {}
+    for prefix, sub, _ in entries:
+        if id(sub) not in first:
+            first[id(sub)] = prefix
+            continue
+        other = first[id(sub)]
+        for key, value in arrays[prefix].items():
+            if not np.array_equal(value, arrays[other][key]):
+                raise ValueError(
+                    f"layer '{sub.name}' is shared: {other}{key!s} and {prefix}{key!s} are one "
+                    "variable, but the state gives them different values; give both the same"
+                )
 
 
 # ---------------------------------------------------------------- PyTorch formulas in numpy

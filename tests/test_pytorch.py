@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -45,10 +46,20 @@ def random_all(layer: keras.layers.Layer) -> None:
     """Give every float variable random values (variances positive), so that no conversion can
     pass by moving ones, zeros or equal values into the wrong place."""
     for v in layer.weights:
-        values = RNG.normal(size=v.shape)
-        if "variance" in v.name:
-            values = np.abs(values) + 0.1
-        v.assign(values.astype(v.dtype))
+        v.assign(random_values(v.name, v.shape).astype(v.dtype))
+
+
+def random_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Random float32 values for every float entry (variances positive), integers kept."""
+    return {
+        k: v if v.dtype.kind == "i" else random_values(k, v.shape).astype("float32")
+        for k, v in state.items()
+    }
+
+
+def random_values(name: str, shape: tuple) -> np.ndarray:
+    values = RNG.normal(size=shape)
+    return np.abs(values) + 0.1 if "var" in name else values
 
 
 def built(layer: keras.layers.Layer, x: np.ndarray) -> np.ndarray:
@@ -207,10 +218,7 @@ def test_round_trip_is_exact(index):
 def test_loading_a_torch_state_then_exporting_gives_it_back(index):
     layer, shape = round_trip_layers()[index]
     build(layer, shape)
-    state = {
-        k: v if v.dtype.kind == "i" else RNG.normal(size=v.shape).astype("float32")
-        for k, v in P.to_torch_layout(layer).items()
-    }
+    state = random_state(P.to_torch_layout(layer))
     P.from_torch_layout(layer, state)
     back = P.to_torch_layout(layer)
     for suffix in ("", "_reverse"):
@@ -489,10 +497,7 @@ def test_a_model_round_trips_through_its_torch_state_dict():
     random_all(model)
     x = X_SEQ
     before = model.predict(x, verbose=0)
-    state = {
-        k: v if v.dtype.kind == "i" else RNG.normal(size=v.shape).astype("float32")
-        for k, v in P.to_torch_layout(model).items()
-    }
+    state = random_state(P.to_torch_layout(model))
     P.from_torch_layout(model, state)
     assert not np.allclose(model.predict(x, verbose=0), before)
     back = P.to_torch_layout(model)
@@ -717,3 +722,50 @@ def test_a_trained_kernel_shows_which_input_features_matter():
     strength = np.abs(model.get_layer("dense").get_weights()[0]).mean(axis=1)
     assert sorted(np.argsort(strength)[-3:].tolist()) == [0, 1, 2]
     assert strength[:3].min() > 10 * strength[3:].max()
+
+
+@pytest.mark.parametrize(("dtype", "big"), [("float32", 1e300), ("float16", 1e5)])
+def test_a_finite_value_that_overflows_the_variable_dtype_is_refused(dtype, big):
+    dense = layers.Dense(2, dtype=dtype, name="d")
+    dense.build((None, 3))
+    before = [value(v).copy() for v in dense.weights]
+    state = {k: v.astype("float64") for k, v in P.to_torch_layout(dense).items()}
+    state["weight"][1, 2] = big
+    match = rf"d/kernel \({dtype}\) holds {re.escape(str(big))}.* would load as inf"
+    with pytest.raises(ValueError, match=match):
+        P.from_torch_layout(dense, state)
+    assert all(np.array_equal(value(v), b) for v, b in zip(dense.weights, before, strict=True))
+
+
+def test_a_negative_running_var_is_refused():
+    bn = layers.BatchNormalization(name="bn")
+    bn.build((None, 3))
+    state = P.to_torch_layout(bn)
+    state["running_var"] = np.array([1.0, -1.0, 1.0], "float32")
+    with pytest.raises(ValueError, match=r"'running_var' .* negative variance, -1.0 at \[1\]"):
+        P.from_torch_layout(bn, state)
+
+
+def test_two_layers_giving_the_same_keys_are_refused():
+    x = keras.Input((3,), name="x")
+    inner_in = keras.Input((3,), name="inner_in")
+    enc = keras.Model(inner_in, layers.Dense(3, name="d")(inner_in), name="enc")
+    y = layers.Dense(3, name="enc.d")(enc(x))
+    model = keras.Model(x, y)
+    for convert in (P.to_torch_layout, lambda m: P.from_torch_layout(m, {})):
+        with pytest.raises(ValueError, match=r"give the same keys 'enc.d.\*': 'd' and 'enc.d'"):
+            convert(model)
+
+
+def test_a_layer_shared_by_an_outer_and_a_nested_model_needs_one_value():
+    shared = layers.Dense(3, name="shared")
+    inner_in = keras.Input((3,), name="inner_in")
+    inner = keras.Model(inner_in, shared(inner_in), name="inner")
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, shared(inner(x)), name="outer")
+    state = P.to_torch_layout(model)
+    assert np.array_equal(state["shared.weight"], state["inner.shared.weight"])  # as PyTorch
+    P.from_torch_layout(model, state)  # the same values: fine
+    state["inner.shared.weight"] = state["inner.shared.weight"] + 1
+    with pytest.raises(ValueError, match="'shared' is shared: .*different values"):
+        P.from_torch_layout(model, state)
