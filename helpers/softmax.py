@@ -303,6 +303,17 @@ def _require_softmax_classifier(model: keras.Model, caller: str) -> HeadCall:
     return head
 
 
+def _require_classes(dense: keras.layers.Dense, caller: str) -> None:
+    """Refuse a one-unit head: a softmax over one class is 1.0 whatever the input."""
+    if dense.units < 2:
+        raise ValueError(
+            f"{caller}: the head {dense.name!r} has {dense.units} unit: a softmax over one class "
+            "is 1.0 for every sample, and a sigmoid head (one logit, a binary classifier) has "
+            "no per-class weights to choose. It needs a softmax head of >= 2 units (for a "
+            "binary classifier, Dense(2) with softmax); logits and logit_contributions work."
+        )
+
+
 _FEATURES = "softmax__penultimate_features"
 _MASK = "softmax__token_mask"
 # model -> (model.outputs when built, the features model): one features model per classifier, so
@@ -436,6 +447,7 @@ def prediction_weights(model: keras.Model, x: object, batch_size: int = 256) -> 
     >>> pw = prediction_weights(model, x_test)       # pw.kernel_rows (n, d), pw.bias (n,)
     """
     head = _require_softmax_classifier(model, "prediction_weights")
+    _require_classes(head.dense, "prediction_weights")
     check_int("batch_size", batch_size)
     h, real = _token_features(model, head, x, batch_size)
     kernel, bias = class_weights(head.dense)
@@ -586,6 +598,7 @@ def train_classes(
     head = _require_softmax_classifier(model, "train_classes")
     dense = head.dense
     units = dense.units
+    _require_classes(dense, "train_classes")
     extras = _extras(dense)
     if extras:
         raise ValueError(
@@ -604,6 +617,14 @@ def train_classes(
         _class_index(labels, units, where, name="labels in y")
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     elif labels.ndim == 2 and labels.shape[1] == units:
+        check_finite("y", labels)
+        hot = (labels == 1).sum(axis=1)
+        bad = np.flatnonzero((hot != 1) | ((labels != 0) & (labels != 1)).any(axis=1))
+        if bad.size:
+            raise ValueError(
+                f"y row {int(bad[0])} is {labels[bad[0]].tolist()}: one-hot rows hold one 1 and "
+                f"0 elsewhere ({bad.size} row(s) do not); or pass integer labels (n,)."
+            )
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     else:
         raise ValueError(

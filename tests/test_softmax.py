@@ -803,3 +803,30 @@ def test_the_head_behind_a_masked_nested_encoder_is_found():
     ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0]], dtype="int32")
     pw = softmax.prediction_weights(model, ids)
     np.testing.assert_array_equal(pw.classes, model.predict(ids, verbose=0).argmax(axis=1))
+
+
+def test_train_classes_refuses_rows_that_are_not_one_hot(model):
+    x, y = data()
+    rows = np.eye(K, dtype="float32")[y]
+    rows[3] = 0.0
+    rows[3, :2] = 0.5
+    with pytest.raises(ValueError, match=r"y row 3 is \[0.5, 0.5, 0.0, 0.0, 0.0\]: one-hot"):
+        softmax.train_classes(model, x, rows, [1])
+    rows[3] = np.eye(K)[1] * 2
+    with pytest.raises(ValueError, match=r"y row 3 is \[0.0, 2.0, 0.0, 0.0, 0.0\]"):
+        softmax.train_classes(model, x, rows, [1])
+
+
+@pytest.mark.parametrize("activation", ["softmax", None])
+def test_a_one_unit_head_is_refused_where_classes_are_chosen(activation):
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(1, activation=activation, name="head")(inputs))
+    x, _ = data(8)
+    with pytest.raises(ValueError, match="'head' has 1 unit: a softmax over one class is 1.0"):
+        softmax.train_classes(model, x, np.zeros(8, int), [0])
+    with pytest.raises(ValueError, match="prediction_weights: the head 'head' has 1 unit"):
+        softmax.prediction_weights(model, x)
+    assert softmax.logits(model, x).shape == (8, 1)  # its one logit is still there
+    sigmoid = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="s")(inputs))
+    with pytest.raises(ValueError, match=r"with activations \['sigmoid'\]"):  # not a softmax
+        softmax.prediction_weights(sigmoid, x)
