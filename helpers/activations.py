@@ -58,6 +58,7 @@ import numpy as np
 from helpers._checks import check_bool, check_ids, check_int, check_path, closest_first
 from helpers._featurefolder import (
     INDEX_FILE,
+    INDEX_VERSION,
     OUR_FILE,
     NpyAppender,
     file_names,
@@ -724,8 +725,9 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
     """Check a folder ``extract_to_disk`` wrote against its ``index.json``; return the index.
 
     Refuses (ValueError, or FileNotFoundError for a missing file) a folder without an index (an
-    unfinished or interrupted run), and any file whose shape, dtype, samples, size or (when
-    ``checksum``, which reads every byte) CRC-32 differs from what the index records.
+    unfinished or interrupted run), an index of another version, listing no activation or one
+    file twice, and any file whose shape, dtype, samples, size or (when ``checksum``, which
+    reads every byte) CRC-32 differs from what the index records (or has no CRC-32 recorded).
 
     >>> verify_features("features")["samples"]   # 10662
     """
@@ -750,16 +752,37 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
             f"{str(index_path)!r} is not an index written by extract_to_disk "
             f"({type(error).__name__}: {error})"
         ) from None
+    if index.get("version") != INDEX_VERSION:
+        raise ValueError(
+            f"{str(index_path)!r} has version {index.get('version')!r}; this helpers package "
+            f"reads version {INDEX_VERSION} (written by its extract_to_disk)"
+        )
+    if not entries:
+        raise ValueError(f"{str(index_path)!r} lists no activations; it describes no features")
+    seen: dict[str, str] = {}
+    for key, name in files.items():
+        other = seen.setdefault(str(name).lower(), key)
+        if other != key:
+            raise ValueError(
+                f"{str(index_path)!r} lists one file, {name!r}, for two activations, {other!r} "
+                f"and {key!r}; each activation has its own file"
+            )
     for key, entry in entries.items():
         name = files[key]
         if not isinstance(name, str) or not OUR_FILE.fullmatch(name):
             raise ValueError(f"{str(index_path)!r} lists an invalid file name {name!r} for {key!r}")
+        if checksum and "crc32" not in entry:
+            raise ValueError(
+                f"{str(index_path)!r} records no crc32 for {key!r}, so checksum=True cannot "
+                "check its bytes; run extract_to_disk into the folder again (or pass "
+                "checksum=False to check sizes, shapes and dtypes only)"
+            )
         path = out_dir / name
         if not path.is_file():
             raise FileNotFoundError(
                 f"{str(index_path)!r} lists {name} for activation {key!r}, but it is missing"
             )
-        actual = index_entry(path, checksum=checksum and "crc32" in entry)
+        actual = index_entry(path, checksum=checksum)
         wrong = [
             f"{field}: index {entry.get(field)!r}, file {actual[field]!r}"
             for field in actual
