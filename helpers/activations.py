@@ -46,6 +46,7 @@ import math
 import operator
 import os
 import sys
+import warnings
 import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -227,12 +228,22 @@ def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str,
     if hit is not None and len(hit[0]) == len(graph) and all(map(operator.is_, hit[0], graph)):
         return hit[1], hit[2]
     tensors, keys = _resolve(model, request)
+    left_out: tuple[tuple[str, tuple], ...] = ()
+    if request is None and all(t.shape[0] is None for t in inputs):  # every layer: skip these
+        left_out = tuple(
+            (k, tuple(tensors[k].shape))
+            for k in keys
+            if not tensors[k].shape or tensors[k].shape[0] is not None
+        )
+        keys = tuple(k for k in keys if k not in dict(left_out))
+        if not keys:
+            raise _not_batch_first(*left_out[0], None)
     extractor = keras.Model(
         inputs[0] if len(inputs) == 1 else inputs,
         {k: tensors[k] for k in keys},
         name=f"{model.name}_features",
     )
-    per_model[request] = (graph, extractor, keys)
+    per_model[request] = (graph, extractor, keys, left_out)
     _embedding_inputs(model)  # cached with the sub-model: extract's per-batch id checks
     return extractor, keys
 
@@ -496,6 +507,15 @@ def _prepare(
     if check is not None:
         check(keys)
     _check_batch(model, _as_inputs(model, batches.first, batches.hint), batches.hint)
+    left_out = _CACHE[model][request][3]
+    if left_out:
+        shown = ", ".join(f"{key!r} {shape}" for key, shape in left_out)
+        warnings.warn(
+            f"left out {len(left_out)} activation(s) of model {model.name!r} without a batch "
+            f"axis: {shown}. They reduce or reshape across samples (e.g. a mean over the "
+            "batch), so they have no row per sample; every other layer is extracted",
+            stacklevel=3,
+        )
     return batches, extractor, keys
 
 
@@ -554,7 +574,8 @@ def extract(
     list of batches as ``iter(batches)``. A Sequential model without inputs is built from x's
     shape. Returns {activation name: numpy array} with one row per sample, in input order, in
     the order asked for. An activation without a batch axis (e.g. a mean over the batch) is
-    refused with ValueError.
+    refused with ValueError when named; with ``layers=None`` it is left out, with a warning
+    naming it (``feature_extractor(model)`` leaves it out too).
 
     >>> extract(model, x, ["extractor"])["extractor"].shape   # (len(x), 100)
     """

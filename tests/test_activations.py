@@ -1180,3 +1180,20 @@ def test_verify_features_refuses_an_index_it_cannot_trust(tmp_path):
     assert verify_features(tmp_path, checksum=False)["samples"] == 4  # sizes still match
     with pytest.raises(ValueError, match="records no crc32 for 'a', so checksum=True cannot"):
         verify_features(tmp_path, checksum=True)
+
+
+def test_every_layer_leaves_out_only_an_activation_without_a_batch_axis_and_says_so():
+    inp = keras.Input((3,), name="x")
+    h = L.Dense(4, name="h")(inp)
+    mean = keras.ops.mean(h, axis=0)  # (4,): one row for the whole batch
+    out = L.Dense(2, name="out")(h - mean)
+    model = keras.Model(inp, out)
+    x = data(5, 3)
+    names = activation_names(model)
+    mean_name = next(n for n in names if n.startswith("mean"))
+    with pytest.warns(UserWarning, match=rf"left out 1 activation.*'{mean_name}' \(4,\)"):
+        got = extract(model, x)
+    assert list(got) == [n for n in names if n != mean_name]
+    np.testing.assert_allclose(got["out"], model.predict(x, verbose=0), **CLOSE)
+    with pytest.raises(ValueError, match=rf"activation '{mean_name}' has shape \(4,\)"):
+        extract(model, x, [mean_name])
