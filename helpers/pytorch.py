@@ -31,6 +31,7 @@ __all__ = [
     "torch_linear",
     "torch_lstm",
     "torch_multihead_attention",
+    "torch_rnn",
 ]
 
 TORCH_GRU_ORDER = (1, 0, 2)  # PyTorch: r, z, n, i.e. Keras blocks 1, 0, 2
@@ -46,12 +47,15 @@ _TORCH_KINDS: dict[str, type[keras.layers.Layer]] = {
     "SeparableConv2D": keras.layers.SeparableConv2D,
     "LSTM": keras.layers.LSTM,
     "GRU": keras.layers.GRU,
+    "SimpleRNN": keras.layers.SimpleRNN,
     "Bidirectional": keras.layers.Bidirectional,
     "BatchNormalization": keras.layers.BatchNormalization,
     "LayerNormalization": keras.layers.LayerNormalization,
     "MultiHeadAttention": keras.layers.MultiHeadAttention,
 }
 SUPPORTED_TORCH = tuple(_TORCH_KINDS)
+_RNNS = ("LSTM", "GRU", "SimpleRNN")  # nn.LSTM, nn.GRU, nn.RNN
+_RNN_ACTIVATIONS = {"tanh": keras.activations.tanh, "relu": keras.activations.relu}
 _WITH_BIAS = (
     "Dense",
     "Conv1D",
@@ -79,16 +83,25 @@ def _refusal(layer: keras.layers.Layer, kind: str, alone: bool = True) -> str | 
     """Why this layer of a supported kind has no exact PyTorch counterpart, or None. `alone`:
     the layer is converted on its own, not as one direction of a Bidirectional."""
     name = f"{kind} '{layer.name}'"
-    if kind in ("LSTM", "GRU"):
+    if kind in _RNNS:
         cell = layer.cell
+        torch_name = "RNN" if kind == "SimpleRNN" else kind
         if alone and layer.go_backwards:
             return (
                 f"{name} has go_backwards=True: it reads the sequence last step first and "
-                f"returns its steps in that reversed order. nn.{kind} has no such flag, so its "
+                f"returns its steps in that reversed order. nn.{torch_name} has no such flag, so "
+                "its "
                 "weights alone would silently compute another function. Convert the whole "
                 "Bidirectional it belongs to (PyTorch's `_reverse` weights), or a layer with "
                 "go_backwards=False that you feed x[:, ::-1]."
             )
+        if kind == "SimpleRNN":
+            if cell.activation not in _RNN_ACTIVATIONS.values():
+                return (
+                    f"{name} uses activation={_function_name(cell.activation)}; nn.RNN's "
+                    "nonlinearity is 'tanh' or 'relu' only (keras.activations.tanh or .relu)."
+                )
+            return None
         act, rec = cell.activation, cell.recurrent_activation
         if act is not keras.activations.tanh or rec is not keras.activations.sigmoid:
             return (
@@ -106,14 +119,18 @@ def _refusal(layer: keras.layers.Layer, kind: str, alone: bool = True) -> str | 
     if kind == "Bidirectional":
         directions = (layer.forward_layer, layer.backward_layer)
         kinds = [
-            next((k for k in ("LSTM", "GRU") if isinstance(d, _TORCH_KINDS[k])), None)
-            for d in directions
+            next((k for k in _RNNS if isinstance(d, _TORCH_KINDS[k])), None) for d in directions
         ]
         if None in kinds or kinds[0] != kinds[1]:
             return (
                 f"{name} wraps {type(directions[0]).__name__} and {type(directions[1]).__name__}; "
-                "PyTorch's bidirectional nn.LSTM/nn.GRU needs LSTM or GRU in both directions."
+                "PyTorch's bidirectional nn.LSTM/GRU/RNN needs one of LSTM, GRU or SimpleRNN in "
+                "both directions."
             )
+        if kinds[0] == "SimpleRNN" and directions[0].cell.activation is not (
+            directions[1].cell.activation
+        ):
+            return f"{name}'s two directions use different activations; nn.RNN uses one."
         if layer.merge_mode != "concat":
             return (
                 f"{name} has merge_mode={layer.merge_mode!r}; PyTorch's bidirectional RNN "
@@ -218,7 +235,7 @@ def _rnn_state(layer: keras.layers.Layer, kind: str, suffix: str = "") -> dict[s
     state = {f"weight_ih_l0{suffix}": w_ih, f"weight_hh_l0{suffix}": w_hh}
     if cell.use_bias:
         bias = numpy_copy(cell.bias)
-        if kind == "LSTM":
+        if kind in ("LSTM", "SimpleRNN"):  # one Keras bias: PyTorch's two add up to it
             state[f"bias_ih_l0{suffix}"] = bias
             state[f"bias_hh_l0{suffix}"] = np.zeros_like(bias)
         else:
@@ -237,7 +254,7 @@ def _rnn_values(
     values = [(cell.kernel, w_ih.T), (cell.recurrent_kernel, w_hh.T)]
     if cell.use_bias:
         b_ih, b_hh = arrays[f"bias_ih_l0{suffix}"], arrays[f"bias_hh_l0{suffix}"]
-        if kind == "LSTM":
+        if kind in ("LSTM", "SimpleRNN"):
             values.append((cell.bias, b_ih + b_hh))
         else:
             values.append((cell.bias, np.stack([_gru_blocks(b_ih, 0), _gru_blocks(b_hh, 0)])))
@@ -266,10 +283,10 @@ def _layer_to_torch(layer: keras.layers.Layer, kind: str) -> dict[str, np.ndarra
         }
         if layer.use_bias:
             state["pointwise.bias"] = numpy_copy(layer.bias)
-    elif kind in ("LSTM", "GRU"):
+    elif kind in _RNNS:
         state = _rnn_state(layer, kind)
     elif kind == "Bidirectional":
-        inner = "LSTM" if isinstance(layer.forward_layer, keras.layers.LSTM) else "GRU"
+        inner = _kind_of(layer.forward_layer)
         state = {
             **_rnn_state(layer.forward_layer, inner),
             **_rnn_state(layer.backward_layer, inner, "_reverse"),
@@ -330,10 +347,10 @@ def _layer_values(
         ]
         if layer.use_bias:
             values.append((layer.bias, arrays["pointwise.bias"]))
-    elif kind in ("LSTM", "GRU"):
+    elif kind in _RNNS:
         values = _rnn_values(layer, kind, arrays)
     elif kind == "Bidirectional":
-        inner = "LSTM" if isinstance(layer.forward_layer, keras.layers.LSTM) else "GRU"
+        inner = _kind_of(layer.forward_layer)
         values = [
             *_rnn_values(layer.forward_layer, inner, arrays),
             *_rnn_values(layer.backward_layer, inner, arrays, "_reverse"),
@@ -450,13 +467,14 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     cross-correlations, so nothing is flipped); DepthwiseConvND -> nn.ConvNd(in, in*mult,
     groups=in) `weight` (in*mult, 1, *kernel); SeparableConvND -> two nn.ConvNd
     `depthwise.weight` (groups=in, no bias) and `pointwise.weight` (1x1), `pointwise.bias`;
-    LSTM/GRU -> `weight_ih_l0` (G*units, in), `weight_hh_l0` (G*units, units), `bias_ih_l0`,
-    `bias_hh_l0` (Keras' single LSTM bias goes to `bias_ih_l0`, `bias_hh_l0` is zeros, as
-    PyTorch adds the two; GRU gates are reordered from Keras' (z, r, h) to PyTorch's (r, z, n));
-    Bidirectional(LSTM|GRU, merge_mode="concat") -> nn.LSTM/GRU(bidirectional=True), the
-    backward direction under the same names with `_reverse`. An LSTM/GRU with go_backwards=True
-    on its own (also a Bidirectional's `backward_layer` taken alone) is refused: nn.LSTM/GRU
-    has no such flag, and the same weights compute another function there.
+    LSTM/GRU/SimpleRNN (nn.RNN, nonlinearity its activation, tanh or relu) -> `weight_ih_l0`
+    (G*units, in), `weight_hh_l0` (G*units, units), `bias_ih_l0`, `bias_hh_l0` (Keras' single
+    LSTM or SimpleRNN bias goes to `bias_ih_l0`, `bias_hh_l0` is zeros, as PyTorch adds the
+    two; GRU gates are reordered from Keras' (z, r, h) to PyTorch's (r, z, n));
+    Bidirectional(LSTM|GRU|SimpleRNN, merge_mode="concat") -> bidirectional=True, the
+    backward direction under the same names with `_reverse`. An RNN with go_backwards=True on
+    its own (also a Bidirectional's `backward_layer` taken alone) is refused: nn.LSTM/GRU/RNN
+    have no such flag, and the same weights compute another function there.
     BatchNormalization -> nn.BatchNormNd `weight` (gamma; ones with scale=False), `bias` (beta;
     zeros with center=False; neither key with both False: affine=False), `running_mean`,
     `running_var`, `num_batches_tracked` (0: Keras does not count batches). Create the module
@@ -749,6 +767,32 @@ def torch_lstm(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         i, f, g, o = np.split(x[:, t] @ w_ih.T + h @ w_hh.T + b, 4, axis=1)
         c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
         h = _sigmoid(o) * np.tanh(c)
+        out.append(h)
+    return np.stack(out, axis=1)
+
+
+def torch_rnn(
+    state: dict[str, np.ndarray], x: np.ndarray, nonlinearity: str = "tanh"
+) -> np.ndarray:
+    """nn.RNN(batch_first=True) in numpy; returns every step's h, shape (batch, time, units):
+    ``h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)`` with act ``nonlinearity``, "tanh" or "relu"
+    (Keras SimpleRNN's activation). With `_reverse` keys both directions are concatenated.
+
+    >>> torch_rnn(to_torch_layout(simple_rnn), x).shape  # doctest: +SKIP
+    (2, 5, 4)
+    """
+    if nonlinearity not in _RNN_ACTIVATIONS:
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu' (nn.RNN's); got {nonlinearity!r}")
+    both = _bidirectional(lambda s, v: torch_rnn(s, v, nonlinearity), state, x)
+    if both is not None:
+        return both
+    w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
+    b = state.get("bias_ih_l0", 0.0) + state.get("bias_hh_l0", 0.0)
+    h = np.zeros((x.shape[0], w_hh.shape[1]), dtype=x.dtype)
+    out = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ w_ih.T + h @ w_hh.T + b
+        h = np.tanh(z) if nonlinearity == "tanh" else np.maximum(z, 0)
         out.append(h)
     return np.stack(out, axis=1)
 

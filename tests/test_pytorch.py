@@ -185,6 +185,7 @@ def round_trip_layers() -> list[tuple[keras.layers.Layer, tuple]]:
         (layers.SeparableConv2D(3, 2, name="sc2"), (None, 5, 5, 2)),
         (layers.LSTM(3, name="l"), (None, 5, 4)),
         (layers.GRU(3, name="g"), (None, 5, 4)),
+        (layers.SimpleRNN(3, activation="relu", name="r"), (None, 5, 4)),
         (layers.Bidirectional(layers.LSTM(3, name="l"), name="bi"), (None, 5, 4)),
         (layers.BatchNormalization(name="bn"), (None, 5, 3)),
         (layers.LayerNormalization(name="ln"), (None, 5, 3)),
@@ -223,7 +224,7 @@ def test_loading_a_torch_state_then_exporting_gives_it_back(index):
     back = P.to_torch_layout(layer)
     for suffix in ("", "_reverse"):
         if f"bias_hh_l0{suffix}" in state and isinstance(
-            getattr(layer, "forward_layer", layer), layers.LSTM
+            getattr(layer, "forward_layer", layer), (layers.LSTM, layers.SimpleRNN)
         ):
             # Keras keeps one LSTM bias: PyTorch's two come back as their float32 sum, exactly.
             np.testing.assert_array_equal(
@@ -596,6 +597,7 @@ def test_supported_torch_kinds_are_the_ones_that_convert():
         "SeparableConv2D",
         "LSTM",
         "GRU",
+        "SimpleRNN",
         "Bidirectional",
         "BatchNormalization",
         "LayerNormalization",
@@ -769,3 +771,28 @@ def test_a_layer_shared_by_an_outer_and_a_nested_model_needs_one_value():
     state["inner.shared.weight"] = state["inner.shared.weight"] + 1
     with pytest.raises(ValueError, match="'shared' is shared: .*different values"):
         P.from_torch_layout(model, state)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_simple_rnn_is_torch_rnn_alone_and_bidirectional(activation):
+    rnn = layers.SimpleRNN(4, activation=activation, return_sequences=True, name="r")
+    y = built(rnn, X_SEQ)
+    state = P.to_torch_layout(rnn)
+    assert {k: v.shape for k, v in state.items()} == {
+        "weight_ih_l0": (4, 4), "weight_hh_l0": (4, 4), "bias_ih_l0": (4,), "bias_hh_l0": (4,)
+    }  # fmt: skip
+    np.testing.assert_allclose(P.torch_rnn(state, X_SEQ, activation), y, atol=1e-5)
+    bi = layers.Bidirectional(
+        layers.SimpleRNN(3, activation=activation, return_sequences=True, name="r"), name="bi"
+    )
+    y = built(bi, X_SEQ)
+    np.testing.assert_allclose(P.torch_rnn(P.to_torch_layout(bi), X_SEQ, activation), y, atol=1e-5)
+
+
+def test_simple_rnn_without_a_torch_nonlinearity_is_refused():
+    rnn = layers.SimpleRNN(2, activation="sigmoid", name="s")
+    rnn(X_SEQ)
+    with pytest.raises(ValueError, match="activation=sigmoid; nn.RNN's nonlinearity is 'tanh'"):
+        P.to_torch_layout(rnn)
+    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu'"):
+        P.torch_rnn({}, X_SEQ, "sigmoid")
