@@ -96,10 +96,11 @@ def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeyp
                       "--sequence-length", "8", "--embedding-dim", "4", "--num-filters", "2",
                       "--feature-dim", "3", "--batch-size", "16", "--quiet"])  # fmt: skip
     # Labels and run info are written before the features start (extract_to_disk then writes
-    # index.json last); the old index is gone, so an interrupted run does not look finished.
+    # index.json last); the old index and the old run's features are gone first, so an
+    # interrupted run neither looks finished nor leaves old features beside new labels.
     # The run holds --out's lock meanwhile, and removes the lock file when it stops.
-    assert seen == [[".helpers.lock", "extractor.npy", "labels.npy", "textcnn_run.json"]]
-    assert files(out) == ["extractor.npy", "labels.npy", "textcnn_run.json"]
+    assert seen == [[".helpers.lock", "labels.npy", "textcnn_run.json"]]
+    assert files(out) == ["labels.npy", "textcnn_run.json"]
     assert np.load(out / "labels.npy").shape == (40,)
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 
 from helpers import textcnn
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_size": 6}
 
 
@@ -18,11 +15,6 @@ SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_s
 def fresh_session():
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-
-
-def files(folder) -> list[str]:
-    """The names in ``folder`` (a finished or failed run leaves no lock file)."""
-    return sorted(p.name for p in folder.iterdir())
 
 
 def shapes(model):
