@@ -534,6 +534,15 @@ def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -
     `num_batches_tracked` is checked (an integer) and dropped: Keras has no counterpart.
     `from_torch_layout(layer, to_torch_layout(layer))` leaves every weight bit-identical.
 
+    Shapes cannot catch every mistake in a state dict made by hand: a square (n x n) Linear
+    weight left untransposed, LSTM or GRU gates in another order, the two directions of a
+    bidirectional RNN swapped, q/k/v stacked in another order in `in_proj_weight`, a square conv
+    kernel's spatial axes swapped, a depthwise weight's channel and multiplier order, or
+    `running_mean` and `running_var` swapped all have the right shapes. Check one forward pass:
+    the layer's output against `torch_linear`, `torch_conv`, `torch_lstm`, `torch_gru`,
+    `torch_rnn`, `torch_batch_norm`, `torch_layer_norm` or `torch_multihead_attention` on the
+    same input.
+
     >>> from_torch_layout(dense, {"weight": w, "bias": b})  # doctest: +SKIP
     """
     entries = _entries(layer, "from_torch_layout")
