@@ -21,6 +21,19 @@ from helpers._layers import numpy_copy, own_weights, require_built, require_laye
 __all__ = ["WeightRow", "format_weight_table", "lstm_gates", "weight_table"]
 
 LSTM_GATES = ("input", "forget", "cell", "output")  # Keras and PyTorch share this order
+_ATTENTION_AXES = {
+    **{
+        part: {
+            "kernel": ("input_dim", "num_heads", f"{size}_dim"),
+            "bias": ("num_heads", f"{size}_dim"),
+        }
+        for part, size in (("query", "key"), ("key", "key"), ("value", "value"))
+    },
+    "attention_output": {
+        "kernel": ("num_heads", "value_dim", "output_dim"),
+        "bias": ("output_dim",),
+    },
+}
 _SPATIAL = {1: ("kernel_w",), 2: ("kernel_h", "kernel_w"), 3: ("kernel_d", "kernel_h", "kernel_w")}
 
 
@@ -97,7 +110,13 @@ def _axes_for(layer: keras.layers.Layer, name: str, shape: tuple[int, ...]) -> t
             "recurrent_kernel": ("units", "units"),
             "bias": ("units",),
         }.get(name)
-    elif isinstance(layer, (L.BatchNormalization, L.LayerNormalization)) and name in (
+    elif isinstance(layer, L.EinsumDense) and layer.name in _ATTENTION_AXES:
+        # a MultiHeadAttention's projections (Keras names them query, key, value,
+        # attention_output), for (batch, seq, features) inputs
+        expected = _ATTENTION_AXES[layer.name].get(name)
+    elif isinstance(
+        layer, (L.BatchNormalization, L.LayerNormalization, L.GroupNormalization)
+    ) and name in (
         "gamma",
         "beta",
         "moving_mean",

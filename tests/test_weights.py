@@ -499,3 +499,22 @@ def test_lstm_gates_errors():
         W.lstm_gates(layers.GRU(2, name="g"))
     with pytest.raises(ValueError, match="LSTM 'lazy' was never built"):
         W.lstm_gates(layers.LSTM(2, name="lazy"))
+
+
+def test_attention_and_group_norm_axes_are_named():
+    q, v = keras.Input((4, 6), name="q"), keras.Input((5, 8), name="v")
+    h = layers.MultiHeadAttention(2, 3, value_dim=4, name="mha")(q, v)
+    model = keras.Model([q, v], layers.GroupNormalization(2, name="gn")(h))
+    axes = {r.path: r.axes for r in W.weight_table(model)}
+    assert axes == {
+        "mha/query/kernel": ("input_dim", "num_heads", "key_dim"),
+        "mha/query/bias": ("num_heads", "key_dim"),
+        "mha/key/kernel": ("input_dim", "num_heads", "key_dim"),
+        "mha/key/bias": ("num_heads", "key_dim"),
+        "mha/value/kernel": ("input_dim", "num_heads", "value_dim"),
+        "mha/value/bias": ("num_heads", "value_dim"),
+        "mha/attention_output/kernel": ("num_heads", "value_dim", "output_dim"),
+        "mha/attention_output/bias": ("output_dim",),
+        "gn/gamma": ("features",),
+        "gn/beta": ("features",),
+    }
