@@ -400,7 +400,7 @@ def _read_data(
             splits = {"all": data.synthetic_reviews(args.synthetic_size, seed=args.seed)}
             return splits, f"synthetic corpus ({len(splits['all'][0])} sentences)"
         elif args.data.is_dir():
-            splits = {"all": data.load_polarity(args.data)}
+            splits = {"all": data.load_polarity(args.data, args.encoding)}
         else:
             splits = {"all": readers[args.format](args.data, args.encoding)}
     except (OSError, ValueError) as error:

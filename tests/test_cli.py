@@ -339,3 +339,14 @@ def test_an_overwrite_run_leaves_no_file_of_an_older_run(tmp_path):
     assert cli.main(["--synthetic-size", "40", "--epochs", "1", "--out", str(out), "--quiet",
                      "--overwrite"]) == 0  # fmt: skip
     assert files(out) == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
+
+
+@pytest.mark.backend_independent
+def test_encoding_reaches_a_polarity_folder(tmp_path, capsys):
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    for name in ("rt-polarity.pos", "rt-polarity.neg"):
+        (folder / name).write_bytes("un film réussi\n".encode("latin-1") * 10)
+    with pytest.raises(SystemExit) as info:  # a wrong --encoding is used, so it is refused
+        cli.main(["--data", str(folder), "--encoding", "utf-8", "--out", str(tmp_path / "o")])
+    assert info.value.code == 2 and "is not valid utf-8" in capsys.readouterr().err
