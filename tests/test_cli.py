@@ -242,8 +242,10 @@ def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, 
     out = str(tmp_path / "out")
     file = tmp_path / "all.txt"
     file.write_text("0 a\n1 b\n")
+    other = tmp_path / "test.txt"
+    other.write_text("0 c\n1 d\n")
     cases = [
-        (["--train", str(file), "--test", str(file), "--format", "label-text"],
+        (["--train", str(file), "--test", str(other), "--format", "label-text"],
          "add --preset kim-rand"),
         (["--folds", "5"], "--folds is part of Kim's protocol: add --preset kim-rand"),
         (["--keep-case"], "--keep-case is part of Kim's protocol: add --preset kim-rand"),
