@@ -27,6 +27,8 @@ def file_names(keys: tuple[str, ...]) -> dict[str, str]:
     taken: set[str] = {INDEX_FILE.lower()}
     for key in keys:
         stem = re.sub(r"[^\w@\[\],.=-]", "_", key.replace("/", "__"))
+        if stem.startswith("."):  # ".hidden" or "..": not hidden, not a folder, once on disk
+            stem = f"_{stem}"
         name, n = f"{stem}.npy", 1
         while name.lower() in taken:
             n += 1

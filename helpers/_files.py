@@ -1,7 +1,7 @@
 """Atomic writes: a file shows up under its final name only once it is complete.
 
-Everything is first written to a hidden ``.<name>.<random>.partial`` file in the target folder
-(same file system, so the final ``os.replace`` is atomic), flushed and fsynced, then renamed.
+Everything is first written to a hidden ``.<name>.<random>.helpers.partial`` file in the target
+folder (same file system, so the final ``os.replace`` is atomic), flushed and fsynced, then renamed.
 On any error, KeyboardInterrupt included, the partial file is removed and an older file under the
 final name is left as it was. Files get the usual permissions (``0o666`` minus the umask), like
 ``np.save`` or ``open`` would give them.
@@ -32,7 +32,8 @@ import numpy as np
 
 _MODES = ("w", "wb")
 LOCK_FILE = ".helpers.lock"
-_PARTIAL = re.compile(r"\..+\.[0-9a-f]{8}\.partial")  # what create_temp names
+# What create_temp names, and nothing a user would: a user's own ".x.1234abcd.partial" is kept.
+_PARTIAL = re.compile(r"\..+\.[0-9a-f]{8}\.helpers\.partial")
 
 
 class FolderBusyError(RuntimeError):
@@ -40,19 +41,19 @@ class FolderBusyError(RuntimeError):
 
 
 def create_temp(folder: str | os.PathLike, name: str, mode: str = "wb") -> tuple[Path, IO]:
-    """A new hidden ``.<name>.<random>.partial`` file in ``folder``, opened exclusively.
+    """A new hidden ``.<name>.<random>.helpers.partial`` file in ``folder``, opened exclusively.
 
     The caller closes the file and renames or removes it. (Not tempfile.mkstemp: its files are
     private, 0600, and renamed into place they would stay unreadable to other users.)
 
-    >>> temp, file = create_temp("features", "wide.npy")   # features/.wide.npy.1f2e3d4c.partial
+    >>> temp, file = create_temp("features", "wide.npy")   # .wide.npy.1f2e3d4c.helpers.partial
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}; got {mode!r}")
     folder = Path(folder)
     encoding = None if "b" in mode else "utf-8"
     while True:
-        path = folder / f".{name}.{secrets.token_hex(4)}.partial"
+        path = folder / f".{name}.{secrets.token_hex(4)}.helpers.partial"
         try:
             return path, open(path, mode.replace("w", "x"), encoding=encoding)  # noqa: SIM115
         except FileExistsError:
@@ -117,10 +118,10 @@ def save_npy(path: str | os.PathLike, array: Any) -> None:
 
 
 def stale_partials(folder: str | os.PathLike) -> list[Path]:
-    """The hidden ``.<name>.<random>.partial`` files in ``folder`` (left by a killed run, or being
-    written by a live one: only call it while holding ``locked_folder(folder)``).
+    """The hidden ``.<name>.<random>.helpers.partial`` files in ``folder`` (left by a killed run,
+    or being written by a live one: only call it while holding ``locked_folder(folder)``).
 
-    >>> stale_partials("features")   # [PosixPath('features/.extractor.npy.1f2e3d4c.partial')]
+    >>> [p.name for p in stale_partials("features")]   # ['.extractor.npy.1f2e3d4c.helpers.partial']
     """
     return sorted(p for p in Path(folder).iterdir() if _PARTIAL.fullmatch(p.name) and p.is_file())
 

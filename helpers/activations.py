@@ -46,6 +46,7 @@ import math
 import operator
 import os
 import sys
+import warnings
 import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,6 +59,7 @@ import numpy as np
 from helpers._checks import check_bool, check_ids, check_int, check_path, closest_first
 from helpers._featurefolder import (
     INDEX_FILE,
+    INDEX_VERSION,
     OUR_FILE,
     NpyAppender,
     file_names,
@@ -226,12 +228,22 @@ def _extractor(model: keras.Model, layers: Any) -> tuple[keras.Model, tuple[str,
     if hit is not None and len(hit[0]) == len(graph) and all(map(operator.is_, hit[0], graph)):
         return hit[1], hit[2]
     tensors, keys = _resolve(model, request)
+    left_out: tuple[tuple[str, tuple], ...] = ()
+    if request is None and all(t.shape[0] is None for t in inputs):  # every layer: skip these
+        left_out = tuple(
+            (k, tuple(tensors[k].shape))
+            for k in keys
+            if not tensors[k].shape or tensors[k].shape[0] is not None
+        )
+        keys = tuple(k for k in keys if k not in dict(left_out))
+        if not keys:
+            raise _not_batch_first(*left_out[0], None)
     extractor = keras.Model(
         inputs[0] if len(inputs) == 1 else inputs,
         {k: tensors[k] for k in keys},
         name=f"{model.name}_features",
     )
-    per_model[request] = (graph, extractor, keys)
+    per_model[request] = (graph, extractor, keys, left_out)
     _embedding_inputs(model)  # cached with the sub-model: extract's per-batch id checks
     return extractor, keys
 
@@ -495,6 +507,15 @@ def _prepare(
     if check is not None:
         check(keys)
     _check_batch(model, _as_inputs(model, batches.first, batches.hint), batches.hint)
+    left_out = _CACHE[model][request][3]
+    if left_out:
+        shown = ", ".join(f"{key!r} {shape}" for key, shape in left_out)
+        warnings.warn(
+            f"left out {len(left_out)} activation(s) of model {model.name!r} without a batch "
+            f"axis: {shown}. They reduce or reshape across samples (e.g. a mean over the "
+            "batch), so they have no row per sample; every other layer is extracted",
+            stacklevel=3,
+        )
     return batches, extractor, keys
 
 
@@ -553,7 +574,8 @@ def extract(
     list of batches as ``iter(batches)``. A Sequential model without inputs is built from x's
     shape. Returns {activation name: numpy array} with one row per sample, in input order, in
     the order asked for. An activation without a batch axis (e.g. a mean over the batch) is
-    refused with ValueError.
+    refused with ValueError when named; with ``layers=None`` it is left out, with a warning
+    naming it (``feature_extractor(model)`` leaves it out too).
 
     >>> extract(model, x, ["extractor"])["extractor"].shape   # (len(x), 100)
     """
@@ -724,8 +746,9 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
     """Check a folder ``extract_to_disk`` wrote against its ``index.json``; return the index.
 
     Refuses (ValueError, or FileNotFoundError for a missing file) a folder without an index (an
-    unfinished or interrupted run), and any file whose shape, dtype, samples, size or (when
-    ``checksum``, which reads every byte) CRC-32 differs from what the index records.
+    unfinished or interrupted run), an index of another version, listing no activation or one
+    file twice, and any file whose shape, dtype, samples, size or (when ``checksum``, which
+    reads every byte) CRC-32 differs from what the index records (or has no CRC-32 recorded).
 
     >>> verify_features("features")["samples"]   # 10662
     """
@@ -750,16 +773,37 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
             f"{str(index_path)!r} is not an index written by extract_to_disk "
             f"({type(error).__name__}: {error})"
         ) from None
+    if index.get("version") != INDEX_VERSION:
+        raise ValueError(
+            f"{str(index_path)!r} has version {index.get('version')!r}; this helpers package "
+            f"reads version {INDEX_VERSION} (written by its extract_to_disk)"
+        )
+    if not entries:
+        raise ValueError(f"{str(index_path)!r} lists no activations; it describes no features")
+    seen: dict[str, str] = {}
+    for key, name in files.items():
+        other = seen.setdefault(str(name).lower(), key)
+        if other != key:
+            raise ValueError(
+                f"{str(index_path)!r} lists one file, {name!r}, for two activations, {other!r} "
+                f"and {key!r}; each activation has its own file"
+            )
     for key, entry in entries.items():
         name = files[key]
         if not isinstance(name, str) or not OUR_FILE.fullmatch(name):
             raise ValueError(f"{str(index_path)!r} lists an invalid file name {name!r} for {key!r}")
+        if checksum and "crc32" not in entry:
+            raise ValueError(
+                f"{str(index_path)!r} records no crc32 for {key!r}, so checksum=True cannot "
+                "check its bytes; run extract_to_disk into the folder again (or pass "
+                "checksum=False to check sizes, shapes and dtypes only)"
+            )
         path = out_dir / name
         if not path.is_file():
             raise FileNotFoundError(
                 f"{str(index_path)!r} lists {name} for activation {key!r}, but it is missing"
             )
-        actual = index_entry(path, checksum=checksum and "crc32" in entry)
+        actual = index_entry(path, checksum=checksum)
         wrong = [
             f"{field}: index {entry.get(field)!r}, file {actual[field]!r}"
             for field in actual

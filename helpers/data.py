@@ -487,12 +487,28 @@ TREC_CLASSES = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 _BOMS = (("utf-8-sig", b"\xef\xbb\xbf"), ("utf-16", b"\xff\xfe"), ("utf-16", b"\xfe\xff"))
 
 
+def _refuse_mixed(raw: bytes, error: UnicodeDecodeError) -> None:
+    """Raise ValueError if bytes that are not UTF-8 also hold a line of non-ASCII UTF-8: one
+    encoding for the whole file would turn one of the two kinds of line into mojibake."""
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.isascii():
+            with contextlib.suppress(UnicodeDecodeError):
+                line.decode("utf-8")
+                bad = raw[: error.start].count(b"\n") + 1
+                raise ValueError(
+                    f"it mixes encodings: line {number} is UTF-8 text with non-ASCII "
+                    f"characters, line {bad} is not UTF-8 (latin-1?), so any one encoding "
+                    "reads some words wrongly; convert the file to one encoding (e.g. UTF-8)"
+                )
+
+
 def detect_encoding(raw: bytes) -> str:
     """The encoding a text file's bytes are in: a BOM decides, else UTF-8 if they decode as
     UTF-8, else latin-1 (cp1252 where its printable characters 0x80-0x9f appear).
 
     Raises ValueError for bytes that are none of these read correctly: NUL bytes without a
-    UTF-16 BOM (UTF-16 or binary data), or C0 control characters other than tab and newlines.
+    UTF-16 BOM (UTF-16 or binary data), C0 control characters other than tab and newlines, or a
+    file whose lines mix UTF-8 and another encoding.
 
     >>> detect_encoding("naïve".encode("latin-1")), detect_encoding("naïve".encode())
     ('latin-1', 'utf-8')
@@ -508,8 +524,8 @@ def detect_encoding(raw: bytes) -> str:
     try:
         raw.decode("utf-8")
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as error:
+        _refuse_mixed(raw, error)
     controls = sorted({byte for byte in raw if byte < 0x20 and byte not in b"\t\n\r\f"})
     if controls:
         raise ValueError(
@@ -527,8 +543,12 @@ def detect_encoding(raw: bytes) -> str:
     return "cp1252"
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str]:
-    """The non-blank lines of a text file, stripped; the encoding detected unless given.
+    """The non-blank lines of a text file, stripped; the encoding detected unless given. Lines
+    end at ``\n``, ``\r\n`` or ``\r`` only (a form feed or U+2028 stays inside its line).
 
     With ``encoding=None`` it is chosen by ``detect_encoding``; a given encoding is applied
     strictly, and bytes it cannot decode raise ValueError naming the file and line.
@@ -557,7 +577,9 @@ def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str
             f"{str(file)!r} line {line} is not valid {encoding}: {error.reason}; pass the "
             "file's real encoding, or encoding=None to detect it"
         ) from None
-    return [stripped for line in text.splitlines() if (stripped := line.strip())]
+    # Only \n, \r\n and \r end a line: str.splitlines would also split one sentence at \f,
+    # U+0085 (NEL, latin-1 byte 0x85) or U+2028 inside it.
+    return [stripped for line in _LINE_END.split(text) if (stripped := line.strip())]
 
 
 def load_class_files(
@@ -596,6 +618,9 @@ def _class_lines(
     return texts, np.asarray(labels, dtype="int32")
 
 
+_MAX_LABEL = 2**31 - 1  # labels are stored as int32
+
+
 def load_labeled(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], np.ndarray]:
@@ -612,11 +637,11 @@ def load_labeled(
     texts: list[str] = []
     labels: list[int] = []
     for number, line in enumerate(read_lines(path, encoding), start=1):
-        label, _, text = line.partition(" ")
-        if not label.isdigit():
+        label, text = (*line.split(None, 1), "")[:2]  # a space or a tab after the label
+        if not (label.isascii() and label.isdigit() and int(label) <= _MAX_LABEL):
             raise ValueError(
                 f"{Path(path).name} non-blank line {number}: expected 'LABEL text' with a "
-                f"non-negative integer label, e.g. '0 the film is dull .'; got {line[:60]!r}"
+                f"label from 0 to {_MAX_LABEL}, e.g. '0 the film is dull .'; got {line[:60]!r}"
             )
         texts.append(text.strip())
         labels.append(int(label))
@@ -637,7 +662,7 @@ def load_trec(path: str | os.PathLike, encoding: str | None = None) -> tuple[lis
     texts: list[str] = []
     labels: list[int] = []
     for number, line in enumerate(read_lines(path, encoding), start=1):
-        tag, _, text = line.partition(" ")
+        tag, text = (*line.split(None, 1), "")[:2]  # a space or a tab after the tag
         coarse, colon, fine = tag.partition(":")
         if coarse not in TREC_CLASSES or not colon or not fine or not text.strip():
             raise ValueError(
@@ -679,6 +704,11 @@ def load_sst(
                 f"'(3 (2 It) (4 works))'; got {line[:60]!r}"
             )
         label = int(root.group(1))
+        if label > 4:
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: the sentence's label is {label}; "
+                "SST labels are 0 (very negative) to 4 (very positive)"
+            )
         if binary and label == 2:
             continue
         texts.append(" ".join(leaves))

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from helpers.shared import layer_calls
+from helpers.shared import _keras_mask, layer_calls
 
 #: Box colour of each kind of node in ``draw_graph``.
 KIND_COLORS = {"input": "lightblue", "layer": "wheat", "output": "lightgreen"}
@@ -22,9 +22,11 @@ KIND_COLORS = {"input": "lightblue", "layer": "wheat", "output": "lightgreen"}
 def graph_edges(model: keras.Model) -> list[tuple[str, str]]:
     """The arrows of a Functional model's top level, in call order.
 
-    One ``(producer, reader)`` pair per tensor a top-level layer call reads (a layer that reads
-    the same producer twice gives two pairs), then ``(producer, "output k")`` per model output.
-    Producers are input names or layer names; a nested model is one node.
+    One ``(producer, reader)`` pair per tensor a top-level layer call reads, positional or by
+    keyword (``initial_state=[h, c]``, ``query=q``, ``mask=m``; a layer that reads the same
+    producer twice gives two pairs), then ``(producer, "output k")`` per model output. A mask that
+    Keras passes along with a positional input adds no pair of its own: it travels with that
+    input. Producers are input names or layer names; a nested model is one node.
 
         >>> graph_edges(twin)  # [('left', 'encoder'), ('right', 'encoder'), ...]
     """
@@ -34,9 +36,29 @@ def graph_edges(model: keras.Model) -> list[tuple[str, str]]:
         )
     calls = [c for c in layer_calls(model) if "/" not in c.name]  # top level only
     producer = {id(t): t.name for t in model.inputs}
+    masks = {}  # the mask a producer's output carries -> that producer
     for c in calls:
-        producer |= {id(t): c.layer.name for t in keras.tree.flatten(c.outputs)}
-    edges = [(producer[id(t)], c.layer.name) for c in calls for t in c.inputs]
+        for t in keras.tree.flatten(c.outputs):
+            producer[id(t)] = c.layer.name
+            if _keras_mask(t) is not None:
+                masks[id(_keras_mask(t))] = c.layer.name
+    edges = []
+    for c in calls:
+        carried = {id(_keras_mask(t)) for t in c.inputs if _keras_mask(t) is not None}
+        keyword = [
+            t
+            for value in c.keyword_inputs.values()
+            for t in keras.tree.flatten(value)
+            if isinstance(t, keras.KerasTensor)
+        ]
+        for t in [*c.inputs, *(t for t in keyword if id(t) not in carried)]:
+            source = producer.get(id(t), masks.get(id(t)))
+            if source is None:  # pragma: no cover - only if Keras' graph changes
+                raise RuntimeError(
+                    f"graph_edges found no producer for tensor {t.name!r} read by "
+                    f"'{c.layer.name}' in model '{model.name}'"
+                )
+            edges.append((source, c.layer.name))
     return edges + [(producer[id(t)], f"output {k}") for k, t in enumerate(model.outputs)]
 
 

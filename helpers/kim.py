@@ -23,8 +23,11 @@ already split into words, so little else changes).
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,6 +64,39 @@ class Preset:
     rho: float = 0.95  # Adadelta's decay (Kim's lr_decay); learning rate 1.0 as in Adadelta
     epsilon: float = 1e-6
 
+    def __post_init__(self) -> None:
+        """Every field checked when the preset is made, before any training."""
+        for name in ("num_filters", "embedding_size", "batch_size", "epochs"):
+            check_int(name, getattr(self, name))
+        check_int("feature_dim", self.feature_dim, allow_none=True)
+        if isinstance(self.filter_sizes, str) or not isinstance(self.filter_sizes, Sequence):
+            raise TypeError(f"filter_sizes must be a tuple of ints, got {self.filter_sizes!r}")
+        if not self.filter_sizes:
+            raise ValueError("filter_sizes must hold at least one window size, got ()")
+        for size in self.filter_sizes:
+            check_int("each filter size", size)
+        for name, low, high, note in (
+            ("embedding_range", 0, math.inf, "> 0 (vectors ~ U[-a, a])"),
+            ("dropout", 0, 1, "in [0, 1)"),
+            ("dev_fraction", 0, 0.5, "in (0, 0.5]: the dev split only picks the epoch"),
+            ("rho", 0, 1, "in (0, 1)"),
+            ("epsilon", 0, math.inf, "> 0"),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{name} must be a number {note}; got {value!r}")
+            inside = low <= value < high if name == "dropout" else low < value < high
+            if name == "dev_fraction":
+                inside = low < value <= high
+            if not inside:
+                raise ValueError(f"{name} must be {note}; got {value!r}")
+        if self.max_norm is not None and (
+            isinstance(self.max_norm, bool)
+            or not isinstance(self.max_norm, numbers.Real)
+            or not 0 < self.max_norm < math.inf
+        ):
+            raise ValueError(f"max_norm must be a positive number or None; got {self.max_norm!r}")
+
 
 KIM_RAND = Preset(
     "kim-rand",
@@ -86,10 +122,52 @@ def get_preset(preset: str | Preset) -> Preset:
     return PRESETS[preset]
 
 
+class NonAsciiWarning(UserWarning):
+    """Kim's tokenizer dropped letters or digits outside ASCII (``naïve`` -> ``na ve``).
+
+    Turn it into an error with ``warnings.simplefilter("error", kim.NonAsciiWarning)``."""
+
+
+def dropped_letters(texts: Sequence[str]) -> tuple[int, str | None]:
+    """How many of ``texts`` hold letters or digits that ``tokenize`` drops (any outside ASCII),
+    and the first such text.
+
+    >>> dropped_letters(["a film", "naïve café"])
+    (1, 'naïve café')
+    """
+    hit = [
+        text
+        for text in texts
+        if not text.isascii() and any(not c.isascii() and c.isalnum() for c in text)
+    ]
+    return len(hit), (hit[0] if hit else None)
+
+
+def _check_words(texts: Sequence[str], what: str) -> None:
+    """Warn (NonAsciiWarning) when ``tokenize`` drops non-ASCII letters; refuse texts in which
+    it keeps no word at all."""
+    count, example = dropped_letters(texts)
+    if count:
+        warnings.warn(
+            f"{what}: {count} of {len(texts)} sentences hold letters or digits outside ASCII, "
+            f"which Kim's tokenizer drops (e.g. {example[:50]!r} -> {tokenize(example)[:8]}). "
+            "Kim's cleaning is for his English benchmarks; other languages lose their words.",
+            NonAsciiWarning,
+            stacklevel=3,
+        )
+    if not any(tokenize(text) for text in texts):
+        raise ValueError(
+            f"{what}: no sentence has a word that Kim's tokenizer keeps (ASCII letters, digits, "
+            f"( ) , ! ?), e.g. {texts[0][:50]!r}; tokenize is for English text"
+        )
+
+
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """The words of ``text`` as Kim's preprocessing splits them: characters other than letters,
     digits and ``( ) , ! ? ' ` `` become spaces, the clitics ``'s 've n't 're 'd 'll`` and the
     symbols ``, ! ? ( )`` become words of their own (Kim lower-cased every dataset but TREC).
+    Letters outside ASCII are dropped, as in Kim's code: ``train``, ``cross_validate`` and
+    ``train_dev_test`` warn (``NonAsciiWarning``) when that happens.
 
     >>> tokenize("It's a mass-market film, isn't it?")
     ['it', "'s", 'a', 'mass', 'market', 'film', ',', 'is', "n't", 'it', '?']
@@ -140,13 +218,23 @@ def dev_split(indices: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.n
     >>> len(fit), len(dev)
     (18, 2)
     """
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"the dev fraction must be a number in (0, 1), got {fraction!r}")
     if not 0 < fraction < 1:
         raise ValueError(f"the dev fraction must be in (0, 1), got {fraction!r}")
+    seed = check_int("seed", seed, minimum=0)
     indices = np.asarray(indices)
+    if indices.ndim != 1:
+        raise ValueError(f"indices must be a 1-d array, got shape {indices.shape}")
     if len(indices) < 2:
         raise ValueError(f"need at least 2 training sentences for a dev split, got {len(indices)}")
     shuffled = np.random.default_rng(seed).permutation(indices)
     size = max(1, round(len(indices) * fraction))
+    if size >= len(indices):
+        raise ValueError(
+            f"a dev fraction of {fraction} of {len(indices)} sentences leaves none to train on; "
+            f"use a fraction below {(len(indices) - 0.5) / len(indices):.3g}"
+        )
     return np.sort(shuffled[size:]), np.sort(shuffled[:size])
 
 
@@ -160,6 +248,13 @@ def encode(
     array([[0, 3, 2, 0],
            [0, 1, 0, 0]], dtype=int32)
     """
+    length = check_int("length", length)
+    pad = check_int("pad", pad, minimum=0)
+    if isinstance(vocabulary, str) or list(vocabulary[:2]) != ["", "[UNK]"]:
+        raise ValueError(
+            f"vocabulary must start with '' (padding, id 0) and '[UNK]' (id 1), as "
+            f"build_vocabulary gives it; got {list(vocabulary[:2])!r}"
+        )
     index = {word: i for i, word in enumerate(vocabulary)}
     ids = np.zeros((len(texts), length + 2 * pad), dtype=np.int32)
     for row, text in enumerate(texts):
@@ -235,14 +330,24 @@ def train(
     epochs = check_int("epochs", preset.epochs if epochs is None else epochs)
     patience = check_int("patience", patience, allow_none=True)
     lowercase = check_bool("lowercase", lowercase)
-    fit_texts, fit_labels = list(fit[0]), np.asarray(fit[1])
+    seed = check_int("seed", seed, minimum=0)
+    sequence_length = check_int("sequence_length", sequence_length, allow_none=True)
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    fit_texts, fit_labels = _checked(*_pair(fit, "fit"), "the fit")
+    dev_texts, dev_labels = _checked(*_pair(dev, "dev"), "the dev")
+    top = int(max(fit_labels.max(), dev_labels.max()))
+    if top >= num_classes:
+        raise ValueError(
+            f"num_classes={num_classes}, but a label is {top}: labels must be below it"
+        )
+    _check_words(fit_texts, "the fit sentences")
     length = sequence_length or sentence_length(fit_texts)
     pad = max(preset.filter_sizes) - 1
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     vocabulary = build_vocabulary(fit_texts, lowercase)
     fit_ids = encode(fit_texts, vocabulary, length, pad, lowercase)
-    dev_ids = encode(dev[0], vocabulary, length, pad, lowercase)
+    dev_ids = encode(dev_texts, vocabulary, length, pad, lowercase)
     rng = np.random.default_rng(seed)
     vectors = rng.uniform(
         -preset.embedding_range,
@@ -282,7 +387,7 @@ def train(
         fit_labels,
         batch_size=preset.batch_size,
         epochs=epochs,
-        validation_data=(dev_ids, np.asarray(dev[1])),
+        validation_data=(dev_ids, dev_labels),
         callbacks=[stop],
         shuffle=True,
         verbose=0,
@@ -315,10 +420,29 @@ def _summary(
     }
 
 
+def _pair(split: object, what: str) -> tuple:
+    """``split`` as (texts, labels), or TypeError naming it."""
+    if not isinstance(split, (tuple, list)) or len(split) != 2:
+        raise TypeError(f"{what} must be a (texts, labels) pair, got {type(split).__name__}")
+    return tuple(split)
+
+
+def _two_classes(labels: np.ndarray, what: str) -> None:
+    """Refuse labels of one class only: nothing to tell apart."""
+    if len(np.unique(labels)) < 2:
+        raise ValueError(
+            f"{what} labels are all {int(labels[0])}: a classifier needs sentences of at least "
+            "2 classes"
+        )
+
+
 def _checked(texts: Sequence[str], labels: object, what: str) -> tuple[list[str], np.ndarray]:
     """``(texts, labels)`` as a list and an int array of the same length, or a clear error."""
     if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
         raise TypeError(f"{what} texts must be a non-empty list of strings")
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"{what} texts must be strings; one is {type(bad).__name__} {bad!r}")
     labels = np.asarray(labels)
     if labels.shape != (len(texts),) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
@@ -353,6 +477,8 @@ def cross_validate(
     """
     preset = get_preset(preset)
     texts, labels = _checked(texts, labels, "the")
+    _two_classes(labels, "the")
+    _check_words(texts, "cross_validate")
     num_classes = int(labels.max()) + 1
     length = sentence_length(texts)
     started = time.perf_counter()
@@ -362,17 +488,19 @@ def cross_validate(
         clock = time.perf_counter()
         rest = np.setdiff1d(np.arange(len(texts)), test)
         fit, dev = dev_split(rest, preset.dev_fraction, seed + k)
-        run = train(
-            ([texts[i] for i in fit], labels[fit]),
-            ([texts[i] for i in dev], labels[dev]),
-            num_classes,
-            preset,
-            sequence_length=length,
-            epochs=epochs,
-            patience=patience,
-            seed=seed + k,
-            lowercase=lowercase,
-        )
+        with warnings.catch_warnings():  # said once above for all the sentences
+            warnings.simplefilter("ignore", NonAsciiWarning)
+            run = train(
+                ([texts[i] for i in fit], labels[fit]),
+                ([texts[i] for i in dev], labels[dev]),
+                num_classes,
+                preset,
+                sequence_length=length,
+                epochs=epochs,
+                patience=patience,
+                seed=seed + k,
+                lowercase=lowercase,
+            )
         accuracy = run.accuracy([texts[i] for i in test], labels[test])
         runs.append(
             {
@@ -413,29 +541,33 @@ def train_dev_test(
     >>> result, run = train_dev_test(train, test, dev)  # doctest: +SKIP
     """
     preset = get_preset(preset)
-    train_texts, train_labels = _checked(*train_set, what="the training")
-    test_texts, test_labels = _checked(*test_set, what="the test")
+    train_texts, train_labels = _checked(*_pair(train_set, "train_set"), what="the training")
+    test_texts, test_labels = _checked(*_pair(test_set, "test_set"), what="the test")
+    _two_classes(train_labels, "the training")
+    _check_words(train_texts + test_texts, "train_dev_test")
     if dev_set is None:
         fit, dev = dev_split(np.arange(len(train_texts)), preset.dev_fraction, seed)
         dev_texts, dev_labels = [train_texts[i] for i in dev], train_labels[dev]
         train_texts, train_labels = [train_texts[i] for i in fit], train_labels[fit]
         source = f"a random {preset.dev_fraction:.0%} of the training split"
     else:
-        dev_texts, dev_labels = _checked(*dev_set, what="the dev")
+        dev_texts, dev_labels = _checked(*_pair(dev_set, "dev_set"), what="the dev")
         source = "the dataset's dev split"
     num_classes = int(max(train_labels.max(), dev_labels.max(), test_labels.max())) + 1
     started = time.perf_counter()
-    run = train(
-        (train_texts, train_labels),
-        (dev_texts, dev_labels),
-        num_classes,
-        preset,
-        sequence_length=sentence_length(train_texts + dev_texts + test_texts),
-        epochs=epochs,
-        patience=patience,
-        seed=seed,
-        lowercase=lowercase,
-    )
+    with warnings.catch_warnings():  # said once above for all the sentences
+        warnings.simplefilter("ignore", NonAsciiWarning)
+        run = train(
+            (train_texts, train_labels),
+            (dev_texts, dev_labels),
+            num_classes,
+            preset,
+            sequence_length=sentence_length(train_texts + dev_texts + test_texts),
+            epochs=epochs,
+            patience=patience,
+            seed=seed,
+            lowercase=lowercase,
+        )
     outcome = {
         "fold": 1,
         "accuracy": run.accuracy(test_texts, test_labels),

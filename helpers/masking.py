@@ -67,7 +67,8 @@ def masked_softmax(logits, mask, axis: int = -1):
     The allowed entries of each row sum to 1. A row with no allowed entry gives all zeros (not
     NaN, not uniform). The largest allowed logit is subtracted before ``exp`` and masked logits
     never reach ``exp``, so float16 and float32 stay finite for any finite logits, and masked
-    logits get exactly zero gradient.
+    logits get exactly zero gradient. A NaN among a row's allowed logits makes that row's
+    allowed entries NaN, as a plain softmax would (a NaN masked logit is never read).
 
     >>> masked_softmax([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1, 0, 1], [0, 0, 0]])
     [[0.1192, 0.    , 0.8808],
@@ -100,8 +101,10 @@ def masked_softmax(logits, mask, axis: int = -1):
     shifted = ops.where(keep, ops.subtract(logits, row_max), zero)
     numer = ops.where(keep, ops.exp(shifted), zero)
     denom = ops.sum(numer, axis=axis, keepdims=True)
-    # An allowed row has denom >= 1 (its max gives exp(0)); an empty row has 0 and stays 0.
-    return ops.divide(numer, ops.where(denom > 0, denom, ops.ones((), dtype=dtype)))
+    # An allowed row has denom >= 1 (its max gives exp(0)); an empty row has 0 and stays 0; a
+    # row with a NaN allowed logit has a NaN denom and becomes NaN, never an unnormalised row.
+    usable = ops.logical_or(denom > 0, ops.isnan(denom))
+    return ops.divide(numer, ops.where(usable, denom, ops.ones((), dtype=dtype)))
 
 
 @keras.saving.register_keras_serializable(package="helpers")

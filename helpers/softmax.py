@@ -39,6 +39,11 @@ def _describe(layers: list[keras.layers.Layer]) -> str:
     return ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in layers)
 
 
+def _is_softmax(activation: object) -> bool:
+    """``keras.activations.softmax`` or ``keras.ops.softmax`` (both over the last axis)."""
+    return activation is keras.activations.softmax or activation is keras.ops.softmax
+
+
 def is_softmax_layer(layer: keras.layers.Layer) -> bool:
     """Whether ``layer`` is a softmax over the last axis: ``Softmax()`` (axis -1) or
     ``Activation("softmax")``. The one rule the helpers use for "the softmax after the logits".
@@ -48,9 +53,7 @@ def is_softmax_layer(layer: keras.layers.Layer) -> bool:
     """
     if isinstance(layer, keras.layers.Softmax):
         return layer.axis in (-1, [-1], (-1,))
-    return isinstance(layer, keras.layers.Activation) and (
-        layer.activation is keras.activations.softmax
-    )
+    return isinstance(layer, keras.layers.Activation) and _is_softmax(layer.activation)
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,37 @@ class HeadCall:
     dense_output: Any
 
 
+def _main_input(call: Any) -> Any:
+    """The one tensor a Dense/Activation/Softmax call reads: passed positionally, or as
+    ``inputs=`` (``Dense(3)(inputs=h)``); None when there is not exactly one."""
+    if len(call.inputs) == 1:
+        return call.inputs[0]
+    given = call.keyword_inputs.get("inputs")
+    if not call.inputs and isinstance(given, keras.KerasTensor):
+        return given
+    return None
+
+
+def _nested_head(call: Any, calls: list, after: list[keras.layers.Layer]) -> HeadCall | None:
+    """The head inside a nested model whose output is the model's (a keras.io Transformer's
+    decoder ending in its Dense), as the flattened call of the outer model; None if not found."""
+    try:
+        inner = head_call(call.layer)
+    except ValueError:
+        return None
+    found = [c for c in calls if c.layer is inner.dense and c.name.startswith(f"{call.name}/")]
+    if len(found) != 1 or _main_input(found[0]) is None:  # a nested model called twice
+        return None
+    output = keras.tree.flatten(found[0].outputs)[0]
+    return HeadCall(inner.dense, [*inner.after, *after], _main_input(found[0]), output)
+
+
 def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
     """The Dense call that produces the model's output (only Activation/Softmax layers may
     follow it, also when called with ``mask=`` or other keyword tensors), found by walking
     ``helpers.shared.layer_calls`` back from the output. A ``TimeDistributed(Dense)`` counts as
-    its Dense (a per-token head, like a Dense on (batch, time, features)).
+    its Dense (a per-token head, like a Dense on (batch, time, features)); a nested model whose
+    output is the model's is entered (its head, its features connected to ``model.inputs``).
 
     >>> head_call(model).dense.name                  # 'head'
     """
@@ -99,15 +128,21 @@ def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
             f"{caller} needs a model with one output; {model.name!r} has {len(outputs)}: "
             f"{[t.name for t in outputs]}. Build a sub-model on the output you mean."
         )
+    calls = layer_calls(model)
     producer = {}
-    for call in layer_calls(model):
+    for call in calls:
         if "/" not in call.name:  # inner calls of nested models are never the model's output
             producer.update((id(t), call) for t in keras.tree.flatten(call.outputs))
     path, tensor = [], outputs[0]
     while id(tensor) in producer:
         call = producer[id(tensor)]
         path.append(call.layer)
-        inputs = call.inputs[0] if len(call.inputs) == 1 else None
+        if isinstance(call.layer, keras.Model):  # a nested model ending in the head
+            nested = _nested_head(call, calls, list(reversed(path[:-1])))
+            if nested is None:
+                break
+            return nested
+        inputs = _main_input(call)
         dense = call.layer
         if isinstance(dense, keras.layers.TimeDistributed):  # a tagger's per-token head
             dense = dense.layer
@@ -149,7 +184,8 @@ def output_layer(model: keras.Model) -> keras.layers.Dense:
 
 
 def applies_softmax(dense: keras.layers.Dense) -> bool:
-    """Whether this Dense applies softmax itself (its output is probabilities, not logits).
+    """Whether this Dense applies softmax itself (its output is probabilities, not logits):
+    ``activation="softmax"``, ``keras.activations.softmax`` or ``keras.ops.softmax``.
 
     False means its activation is something else; for ``activation=None`` (linear) the output
     is the logits, which a trailing ``Activation("softmax")`` may still turn into probabilities.
@@ -162,7 +198,7 @@ def applies_softmax(dense: keras.layers.Dense) -> bool:
             f"applies_softmax needs a keras.layers.Dense; got {type(dense).__name__}. "
             "Find it with output_layer(model)."
         )
-    return dense.activation is keras.activations.softmax
+    return _is_softmax(dense.activation)
 
 
 def _dense_of(model_or_layer: keras.Model | keras.layers.Dense) -> keras.layers.Dense:
@@ -280,7 +316,8 @@ def set_class_weights(
 def _require_softmax_classifier(model: keras.Model, caller: str) -> HeadCall:
     """The head call, after checking the model ends in logits or one softmax over them."""
     head = head_call(model, caller)
-    steps = [(head.dense, head.dense.activation)]
+    act = head.dense.activation
+    steps = [(head.dense, keras.activations.softmax if _is_softmax(act) else act)]
     for layer in head.after:
         if is_softmax_layer(layer):
             steps.append((layer, keras.activations.softmax))
@@ -301,6 +338,17 @@ def _require_softmax_classifier(model: keras.Model, caller: str) -> HeadCall:
             f"{[getattr(act, '__name__', str(act)) for _, act in steps]}."
         )
     return head
+
+
+def _require_classes(dense: keras.layers.Dense, caller: str) -> None:
+    """Refuse a one-unit head: a softmax over one class is 1.0 whatever the input."""
+    if dense.units < 2:
+        raise ValueError(
+            f"{caller}: the head {dense.name!r} has {dense.units} unit: a softmax over one class "
+            "is 1.0 for every sample, and a sigmoid head (one logit, a binary classifier) has "
+            "no per-class weights to choose. It needs a softmax head of >= 2 units (for a "
+            "binary classifier, Dense(2) with softmax); logits and logit_contributions work."
+        )
 
 
 _FEATURES = "softmax__penultimate_features"
@@ -436,6 +484,7 @@ def prediction_weights(model: keras.Model, x: object, batch_size: int = 256) -> 
     >>> pw = prediction_weights(model, x_test)       # pw.kernel_rows (n, d), pw.bias (n,)
     """
     head = _require_softmax_classifier(model, "prediction_weights")
+    _require_classes(head.dense, "prediction_weights")
     check_int("batch_size", batch_size)
     h, real = _token_features(model, head, x, batch_size)
     kernel, bias = class_weights(head.dense)
@@ -586,6 +635,7 @@ def train_classes(
     head = _require_softmax_classifier(model, "train_classes")
     dense = head.dense
     units = dense.units
+    _require_classes(dense, "train_classes")
     extras = _extras(dense)
     if extras:
         raise ValueError(
@@ -604,6 +654,14 @@ def train_classes(
         _class_index(labels, units, where, name="labels in y")
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     elif labels.ndim == 2 and labels.shape[1] == units:
+        check_finite("y", labels)
+        hot = (labels == 1).sum(axis=1)
+        bad = np.flatnonzero((hot != 1) | ((labels != 0) & (labels != 1)).any(axis=1))
+        if bad.size:
+            raise ValueError(
+                f"y row {int(bad[0])} is {labels[bad[0]].tolist()}: one-hot rows hold one 1 and "
+                f"0 elsewhere ({bad.size} row(s) do not); or pass integer labels (n,)."
+            )
         loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     else:
         raise ValueError(

@@ -1,15 +1,12 @@
-"""What shape every weight of a Keras 3 model has, what its axes mean, and PyTorch's layout.
+"""What shape every weight of a Keras 3 model has, and what its axes mean.
 
-Keras stores a Dense kernel as ``(input_dim, units)`` because the layer computes ``x @ W + b``;
-PyTorch stores ``nn.Linear.weight`` as ``(out_features, in_features)`` and computes
-``x @ W.T + b``. This module names the axes of every common layer's weights, slices LSTM
-kernels into their gates, and converts weights to and from PyTorch's layout.
+Keras stores a Dense kernel as ``(input_dim, units)`` because the layer computes ``x @ W + b``.
+This module names the axes of every common layer's weights (`weight_table`) and slices LSTM
+kernels into their gates (`lstm_gates`). PyTorch's layouts of the same weights, and its forward
+equations in NumPy, are in `helpers.pytorch`.
 
     >>> from helpers import weights
     >>> print(weights.format_weight_table(weights.weight_table(model)))  # doctest: +SKIP
-
-The ``torch_*`` functions are numpy versions of PyTorch's documented forward formulas, so a
-conversion can be checked without installing PyTorch.
 """
 
 from __future__ import annotations
@@ -19,52 +16,24 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from helpers._checks import check_finite, closest_first
+from helpers._layers import numpy_copy, own_weights, require_built, require_layer
 
-__all__ = [
-    "WeightRow",
-    "format_weight_table",
-    "from_torch_layout",
-    "lstm_gates",
-    "to_torch_layout",
-    "torch_batch_norm",
-    "torch_conv",
-    "torch_gru",
-    "torch_layer_norm",
-    "torch_linear",
-    "torch_lstm",
-    "torch_multihead_attention",
-    "weight_table",
-]
+__all__ = ["WeightRow", "format_weight_table", "lstm_gates", "weight_table"]
 
 LSTM_GATES = ("input", "forget", "cell", "output")  # Keras and PyTorch share this order
-TORCH_GRU_ORDER = (1, 0, 2)  # PyTorch: r, z, n, i.e. Keras blocks 1, 0, 2
-_TORCH_KINDS: dict[str, type[keras.layers.Layer]] = {
-    "Dense": keras.layers.Dense,
-    "Embedding": keras.layers.Embedding,
-    "Conv1D": keras.layers.Conv1D,
-    "Conv2D": keras.layers.Conv2D,
-    "Conv3D": keras.layers.Conv3D,
-    "DepthwiseConv1D": keras.layers.DepthwiseConv1D,
-    "DepthwiseConv2D": keras.layers.DepthwiseConv2D,
-    "SeparableConv1D": keras.layers.SeparableConv1D,
-    "SeparableConv2D": keras.layers.SeparableConv2D,
-    "LSTM": keras.layers.LSTM,
-    "GRU": keras.layers.GRU,
-    "Bidirectional": keras.layers.Bidirectional,
-    "BatchNormalization": keras.layers.BatchNormalization,
-    "LayerNormalization": keras.layers.LayerNormalization,
-    "MultiHeadAttention": keras.layers.MultiHeadAttention,
+_ATTENTION_AXES = {
+    **{
+        part: {
+            "kernel": ("input_dim", "num_heads", f"{size}_dim"),
+            "bias": ("num_heads", f"{size}_dim"),
+        }
+        for part, size in (("query", "key"), ("key", "key"), ("value", "value"))
+    },
+    "attention_output": {
+        "kernel": ("num_heads", "value_dim", "output_dim"),
+        "bias": ("output_dim",),
+    },
 }
-SUPPORTED_TORCH = tuple(_TORCH_KINDS)
-_WITH_BIAS = (
-    "Dense",
-    "Conv1D",
-    "Conv2D",
-    "Conv3D",
-    "DepthwiseConv1D",
-    "DepthwiseConv2D",
-)  # kinds whose PyTorch bias key is "bias"
 _SPATIAL = {1: ("kernel_w",), 2: ("kernel_h", "kernel_w"), 3: ("kernel_d", "kernel_h", "kernel_w")}
 
 
@@ -87,46 +56,6 @@ class WeightRow:
     axes: tuple[str, ...]
     params: int
     trainable: bool
-
-
-# ---------------------------------------------------------------- argument checks
-
-
-def _require_layer(layer: object, caller: str) -> None:
-    """Raise TypeError, naming the type given, if `layer` is not a Keras layer or model."""
-    if not isinstance(layer, keras.layers.Layer):
-        raise TypeError(f"{caller} expected a keras Layer or Model, got {type(layer).__name__}")
-
-
-def _require_built(layer: keras.layers.Layer) -> None:
-    """Raise ValueError, saying how to build it, if `layer` has not created its weights yet."""
-    if not layer.built:
-        raise ValueError(
-            f"{type(layer).__name__} '{layer.name}' was never built, so it has no weights yet. "
-            "Build it first: call it once on a batch (e.g. `model(x[:1])`), call "
-            "`layer.build(input_shape)`, or start the model with `keras.Input(shape=...)`."
-        )
-
-
-def _own_weights(layer: keras.layers.Layer) -> list[tuple[keras.layers.Layer, list]]:
-    """Every layer inside `layer` (itself first) with the variables it holds directly.
-
-    The only place this module touches private Keras attributes (`_flatten_layers`,
-    `_trainable_variables`, `_non_trainable_variables`); tests/test_weights.py checks them.
-
-    >>> [(l.name, [v.name for v in vs]) for l, vs in _own_weights(dense)]  # doctest: +SKIP
-    [('dense', ['kernel', 'bias'])]
-    """
-    try:
-        return [
-            (sub, list(sub._trainable_variables) + list(sub._non_trainable_variables))
-            for sub in layer._flatten_layers(include_self=True, recursive=True)
-        ]
-    except AttributeError as e:  # pragma: no cover - only if Keras renames its internals
-        raise RuntimeError(
-            f"Keras {keras.version()} changed a private Layer attribute that "
-            f"helpers.weights relies on: {e}"
-        ) from e
 
 
 # ---------------------------------------------------------------- weight table
@@ -181,7 +110,13 @@ def _axes_for(layer: keras.layers.Layer, name: str, shape: tuple[int, ...]) -> t
             "recurrent_kernel": ("units", "units"),
             "bias": ("units",),
         }.get(name)
-    elif isinstance(layer, (L.BatchNormalization, L.LayerNormalization)) and name in (
+    elif isinstance(layer, L.EinsumDense) and layer.name in _ATTENTION_AXES:
+        # a MultiHeadAttention's projections (Keras names them query, key, value,
+        # attention_output), for (batch, seq, features) inputs
+        expected = _ATTENTION_AXES[layer.name].get(name)
+    elif isinstance(
+        layer, (L.BatchNormalization, L.LayerNormalization, L.GroupNormalization)
+    ) and name in (
         "gamma",
         "beta",
         "moving_mean",
@@ -203,10 +138,10 @@ def weight_table(model: keras.layers.Layer) -> list[WeightRow]:
     >>> [(r.shape, r.axes) for r in rows]
     [((3, 2), ('input_dim', 'units')), ((2,), ('units',))]
     """
-    _require_layer(model, "weight_table")
-    _require_built(model)
+    require_layer(model, "weight_table")
+    require_built(model)
     owner: dict[int, keras.layers.Layer] = {}
-    for sub, variables in _own_weights(model):
+    for sub, variables in own_weights(model):
         for v in variables:
             owner.setdefault(id(v), sub)
     top: dict[int, str] = {}
@@ -294,7 +229,7 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
     >>> lstm_gates(lstm)["forget"]["kernel"].shape  # doctest: +SKIP
     (3, 4)
     """
-    _require_layer(layer, "lstm_gates")
+    require_layer(layer, "lstm_gates")
     if isinstance(layer, keras.layers.Bidirectional):
         raise ValueError(
             f"lstm_gates got the Bidirectional wrapper '{layer.name}'; pass one direction: "
@@ -305,11 +240,11 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
         raise ValueError(
             f"lstm_gates needs an LSTM or LSTMCell layer, got {type(layer).__name__} '{layer.name}'"
         )
-    _require_built(layer)
+    require_built(layer)
     u = cell.units
-    kernel = _numpy(cell.kernel)
-    recurrent = _numpy(cell.recurrent_kernel)
-    bias = _numpy(cell.bias) if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
+    kernel = numpy_copy(cell.kernel)
+    recurrent = numpy_copy(cell.recurrent_kernel)
+    bias = numpy_copy(cell.bias) if cell.use_bias else np.zeros(4 * u, dtype=kernel.dtype)
     return {
         gate: {
             "kernel": kernel[:, k * u : (k + 1) * u],
@@ -318,672 +253,3 @@ def lstm_gates(layer: keras.layers.Layer) -> dict[str, dict[str, np.ndarray]]:
         }
         for k, gate in enumerate(LSTM_GATES)
     }
-
-
-# ---------------------------------------------------------------- PyTorch layout
-
-
-def _function_name(fn: object) -> str:
-    """A short name for an activation function: its `__name__`, else its type's name."""
-    return getattr(fn, "__name__", type(fn).__name__)
-
-
-def _config(layer: keras.layers.Layer, key: str) -> object:
-    """One entry of the layer's public config (None when the layer has no such entry)."""
-    return layer.get_config().get(key)
-
-
-def _refusal(layer: keras.layers.Layer, kind: str) -> str | None:
-    """Why this layer of a supported kind has no exact PyTorch counterpart, or None."""
-    name = f"{kind} '{layer.name}'"
-    if kind in ("LSTM", "GRU"):
-        cell = layer.cell
-        act, rec = cell.activation, cell.recurrent_activation
-        if act is not keras.activations.tanh or rec is not keras.activations.sigmoid:
-            return (
-                f"{name} uses activation={_function_name(act)}, "
-                f"recurrent_activation={_function_name(rec)}; PyTorch's nn.{kind} is fixed to "
-                "tanh and sigmoid, so these weights would not compute the same function there. "
-                "Only the defaults keras.activations.tanh and keras.activations.sigmoid convert."
-            )
-        if kind == "GRU" and not cell.reset_after:
-            return (
-                f"GRU '{layer.name}' has reset_after=False, which has no exact PyTorch "
-                "counterpart: nn.GRU applies the reset gate after the recurrent matmul, "
-                "r * (W_hn h + b_hn). Use keras.layers.GRU(..., reset_after=True) (the default)."
-            )
-    if kind == "Bidirectional":
-        directions = (layer.forward_layer, layer.backward_layer)
-        kinds = [
-            next((k for k in ("LSTM", "GRU") if isinstance(d, _TORCH_KINDS[k])), None)
-            for d in directions
-        ]
-        if None in kinds or kinds[0] != kinds[1]:
-            return (
-                f"{name} wraps {type(directions[0]).__name__} and {type(directions[1]).__name__}; "
-                "PyTorch's bidirectional nn.LSTM/nn.GRU needs LSTM or GRU in both directions."
-            )
-        if layer.merge_mode != "concat":
-            return (
-                f"{name} has merge_mode={layer.merge_mode!r}; PyTorch's bidirectional RNN "
-                "concatenates the two directions, i.e. merge_mode='concat'."
-            )
-        return _refusal(directions[0], kinds[0]) or _refusal(directions[1], kinds[1])
-    if kind == "BatchNormalization" and layer.renorm:
-        return f"{name} uses renorm=True, which nn.BatchNorm has no counterpart for."
-    if kind == "LayerNormalization":
-        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-        if layer.rms_scaling:
-            return f"{name} uses rms_scaling=True; that is nn.RMSNorm, not nn.LayerNorm."
-        if sorted(axes) != list(range(-len(axes), 0)):
-            return (
-                f"{name} normalizes over axis={layer.axis}; nn.LayerNorm normalizes the last "
-                "axes only: give them as trailing negative axes, e.g. axis=-1 or [-2, -1]."
-            )
-    if kind == "MultiHeadAttention":
-        e_q = layer.query_dense.kernel.shape[0] if layer.built else None
-        problems = []
-        if _config(layer, "use_gate") or _config(layer, "sliding_window") is not None:
-            problems.append("use_gate/sliding_window are set")
-        if layer.query_dense.equation != "abc,cde->abde" or tuple(layer.attention_axes) != (1,):
-            problems.append("inputs are not (batch, seq, features) attending over axis 1")
-        if _config(layer, "output_shape") is not None:
-            problems.append(f"output_shape={_config(layer, 'output_shape')} is set")
-        if layer.key_dim != layer.value_dim or layer.num_heads * layer.key_dim != e_q:
-            problems.append(
-                f"num_heads*key_dim = {layer.num_heads}*{layer.key_dim} and value_dim "
-                f"{layer.value_dim} must both give the query width {e_q} "
-                "(PyTorch's head_dim is embed_dim // num_heads for q, k and v)"
-            )
-        if problems:
-            return f"{name} has no nn.MultiheadAttention counterpart: {'; '.join(problems)}."
-    return None
-
-
-def _kind(layer: keras.layers.Layer, caller: str) -> str:
-    """The supported layer kind of `layer`, or a ValueError naming the supported ones."""
-    _require_layer(layer, caller)
-    kind = _kind_of(layer)
-    if kind is None:
-        raise ValueError(
-            f"no PyTorch layout for {type(layer).__name__} "
-            f"'{layer.name}'; supported: {', '.join(SUPPORTED_TORCH)}."
-        )
-    # An attention layer's projections (and so its widths) exist only once it is built.
-    refusal = None if kind == "MultiHeadAttention" and not layer.built else _refusal(layer, kind)
-    if refusal is not None:
-        raise ValueError(refusal)
-    _require_built(layer)
-    return kind
-
-
-def _gru_blocks(a: np.ndarray, axis: int) -> np.ndarray:
-    """Reorder the 3 gate blocks along `axis` between Keras (z, r, h) and PyTorch (r, z, n)."""
-    blocks = np.split(a, 3, axis=axis)
-    return np.concatenate([blocks[i] for i in TORCH_GRU_ORDER], axis=axis)
-
-
-def _numpy(variable: keras.Variable) -> np.ndarray:
-    """A variable's value as a writable copy. np.asarray: no numpy 2 copy-keyword warning on any
-    backend (Variable.numpy() warns on JAX); .copy(): JAX's array is a read-only view."""
-    return np.asarray(variable).copy()
-
-
-def _depthwise_to_torch(kernel: np.ndarray) -> np.ndarray:
-    """Keras (*k, in, mult) -> PyTorch grouped conv (in*mult, 1, *k); out channel c*mult + m."""
-    rank = kernel.ndim - 2
-    moved = kernel.transpose(rank, rank + 1, *range(rank))  # (in, mult, *k)
-    return moved.reshape(-1, 1, *kernel.shape[:rank])
-
-
-def _depthwise_from_torch(weight: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    rank = len(shape) - 2
-    return weight.reshape(shape[rank], shape[rank + 1], *shape[:rank]).transpose(
-        *range(2, rank + 2), 0, 1
-    )
-
-
-def _conv_to_torch(kernel: np.ndarray) -> np.ndarray:
-    """Keras (*k, in/groups, out) -> PyTorch (out, in/groups, *k): nothing is flipped."""
-    rank = kernel.ndim - 2
-    return kernel.transpose(rank + 1, rank, *range(rank))
-
-
-def _conv_from_torch(weight: np.ndarray) -> np.ndarray:
-    rank = weight.ndim - 2
-    return weight.transpose(*range(2, rank + 2), 1, 0)
-
-
-def _mha_parts(layer: keras.layers.Layer) -> tuple:
-    """The query, key, value and output EinsumDense projections of a MultiHeadAttention."""
-    return layer.query_dense, layer.key_dense, layer.value_dense, layer.output_dense
-
-
-def _rnn_state(layer: keras.layers.Layer, kind: str, suffix: str = "") -> dict[str, np.ndarray]:
-    cell = layer.cell
-    w_ih, w_hh = _numpy(cell.kernel).T, _numpy(cell.recurrent_kernel).T
-    if kind == "GRU":
-        w_ih, w_hh = _gru_blocks(w_ih, 0), _gru_blocks(w_hh, 0)
-    state = {f"weight_ih_l0{suffix}": w_ih, f"weight_hh_l0{suffix}": w_hh}
-    if cell.use_bias:
-        bias = _numpy(cell.bias)
-        if kind == "LSTM":
-            state[f"bias_ih_l0{suffix}"] = bias
-            state[f"bias_hh_l0{suffix}"] = np.zeros_like(bias)
-        else:
-            state[f"bias_ih_l0{suffix}"] = _gru_blocks(bias[0], 0)
-            state[f"bias_hh_l0{suffix}"] = _gru_blocks(bias[1], 0)
-    return state
-
-
-def _rnn_values(
-    layer: keras.layers.Layer, kind: str, arrays: dict[str, np.ndarray], suffix: str = ""
-) -> list[tuple[object, np.ndarray]]:
-    cell = layer.cell
-    w_ih, w_hh = arrays[f"weight_ih_l0{suffix}"], arrays[f"weight_hh_l0{suffix}"]
-    if kind == "GRU":  # the permutation (1, 0, 2) is its own inverse
-        w_ih, w_hh = _gru_blocks(w_ih, 0), _gru_blocks(w_hh, 0)
-    values = [(cell.kernel, w_ih.T), (cell.recurrent_kernel, w_hh.T)]
-    if cell.use_bias:
-        b_ih, b_hh = arrays[f"bias_ih_l0{suffix}"], arrays[f"bias_hh_l0{suffix}"]
-        if kind == "LSTM":
-            values.append((cell.bias, b_ih + b_hh))
-        else:
-            values.append((cell.bias, np.stack([_gru_blocks(b_ih, 0), _gru_blocks(b_hh, 0)])))
-    return values
-
-
-def _fixed(layer: keras.layers.Layer, value: float) -> np.ndarray:
-    """The constant gamma (1) or beta (0) of a BatchNormalization with scale/center=False."""
-    return np.full(layer.moving_mean.shape, value, dtype=layer.moving_mean.dtype)
-
-
-def _layer_to_torch(layer: keras.layers.Layer, kind: str) -> dict[str, np.ndarray]:
-    """The PyTorch state of one checked layer of a supported kind."""
-    if kind == "Dense":
-        state = {"weight": _numpy(layer.kernel).T}
-    elif kind == "Embedding":
-        state = {"weight": _numpy(layer.embeddings)}
-    elif kind.startswith("Conv"):
-        state = {"weight": _conv_to_torch(_numpy(layer.kernel))}
-    elif kind.startswith("DepthwiseConv"):
-        state = {"weight": _depthwise_to_torch(_numpy(layer.kernel))}
-    elif kind.startswith("SeparableConv"):
-        state = {
-            "depthwise.weight": _depthwise_to_torch(_numpy(layer.depthwise_kernel)),
-            "pointwise.weight": _conv_to_torch(_numpy(layer.pointwise_kernel)),
-        }
-        if layer.use_bias:
-            state["pointwise.bias"] = _numpy(layer.bias)
-    elif kind in ("LSTM", "GRU"):
-        state = _rnn_state(layer, kind)
-    elif kind == "Bidirectional":
-        inner = "LSTM" if isinstance(layer.forward_layer, keras.layers.LSTM) else "GRU"
-        state = {
-            **_rnn_state(layer.forward_layer, inner),
-            **_rnn_state(layer.backward_layer, inner, "_reverse"),
-        }
-    elif kind == "BatchNormalization":
-        state = {}
-        if layer.scale or layer.center:  # PyTorch's affine=True has both: ones / zeros stand in
-            state["weight"] = _numpy(layer.gamma) if layer.scale else _fixed(layer, 1.0)
-            state["bias"] = _numpy(layer.beta) if layer.center else _fixed(layer, 0.0)
-        state["running_mean"] = _numpy(layer.moving_mean)
-        state["running_var"] = _numpy(layer.moving_variance)
-        state["num_batches_tracked"] = np.array(0, dtype=np.int64)
-    elif kind == "LayerNormalization":
-        state = {}
-        if layer.scale:
-            state["weight"] = _numpy(layer.gamma)
-        if layer.center:
-            state["bias"] = _numpy(layer.beta)
-    else:  # MultiHeadAttention
-        q, k, v, out = _mha_parts(layer)
-        w = [_numpy(p.kernel).reshape(p.kernel.shape[0], -1).T for p in (q, k, v)]
-        if w[0].shape == w[1].shape == w[2].shape:
-            state = {"in_proj_weight": np.concatenate(w)}
-        else:
-            state = dict(zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), w, strict=True))
-        if layer.use_bias:
-            state["in_proj_bias"] = np.concatenate([_numpy(p.bias).reshape(-1) for p in (q, k, v)])
-        state["out_proj.weight"] = _numpy(out.kernel).reshape(-1, out.kernel.shape[-1]).T
-        if layer.use_bias:
-            state["out_proj.bias"] = _numpy(out.bias)
-    if kind in _WITH_BIAS and layer.use_bias:
-        state["bias"] = _numpy(layer.bias)
-    return {k: np.require(v, requirements="C") for k, v in state.items()}  # keeps 0-d arrays 0-d
-
-
-def _layer_values(
-    layer: keras.layers.Layer, kind: str, arrays: dict[str, np.ndarray]
-) -> list[tuple[object, np.ndarray]]:
-    """(variable, value in Keras' layout) for every variable of one layer, from checked arrays."""
-    if kind == "Dense":
-        values = [(layer.kernel, arrays["weight"].T)]
-    elif kind == "Embedding":
-        values = [(layer.embeddings, arrays["weight"])]
-    elif kind.startswith("Conv"):
-        values = [(layer.kernel, _conv_from_torch(arrays["weight"]))]
-    elif kind.startswith("DepthwiseConv"):
-        values = [(layer.kernel, _depthwise_from_torch(arrays["weight"], layer.kernel.shape))]
-    elif kind.startswith("SeparableConv"):
-        depthwise = arrays["depthwise.weight"]
-        values = [
-            (
-                layer.depthwise_kernel,
-                _depthwise_from_torch(depthwise, layer.depthwise_kernel.shape),
-            ),
-            (layer.pointwise_kernel, _conv_from_torch(arrays["pointwise.weight"])),
-        ]
-        if layer.use_bias:
-            values.append((layer.bias, arrays["pointwise.bias"]))
-    elif kind in ("LSTM", "GRU"):
-        values = _rnn_values(layer, kind, arrays)
-    elif kind == "Bidirectional":
-        inner = "LSTM" if isinstance(layer.forward_layer, keras.layers.LSTM) else "GRU"
-        values = [
-            *_rnn_values(layer.forward_layer, inner, arrays),
-            *_rnn_values(layer.backward_layer, inner, arrays, "_reverse"),
-        ]
-    elif kind == "BatchNormalization":
-        values = [
-            (layer.moving_mean, arrays["running_mean"]),
-            (layer.moving_variance, arrays["running_var"]),
-        ]  # num_batches_tracked has no Keras counterpart: checked, not stored
-        for variable, key, fixed in (
-            (layer.gamma if layer.scale else None, "weight", 1.0),
-            (layer.beta if layer.center else None, "bias", 0.0),
-        ):
-            if variable is not None:
-                values.append((variable, arrays[key]))
-            elif key in arrays and not (arrays[key] == fixed).all():
-                flag = "scale" if key == "weight" else "center"
-                raise ValueError(
-                    f"{key!r} for BatchNormalization '{layer.name}' must be all {fixed:g}: the "
-                    f"layer has {flag}=False, so it has no variable to hold other values"
-                )
-    elif kind == "LayerNormalization":
-        values = [(layer.gamma, arrays["weight"])] if layer.scale else []
-        if layer.center:
-            values.append((layer.beta, arrays["bias"]))
-    else:  # MultiHeadAttention
-        q, k, v, out = _mha_parts(layer)
-        if "in_proj_weight" in arrays:
-            w = np.split(arrays["in_proj_weight"], 3)
-        else:
-            w = [arrays[f"{p}_proj_weight"] for p in "qkv"]
-        values = [
-            (p.kernel, w_p.T.reshape(p.kernel.shape)) for p, w_p in zip((q, k, v), w, strict=True)
-        ]
-        values.append((out.kernel, arrays["out_proj.weight"].T.reshape(out.kernel.shape)))
-        if layer.use_bias:
-            b = np.split(arrays["in_proj_bias"], 3)
-            values += [
-                (p.bias, b_p.reshape(p.bias.shape)) for p, b_p in zip((q, k, v), b, strict=True)
-            ]
-            values.append((out.bias, arrays["out_proj.bias"]))
-    if kind in _WITH_BIAS and layer.use_bias:
-        values.append((layer.bias, arrays["bias"]))
-    return values
-
-
-def _children(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
-    """The layers directly inside `layer`: `model.layers` for a model, else its sub-layers
-    (private `_flatten_layers`, checked like `_own_weights` in tests/test_weights.py)."""
-    if isinstance(layer, keras.Model):
-        return list(layer.layers)
-    try:
-        return list(layer._flatten_layers(include_self=False, recursive=False))
-    except AttributeError as e:  # pragma: no cover - only if Keras renames its internals
-        raise RuntimeError(
-            f"Keras {keras.version()} changed a private Layer attribute that "
-            f"helpers.weights relies on: {e}"
-        ) from e
-
-
-def _kind_of(layer: keras.layers.Layer) -> str | None:
-    return next((k for k, cls in _TORCH_KINDS.items() if isinstance(layer, cls)), None)
-
-
-def _torch_layers(
-    layer: keras.layers.Layer, prefix: str = ""
-) -> tuple[list[tuple[str, keras.layers.Layer, str]], list[str]]:
-    """("module.path.", layer, kind) for every convertible layer holding weights inside `layer`
-    (nested models and custom blocks without variables of their own are entered), and the
-    layers holding weights that cannot be converted, each as "path (Type)" or "path: why"."""
-    found: list[tuple[str, keras.layers.Layer, str]] = []
-    refused: list[str] = []
-    for sub in _children(layer):
-        if not sub.weights:
-            continue
-        path = f"{prefix}{sub.name}"
-        kind = _kind_of(sub)
-        if kind is not None:
-            reason = _refusal(sub, kind)
-            if reason is None:
-                found.append((f"{path}.", sub, kind))
-            else:
-                refused.append(f"{path}: {reason}")
-        elif isinstance(sub, keras.Model) or not _own_weights(sub)[0][1]:
-            inner_found, inner_refused = _torch_layers(sub, f"{path}.")
-            found += inner_found
-            refused += inner_refused
-        else:
-            refused.append(f"{path} ({type(sub).__name__})")
-    return found, refused
-
-
-def _entries(layer: keras.layers.Layer, caller: str) -> list[tuple[str, keras.layers.Layer, str]]:
-    """(key prefix, layer, kind) to convert: the layer itself (prefix ""), or for a model every
-    layer holding weights (prefix "path."), after refusing, all at once, those that cannot be."""
-    _require_layer(layer, caller)
-    if not isinstance(layer, keras.Model):
-        return [("", layer, _kind(layer, caller))]
-    _require_built(layer)
-    found, refused = _torch_layers(layer)
-    if refused:
-        raise ValueError(
-            f"{caller}: {len(refused)} layer(s) of model '{layer.name}' hold weights but have no "
-            f"PyTorch layout: {'; '.join(refused)}. Supported kinds: {', '.join(SUPPORTED_TORCH)}."
-        )
-    return found
-
-
-def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
-    """A built layer's (or a whole model's) weights as PyTorch `state_dict` entries (numpy).
-
-    Dense -> nn.Linear `weight` (out, in), `bias`; Embedding -> nn.Embedding `weight`;
-    ConvND (also grouped) -> nn.ConvNd `weight` (out, in/groups, *kernel), `bias` (both are
-    cross-correlations, so nothing is flipped); DepthwiseConvND -> nn.ConvNd(in, in*mult,
-    groups=in) `weight` (in*mult, 1, *kernel); SeparableConvND -> two nn.ConvNd
-    `depthwise.weight` (groups=in, no bias) and `pointwise.weight` (1x1), `pointwise.bias`;
-    LSTM/GRU -> `weight_ih_l0` (G*units, in), `weight_hh_l0` (G*units, units), `bias_ih_l0`,
-    `bias_hh_l0` (Keras' single LSTM bias goes to `bias_ih_l0`, `bias_hh_l0` is zeros, as
-    PyTorch adds the two; GRU gates are reordered from Keras' (z, r, h) to PyTorch's (r, z, n));
-    Bidirectional(LSTM|GRU, merge_mode="concat") -> nn.LSTM/GRU(bidirectional=True), the
-    backward direction under the same names with `_reverse`.
-    BatchNormalization -> nn.BatchNormNd `weight` (gamma; ones with scale=False), `bias` (beta;
-    zeros with center=False; neither key with both False: affine=False), `running_mean`,
-    `running_var`, `num_batches_tracked` (0: Keras does not count batches). Create the module
-    with eps=layer.epsilon (Keras' default 1e-3, PyTorch's 1e-5) and momentum=1 - layer.momentum
-    (Keras' 0.99 is PyTorch's 0.01: Keras keeps `momentum` of the OLD statistic, PyTorch keeps
-    `1 - momentum`; PyTorch also updates running_var with the unbiased batch variance).
-    LayerNormalization (axis=-1 or trailing negative axes) -> nn.LayerNorm `weight`, `bias`,
-    again with eps=layer.epsilon (defaults 1e-3 vs 1e-5).
-    MultiHeadAttention (num_heads*key_dim == value_dim*num_heads == query width E, no
-    output_shape) -> nn.MultiheadAttention(E, num_heads, batch_first=True) `in_proj_weight`
-    (3E, E) and `in_proj_bias` (3E,) (q, k, v stacked; `q_proj_weight`, `k_proj_weight`,
-    `v_proj_weight` when key/value widths differ, as with PyTorch's kdim/vdim),
-    `out_proj.weight` (E, E), `out_proj.bias`.
-    A keras.Model gives one dict for all its layers with weights, keys `layer.key` (nested
-    models and custom blocks: `outer.inner.key`); layers without weights are skipped, and
-    layers with weights but no layout are refused together in one ValueError.
-
-    >>> to_torch_layout(keras.layers.Dense(2, name="d"))  # doctest: +SKIP
-    ValueError: Dense 'd' was never built ...
-    """
-    return {
-        f"{prefix}{key}": value
-        for prefix, sub, kind in _entries(layer, "to_torch_layout")
-        for key, value in _layer_to_torch(sub, kind).items()
-    }
-
-
-def _checked(key: str, value: object, want: np.ndarray, where: str) -> np.ndarray:
-    """`value` as an array, refused unless its dtype, shape and values fit `want` (the array
-    `to_torch_layout` gives for that key): numeric, the same shape, finite."""
-    array = np.asarray(value)
-    kinds = "iu" if want.dtype.kind in "iu" else "iuf"
-    if array.dtype.kind not in kinds:
-        wanted = "an integer" if kinds == "iu" else "a float (or integer)"
-        raise TypeError(
-            f"{key!r} for {where} has dtype {array.dtype}; expected {wanted} array of shape "
-            f"{want.shape}"
-        )
-    if array.shape != want.shape:
-        raise ValueError(
-            f"{key!r} for {where} has shape {array.shape}; PyTorch's layout here is {want.shape}"
-        )
-    return check_finite(f"{key!r} for {where}", array)
-
-
-def from_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray]) -> None:
-    """Load a PyTorch `state_dict` (arrays or tensors' `.numpy()`) into a built Keras layer or
-    model (keys as `to_torch_layout` gives them).
-
-    The names and shapes must be exactly those `to_torch_layout(layer)` returns, and every
-    array numeric and finite; ALL of it is checked before any weight is written. LSTM biases are
-    summed (`bias_ih + bias_hh`, in the state's dtype, then cast to the variable's dtype: with
-    float32 arrays the Keras bias is exactly their float32 sum). `num_batches_tracked` is
-    checked (an integer) and dropped: Keras has no counterpart.
-    `from_torch_layout(layer, to_torch_layout(layer))` leaves every weight bit-identical.
-
-    >>> from_torch_layout(dense, {"weight": w, "bias": b})  # doctest: +SKIP
-    """
-    entries = _entries(layer, "from_torch_layout")
-    if not isinstance(state, dict):
-        raise TypeError(f"state must be a dict of name -> array, got {type(state).__name__}")
-    expected = {
-        f"{prefix}{key}": (prefix, sub, kind, want)
-        for prefix, sub, kind in entries
-        for key, want in _layer_to_torch(sub, kind).items()
-    }
-    where = f"{type(layer).__name__} '{layer.name}'"
-    unknown = [k for k in state if k not in expected]
-    if unknown:
-        close = closest_first(unknown[0], expected)[:10]
-        raise KeyError(
-            f"unexpected key {unknown[0]!r} for {where}; expected keys (closest first): {close}"
-        )
-    missing = [k for k in expected if k not in state]
-    if missing:
-        shown = list(expected) if len(expected) <= 20 else f"{len(expected)} keys"
-        raise KeyError(f"missing key(s) {missing} for {where}; expected keys: {shown}")
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    for key, (prefix, sub, kind, want) in expected.items():
-        sub_where = f"{kind} '{sub.name}'"
-        arrays.setdefault(prefix, {})[key[len(prefix) :]] = _checked(
-            key, state[key], want, sub_where
-        )
-    values = [
-        pair for prefix, sub, kind in entries for pair in _layer_values(sub, kind, arrays[prefix])
-    ]
-    for variable, value in values:
-        variable.assign(value.astype(variable.dtype))
-
-
-# ---------------------------------------------------------------- PyTorch formulas in numpy
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def torch_linear(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """nn.Linear in numpy: ``x @ weight.T + bias``.
-
-    >>> torch_linear({"weight": np.eye(2)}, np.ones((1, 2)))
-    array([[1., 1.]])
-    """
-    y = x @ state["weight"].T
-    return y + state["bias"] if "bias" in state else y
-
-
-def torch_conv(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """nn.Conv1d/2d/3d in numpy: channels first, stride 1, no padding, groups in/weight.shape[1].
-
-    x is (batch, in, *spatial); weight (out, in/groups, *kernel); output channel o of group
-    g = o // (out/groups) sees input channels g*(in/groups) ... ; the result is the
-    cross-correlation ``y[n, o, p] = bias[o] + sum_{c, k} weight[o, c, k] * x[n, g*in/groups + c,
-    p + k]``. A depthwise conv is the case groups = in.
-
-    >>> torch_conv({"weight": np.ones((1, 1, 2))}, np.arange(4.0).reshape(1, 1, 4))
-    array([[[1., 3., 5.]]])
-    """
-    w = state["weight"]
-    kernel = w.shape[2:]
-    if x.ndim != w.ndim or x.shape[1] % w.shape[1] or w.shape[0] % (x.shape[1] // w.shape[1]):
-        raise ValueError(
-            f"x of shape {x.shape} does not fit weight {w.shape}: expected (batch, "
-            f"in, *spatial) with {w.ndim - 2} spatial axes and in a multiple of {w.shape[1]}"
-        )
-    groups = x.shape[1] // w.shape[1]
-    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(2, x.ndim)))
-    # windows: (batch, in, *out_spatial, *kernel)
-    r = len(kernel)
-    w_axes = [1, *range(2 + r, 2 + 2 * r)]
-    per_group = [
-        np.tensordot(x_g, w_g, axes=(w_axes, [1, *range(2, 2 + r)]))  # (batch, *out, out/groups)
-        for x_g, w_g in zip(
-            np.split(windows, groups, axis=1), np.split(w, groups, axis=0), strict=True
-        )
-    ]
-    y = np.concatenate(per_group, axis=-1)
-    if "bias" in state:
-        y = y + state["bias"]
-    return np.moveaxis(y, -1, 1)
-
-
-def torch_batch_norm(state: dict[str, np.ndarray], x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """nn.BatchNorm1d/2d/3d in eval mode in numpy, channels on axis 1:
-    ``(x - running_mean) / sqrt(running_var + eps) * weight + bias`` per channel.
-
-    >>> torch_batch_norm({"running_mean": np.zeros(1), "running_var": np.ones(1)},
-    ...                  np.ones((1, 1)), eps=0.0)
-    array([[1.]])
-    """
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    y = (x - state["running_mean"].reshape(shape)) / np.sqrt(
-        state["running_var"].reshape(shape) + eps
-    )
-    if "weight" in state:
-        y = y * state["weight"].reshape(shape) + state["bias"].reshape(shape)
-    return y
-
-
-def torch_layer_norm(
-    state: dict[str, np.ndarray], x: np.ndarray, normalized_ndim: int = 1, eps: float = 1e-5
-) -> np.ndarray:
-    """nn.LayerNorm in numpy over the last `normalized_ndim` axes (biased variance):
-    ``(x - mean) / sqrt(var + eps) * weight + bias``.
-
-    >>> torch_layer_norm({}, np.array([[1.0, 3.0]]), eps=0.0)
-    array([[-1.,  1.]])
-    """
-    axes = tuple(range(-normalized_ndim, 0))
-    mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
-    y = (x - mean) / np.sqrt(var + eps)
-    if "weight" in state:
-        y = y * state["weight"]
-    return y + state["bias"] if "bias" in state else y
-
-
-def torch_multihead_attention(
-    state: dict[str, np.ndarray],
-    query: np.ndarray,
-    key: np.ndarray,
-    value: np.ndarray,
-    num_heads: int,
-) -> np.ndarray:
-    """nn.MultiheadAttention(batch_first=True) in numpy, no mask, eval mode: project q, k, v
-    (``in_proj_weight`` split in three, or ``q/k/v_proj_weight``), split E into num_heads heads
-    of E // num_heads (head h is features h*d ... h*d + d - 1), ``softmax(q k^T / sqrt(d)) v``
-    per head, concatenate the heads, ``out_proj``.
-
-    >>> torch_multihead_attention(to_torch_layout(mha), q, k, v, 2).shape  # doctest: +SKIP
-    (batch, target_len, E)
-    """
-    if "in_proj_weight" in state:
-        w_q, w_k, w_v = np.split(state["in_proj_weight"], 3)
-    else:
-        w_q, w_k, w_v = (state[f"{p}_proj_weight"] for p in "qkv")
-    e = w_q.shape[0]
-    b_q, b_k, b_v = np.split(state.get("in_proj_bias", np.zeros(3 * e, dtype=query.dtype)), 3)
-    d = e // num_heads
-
-    def heads(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-        projected = x @ w.T + b  # (batch, len, E)
-        return projected.reshape(*x.shape[:2], num_heads, d).transpose(0, 2, 1, 3)
-
-    q, k, v = heads(query, w_q, b_q), heads(key, w_k, b_k), heads(value, w_v, b_v)
-    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)  # (batch, heads, target, source)
-    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    attended = (scores / scores.sum(axis=-1, keepdims=True)) @ v
-    merged = attended.transpose(0, 2, 1, 3).reshape(*query.shape[:2], e)
-    out = {"weight": state["out_proj.weight"]}
-    if "out_proj.bias" in state:
-        out["bias"] = state["out_proj.bias"]
-    return torch_linear(out, merged)
-
-
-def _bidirectional(
-    forward: object, state: dict[str, np.ndarray], x: np.ndarray
-) -> np.ndarray | None:
-    """For a bidirectional state (keys with `_reverse`): both directions concatenated, the
-    reverse one run on the reversed sequence and its outputs put back in time order."""
-    if not any(k.endswith("_reverse") for k in state):
-        return None
-    fwd = {k: v for k, v in state.items() if not k.endswith("_reverse")}
-    bwd = {k.removesuffix("_reverse"): v for k, v in state.items() if k.endswith("_reverse")}
-    return np.concatenate([forward(fwd, x), forward(bwd, x[:, ::-1])[:, ::-1]], axis=-1)
-
-
-def torch_lstm(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """nn.LSTM(batch_first=True) in numpy; returns every step's h, shape (batch, time, units).
-
-    Gates in PyTorch's order i, f, g, o:
-    ``i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh)``, ``c = σ(f) c + σ(i) tanh(g)``,
-    ``h = σ(o) tanh(c)``.
-
-    With `_reverse` keys (a bidirectional nn.LSTM) both directions are concatenated.
-
-    >>> torch_lstm(to_torch_layout(lstm), x).shape  # doctest: +SKIP
-    (2, 5, 4)
-    """
-    both = _bidirectional(torch_lstm, state, x)
-    if both is not None:
-        return both
-    w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
-    b = state.get("bias_ih_l0", 0.0) + state.get("bias_hh_l0", 0.0)
-    units = w_hh.shape[1]
-    h = np.zeros((x.shape[0], units), dtype=x.dtype)
-    c = np.zeros_like(h)
-    out = []
-    for t in range(x.shape[1]):
-        i, f, g, o = np.split(x[:, t] @ w_ih.T + h @ w_hh.T + b, 4, axis=1)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
-        out.append(h)
-    return np.stack(out, axis=1)
-
-
-def torch_gru(state: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """nn.GRU(batch_first=True) in numpy; returns every step's h, shape (batch, time, units).
-
-    Gates in PyTorch's order r, z, n: ``r = σ(W_ir x + b_ir + W_hr h + b_hr)``, z likewise,
-    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h = (1 - z) n + z h``.
-
-    With `_reverse` keys (a bidirectional nn.GRU) both directions are concatenated.
-
-    >>> torch_gru(to_torch_layout(gru), x).shape  # doctest: +SKIP
-    (2, 5, 4)
-    """
-    both = _bidirectional(torch_gru, state, x)
-    if both is not None:
-        return both
-    w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
-    units = w_hh.shape[1]
-    b_ih = state.get("bias_ih_l0", np.zeros(3 * units, dtype=x.dtype))
-    b_hh = state.get("bias_hh_l0", np.zeros(3 * units, dtype=x.dtype))
-    h = np.zeros((x.shape[0], units), dtype=x.dtype)
-    out = []
-    for t in range(x.shape[1]):
-        xi_r, xi_z, xi_n = np.split(x[:, t] @ w_ih.T + b_ih, 3, axis=1)
-        hh_r, hh_z, hh_n = np.split(h @ w_hh.T + b_hh, 3, axis=1)
-        r = _sigmoid(xi_r + hh_r)
-        z = _sigmoid(xi_z + hh_z)
-        n = np.tanh(xi_n + r * hh_n)
-        h = (1.0 - z) * n + z * h
-        out.append(h)
-    return np.stack(out, axis=1)

@@ -27,6 +27,7 @@ LONGEST_FIRST = (
     "tests/test_scale.py",
     "tests/test_tools.py",
     "tests/test_textcnn.py",
+    "tests/test_cli.py",
     "tests/test_site.py",
     "tests/test_masking.py",
     "tests/test_kim.py",

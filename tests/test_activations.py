@@ -1140,3 +1140,60 @@ def test_a_masked_nested_encoder_is_listed_and_extracted_with_its_mask():
     acts = extract(model, ids)
     np.testing.assert_array_equal(acts["enc/lstm"], acts["enc"])
     np.testing.assert_allclose(acts["head"], model.predict(ids, verbose=0), **CLOSE)
+
+
+@pytest.mark.parametrize("name", [".hidden", "..", "_.hidden"])
+def test_a_layer_named_like_a_hidden_file_or_a_parent_folder_extracts_and_loads(tmp_path, name):
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, L.Dense(2, name=name)(inp))
+    paths = extract_to_disk(model, data(4, 3), [name], tmp_path, progress=False)
+    assert paths[name].parent == tmp_path and not paths[name].name.startswith(".")
+    assert load_features(tmp_path)[name].shape == (4, 2)
+
+
+def rewrite_index(folder, change) -> None:
+    path = folder / "index.json"
+    index = json.loads(path.read_text())
+    change(index)
+    path.write_text(json.dumps(index))
+
+
+def test_verify_features_refuses_an_index_it_cannot_trust(tmp_path):
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, L.Dense(2, name="b")(L.Dense(2, name="a")(inp)))
+    extract_to_disk(model, data(4, 3), ["a", "b"], tmp_path, progress=False)
+    original = (tmp_path / "index.json").read_text()
+    cases = [
+        (lambda i: i.update(version=99), "has version 99; this helpers package reads version 1"),
+        (lambda i: i.update(activations={}), "lists no activations"),
+        (lambda i: i["activations"]["b"].update(file="a.npy"), "lists one file, 'a.npy', for two"),
+    ]
+    for change, message in cases:
+        rewrite_index(tmp_path, change)
+        with pytest.raises(ValueError, match=message):
+            verify_features(tmp_path)
+        (tmp_path / "index.json").write_text(original)
+    rewrite_index(tmp_path, lambda i: i["activations"]["a"].pop("crc32"))
+    raw = bytearray((tmp_path / "a.npy").read_bytes())
+    raw[-1] ^= 0xFF  # a changed byte, same size
+    (tmp_path / "a.npy").write_bytes(bytes(raw))
+    assert verify_features(tmp_path, checksum=False)["samples"] == 4  # sizes still match
+    with pytest.raises(ValueError, match="records no crc32 for 'a', so checksum=True cannot"):
+        verify_features(tmp_path, checksum=True)
+
+
+def test_every_layer_leaves_out_only_an_activation_without_a_batch_axis_and_says_so():
+    inp = keras.Input((3,), name="x")
+    h = L.Dense(4, name="h")(inp)
+    mean = keras.ops.mean(h, axis=0)  # (4,): one row for the whole batch
+    out = L.Dense(2, name="out")(h - mean)
+    model = keras.Model(inp, out)
+    x = data(5, 3)
+    names = activation_names(model)
+    mean_name = next(n for n in names if n.startswith("mean"))
+    with pytest.warns(UserWarning, match=rf"left out 1 activation.*'{mean_name}' \(4,\)"):
+        got = extract(model, x)
+    assert list(got) == [n for n in names if n != mean_name]
+    np.testing.assert_allclose(got["out"], model.predict(x, verbose=0), **CLOSE)
+    with pytest.raises(ValueError, match=rf"activation '{mean_name}' has shape \(4,\)"):
+        extract(model, x, [mean_name])

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import activations, softmax
+from helpers import activations, pytorch, softmax
 from helpers import weights as W
 
 RNG = np.random.default_rng(0)
@@ -73,11 +73,11 @@ def test_mobilenet_extract_equals_plain_sub_models_and_torch_layout_covers_it(mo
         # exact on TensorFlow; on JAX the compiled pass and the eager one round differently (~1e-6)
         np.testing.assert_allclose(got[key], keras.ops.convert_to_numpy(want), rtol=1e-5, atol=1e-5)
     assert softmax.output_layer(mobilenet).name == "predictions"
-    state = W.to_torch_layout(mobilenet)  # every layer with weights converts
+    state = pytorch.to_torch_layout(mobilenet)  # every layer with weights converts
     params = sum(v.size for k, v in state.items() if not k.endswith("num_batches_tracked"))
     assert params == mobilenet.count_params()
-    W.from_torch_layout(mobilenet, state)
-    back = W.to_torch_layout(mobilenet)
+    pytorch.from_torch_layout(mobilenet, state)
+    back = pytorch.to_torch_layout(mobilenet)
     assert all(np.array_equal(back[k], state[k]) for k in state)
 
 
@@ -93,7 +93,7 @@ def test_convnext_residual_sums_are_extracted_and_only_layer_scale_is_refused(co
         # exact on TensorFlow; on JAX the compiled pass and the eager one round differently (~1e-6)
         np.testing.assert_allclose(got[key], keras.ops.convert_to_numpy(want), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError) as info:
-        W.to_torch_layout(convnext)
+        pytorch.to_torch_layout(convnext)
     scales = [layer.name for layer in convnext.layers if type(layer).__name__ == "LayerScale"]
     message = str(info.value)
     assert message.startswith(f"to_torch_layout: {len(scales)} layer(s) of model 'convnext_tiny'")

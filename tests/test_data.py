@@ -619,3 +619,43 @@ def test_load_sst_takes_root_labels_and_leaves_of_whole_sentences(tmp_path):
     path.write_text("(3 (2 It) (4 works)\n", encoding="utf-8")  # a parenthesis short
     with pytest.raises(ValueError, match="dev.txt non-blank line 1: expected a PTB tree"):
         data.load_sst(path)
+
+
+def test_a_file_mixing_utf8_and_latin1_lines_is_refused_not_read_as_mojibake(tmp_path):
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_bytes("café au lait\n".encode() + "crème brûlée\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"mixes encodings: line 1 is UTF-8 .* line 2 is not"):
+        data.read_lines(mixed)
+    assert data.read_lines(mixed, "latin-1")[1] == "crème brûlée"  # a chosen encoding is used
+
+
+@pytest.mark.parametrize("inside", ["\f", "\u2028", "\u0085", "\x0b", "\u2029"])
+def test_only_newlines_end_a_sentence(tmp_path, inside):
+    file = tmp_path / "f.txt"
+    file.write_text(f"0 one{inside}sentence\r\n1 two\r3 three\n", encoding="utf-8")
+    texts, labels = data.load_labeled(file)
+    assert texts == [f"one{inside}sentence", "two", "three"] and labels.tolist() == [0, 1, 3]
+
+
+def test_a_tab_after_the_label_or_tag_keeps_the_first_word(tmp_path):
+    trec, labeled = tmp_path / "trec.label", tmp_path / "l.txt"
+    trec.write_text("LOC:city\tWhere is it ?\n", encoding="utf-8")
+    labeled.write_text("1\tgood film\n", encoding="utf-8")
+    assert data.load_trec(trec)[0] == ["Where is it ?"]
+    assert data.load_labeled(labeled)[0] == ["good film"]
+
+
+@pytest.mark.parametrize("label", [str(2**32 + 1), "²", "-1"])
+def test_a_label_out_of_range_names_the_file_and_line(tmp_path, label):
+    file = tmp_path / "l.txt"
+    file.write_text(f"0 fine\n{label} bad\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"l.txt non-blank line 2: .*label from 0 to 2147483647"):
+        data.load_labeled(file)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_load_sst_refuses_a_label_above_4(tmp_path, binary):
+    file = tmp_path / "train.txt"
+    file.write_text("(3 (2 It) (4 works))\n(7 (2 It) (9 fails))\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: the sentence's label is 7; SST labels are 0"):
+        data.load_sst(file, binary)

@@ -123,3 +123,43 @@ def test_draw_graph_uses_the_given_axes():
 def test_graph_edges_rejects_a_layer():
     with pytest.raises(ValueError, match="Functional keras.Model, got Dense"):
         graph_edges(L.Dense(2))
+
+
+def test_tensors_passed_by_keyword_are_arrows_too():
+    """initial_state=[h, c] of a seq2seq decoder: one arrow per state from the encoder."""
+    enc_in, dec_in = keras.Input((5, 3), name="enc_in"), keras.Input((4, 3), name="dec_in")
+    _, h, c = L.LSTM(4, return_state=True, name="encoder")(enc_in)
+    y = L.LSTM(4, name="decoder")(dec_in, initial_state=[h, c])
+    model = keras.Model([enc_in, dec_in], y, name="seq2seq")
+    assert graph_edges(model) == [
+        ("enc_in", "encoder"),
+        ("dec_in", "decoder"),
+        ("encoder", "decoder"),
+        ("encoder", "decoder"),
+        ("decoder", "output 0"),
+    ]
+    assert node_depths(model)["decoder"] == 2
+
+
+def test_a_layer_called_with_keywords_only_is_drawn():
+    """MultiHeadAttention(query=, value=, key=) and Dense(inputs=): no KeyError, every arrow."""
+    q, v = keras.Input((4, 8), name="q"), keras.Input((6, 8), name="v")
+    attended = L.MultiHeadAttention(2, 4, name="mha")(query=q, value=v, key=v)
+    model = keras.Model([q, v], L.Dense(2, name="d")(inputs=attended), name="kw")
+    edges = graph_edges(model)
+    assert edges == [("q", "mha"), ("v", "mha"), ("v", "mha"), ("mha", "d"), ("d", "output 0")]
+    ax = draw_graph(model)
+    assert len([t for t in ax.texts if not t.get_text()]) == len(edges)
+    plt.close(ax.figure)
+
+
+def test_a_mask_passed_along_adds_no_arrow_a_mask_given_by_keyword_does():
+    tokens = keras.Input((5,), dtype="int32", name="tokens")
+    embedded = L.Embedding(10, 4, mask_zero=True, name="emb")(tokens)
+    lstm = L.LSTM(3, name="lstm")(embedded)  # Keras passes the Embedding's mask along
+    chosen = keras.Input((5,), dtype="bool", name="chosen")
+    other = L.LSTM(3, name="other")(embedded, mask=chosen)
+    model = keras.Model([tokens, chosen], [lstm, other], name="masks")
+    edges = graph_edges(model)
+    assert edges.count(("emb", "lstm")) == 1
+    assert ("chosen", "other") in edges and edges.count(("emb", "other")) == 1

@@ -79,14 +79,15 @@ def test_two_writers_to_one_name_get_distinct_temp_files(tmp_path):
 
 
 def test_temp_names_that_collide_are_retried_not_overwritten(tmp_path, monkeypatch):
-    tokens = iter(["aaaa", "aaaa", "bbbb"])
+    tokens = iter(["aaaaaaaa", "aaaaaaaa", "bbbbbbbb"])
     monkeypatch.setattr(_files.secrets, "token_hex", lambda n: next(tokens))
     first, file_a = create_temp(tmp_path, "x.npy")
     file_a.write(b"first")
     file_a.close()
     second, file_b = create_temp(tmp_path, "x.npy")
     file_b.close()
-    assert (first.name, second.name) == (".x.npy.aaaa.partial", ".x.npy.bbbb.partial")
+    assert first.name == ".x.npy.aaaaaaaa.helpers.partial"
+    assert second.name == ".x.npy.bbbbbbbb.helpers.partial"
     assert first.read_bytes() == b"first"
 
 
@@ -110,3 +111,17 @@ def test_object_arrays_and_bad_modes_are_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"mode must be one of \('w', 'wb'\); got 'a'"):
         create_temp(tmp_path, "x.txt", "a")
     assert names(tmp_path) == []
+
+
+def test_only_our_own_temporaries_are_removed_never_a_users_partial_file(tmp_path):
+    ours, file = create_temp(tmp_path, "x.npy")
+    file.close()
+    users = [".notes.1234abcd.partial", "download.partial", ".x.npy.1234abcd.partial"]
+    for name in users:
+        (tmp_path / name).write_text("mine")
+    with (
+        pytest.warns(UserWarning, match="removed 1 unfinished temporary file"),
+        _files.locked_folder(tmp_path),
+    ):
+        pass
+    assert not ours.exists() and sorted(names(tmp_path)) == sorted(users)

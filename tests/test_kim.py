@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import data, kim, textcnn
+from helpers import data, kim
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small CNN-rand, so that the protocol's tests take seconds; everything else is Kim's.
@@ -261,114 +261,6 @@ def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     assert "--only: unknown ['MRR']" in capsys.readouterr().err
 
 
-@pytest.mark.backend_independent
-def test_cli_preset_runs_cross_validation_and_writes_results_and_features(tmp_path):
-    out = tmp_path / "out"
-    code = textcnn.main(["--preset", "kim-rand", "--folds", "2", "--epochs", "1",
-                         "--synthetic-size", "40", "--out", str(out), "--quiet"])  # fmt: skip
-    assert code == 0
-    result = json.loads((out / "results.json").read_text())
-    assert result["preset"] == "kim-rand" and len(result["folds"]) == 2
-    assert result["accuracy_mean"] == pytest.approx(
-        np.mean([f["accuracy"] for f in result["folds"]])
-    )
-    assert result["accuracy_std"] == pytest.approx(
-        np.std([f["accuracy"] for f in result["folds"]], ddof=1)
-    )
-    assert result["features"].startswith("layer 'concat' of a final model")
-    assert result["lowercase"] is True
-    features = np.load(out / "concat.npy")  # Kim's model: 3 windows x 100 maps, no extractor
-    assert features.shape == (40, 300) and np.load(out / "labels.npy").shape == (40,)
-    assert (out / "index.json").is_file()
-
-
-@pytest.mark.backend_independent
-def test_cli_preset_with_a_test_split(tmp_path):
-    train, test = tmp_path / "train_5500.label", tmp_path / "TREC_10.label"
-    train.write_text(
-        "".join(f"{'LOC:city Where' if i % 2 else 'HUM:ind Who'} is x{i} ?\n" for i in range(30))
-    )
-    test.write_text("LOC:city Where is it ?\nHUM:ind Who is it ?\nNUM:dist How far ?\n")
-    out = tmp_path / "out"
-    code = textcnn.main(["--preset", "kim-rand+extractor", "--format", "trec",
-                         "--train", str(train), "--test", str(test), "--epochs", "1",
-                         "--out", str(out), "--quiet"])  # fmt: skip
-    assert code == 0
-    result = json.loads((out / "results.json").read_text())
-    assert result["protocol"].startswith("train / dev / test split; dev = a random 10%")
-    assert result["rows"] == {"train": 30, "test": 3} and result["folds"][0]["test_sentences"] == 3
-    assert result["lowercase"] is False  # --format trec keeps the case, as Kim did
-    assert np.load(out / "extractor.npy").shape == (33, 100)
-
-
-@pytest.mark.backend_independent
-def test_cli_keep_case_reaches_the_protocol(tmp_path, monkeypatch):
-    seen = []
-
-    class Stop(Exception):
-        pass
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs["lowercase"])
-        raise Stop
-
-    monkeypatch.setattr(kim, "cross_validate", spy)
-    file = tmp_path / "TREC.all"
-    file.write_text("0 What is it ?\n1 Who is he ?\n" * 10)
-    for extra in ([], ["--keep-case"]):
-        with pytest.raises(Stop):
-            textcnn.main(["--preset", "kim-rand", "--data", str(file), "--format", "label-text",
-                          "--out", str(tmp_path / "out"), "--quiet", *extra])  # fmt: skip
-    assert seen == [True, False]
-
-
-@pytest.mark.backend_independent
-def test_cli_refuses_protocol_options_that_do_not_go_together(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(kim, "train", lambda *a, **k: pytest.fail("did work"))
-    monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
-    out = str(tmp_path / "out")
-    file = tmp_path / "all.txt"
-    file.write_text("0 a\n1 b\n")
-    cases = [
-        (["--train", str(file), "--test", str(file), "--format", "label-text"],
-         "add --preset kim-rand"),
-        (["--folds", "5"], "--folds is part of Kim's protocol: add --preset kim-rand"),
-        (["--keep-case"], "--keep-case is part of Kim's protocol: add --preset kim-rand"),
-        (["--preset", "kim-rand", "--test", str(file)], "--dev and --test go with --train"),
-        (["--preset", "kim-rand", "--train", str(file), "--format", "trec"],
-         "--train needs --test"),
-        (["--preset", "kim-rand", "--data", str(file)], "--format is needed for data files"),
-        (["--preset", "kim-rand", "--data", str(tmp_path), "--format", "trec"],
-         "--format applies to"),
-        (["--preset", "kim-rand", "--data", str(file), "--class-files", str(file), str(file)],
-         "give one source of data, not --data and --class-files"),
-        (["--preset", "kim-rand", "--glove", str(file)], "uses random word vectors (CNN-rand)"),
-        (["--preset", "kim-rand", "--folds", "1"], "--folds must be >= 2, got 1"),
-        (["--preset", "kim-rand", "--data", str(file), "--format", "label-text"],
-         "10-fold cross-validation needs >= 20 sentences"),
-        (["--preset", "kim-rand", "--data", str(file), "--format", "trec"],
-         "expected 'COARSE:fine"),
-        (["--preset", "kim"], "invalid choice: 'kim'"),
-    ]  # fmt: skip
-    for args, message in cases:
-        with pytest.raises(SystemExit) as info:
-            textcnn.main([*args, "--out", out])
-        assert info.value.code == 2 and message in capsys.readouterr().err, args
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.backend_independent
-def test_cli_help_explains_every_option_and_loads_no_tensorflow():
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-m", "helpers.textcnn", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    assert done.stderr == ""  # no TensorFlow start-up lines: Keras is not imported for --help
-    assert "%%" not in done.stdout and "(default: 10)" in done.stdout
-    for action in textcnn._parser()._actions:
-        assert action.help, action.option_strings
-
-
 def test_sentences_get_kims_padding_so_short_ones_work():
     texts, labels = ["so good", "so bad", "good", "bad"] * 5, np.array([1, 0, 1, 0] * 5)
     run = kim.train((texts[:16], labels[:16]), (texts[16:], labels[16:]), 2, TINY, epochs=1)
@@ -378,3 +270,91 @@ def test_sentences_get_kims_padding_so_short_ones_work():
     assert run.sequence_length == 2 and run.pad == 4 and ids.shape == (1, 10)
     assert (ids[0, :4] == 0).all() and (ids[0, 4:6] > 1).all() and (ids[0, 6:] == 0).all()
     assert run.model.input_shape == (None, 10)
+
+
+def test_non_ascii_words_are_never_dropped_silently():
+    assert kim.tokenize("naïve café") == ["na", "ve", "caf"]  # Kim's cleaning, kept
+    assert kim.dropped_letters(["a film", "naïve café", "plain"]) == (1, "naïve café")
+    texts, labels = corpus(40)
+    texts[3] = "un film très réussi"
+    with pytest.warns(kim.NonAsciiWarning, match=r"1 of 40 sentences .*'un film très réussi'"):
+        kim.cross_validate(texts, labels, 2, TINY, epochs=1, report=None)
+    chinese = ["这部电影很好", "这部电影很差"] * 10
+    with (
+        pytest.raises(ValueError, match="no sentence has a word that Kim's tokenizer keeps"),
+        pytest.warns(kim.NonAsciiWarning),
+    ):
+        kim.train((chinese, np.array([1, 0] * 10)), (chinese[:2], np.array([1, 0])), 2, TINY)
+
+
+def test_empty_sentences_are_refused():
+    with pytest.raises(ValueError, match="no sentence has a word"):
+        kim.cross_validate(["", " . "] * 10, np.array([0, 1] * 10), 2, TINY, report=None)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((np.arange(10), 0.97), ValueError, "leaves none to train on; use a fraction below 0.95"),
+        ((np.arange(10), True), TypeError, "the dev fraction must be a number"),
+        ((np.arange(10), 0.1, -1), ValueError, "seed must be an int >= 0"),
+        ((np.arange(10), 0.1, 1.5), TypeError, "seed must be an int >= 0"),
+    ],
+)
+def test_dev_split_never_leaves_an_empty_fit_split(args, error, match):
+    with pytest.raises(error, match=match):
+        kim.dev_split(*args)
+    fit, dev = kim.dev_split(np.arange(10), 0.9)
+    assert len(fit) == 1 and len(dev) == 9
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int; got 0"),
+        ({"epochs": True}, TypeError, "epochs must be a positive int; got bool"),
+        ({"dev_fraction": 0.97}, ValueError, r"dev_fraction must be in \(0, 0.5\]"),
+        ({"rho": 1.5}, ValueError, r"rho must be in \(0, 1\); got 1.5"),
+        ({"embedding_range": float("nan")}, ValueError, "embedding_range must be > 0"),
+        ({"embedding_range": "0.25"}, TypeError, "embedding_range must be a number"),
+        ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\)"),
+        ({"max_norm": -3}, ValueError, "max_norm must be a positive number or None"),
+        ({"filter_sizes": ()}, ValueError, "filter_sizes must hold at least one"),
+        ({"filter_sizes": (3, 0)}, ValueError, "each filter size must be a positive int"),
+        ({"feature_dim": 0}, ValueError, "feature_dim must be a positive int or None"),
+    ],
+)
+def test_a_preset_with_an_impossible_setting_is_refused_when_made(change, error, match):
+    with pytest.raises(error, match=match):
+        kim.Preset("bad", "", **change)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"vocabulary": ["a", "b", "c"]}, ValueError, "must start with '' .* and '\\[UNK\\]'"),
+        ({"length": 0}, ValueError, "length must be a positive int"),
+        ({"pad": -1}, ValueError, "pad must be an int >= 0"),
+        ({"pad": 1.0}, TypeError, "pad must be an int >= 0"),
+    ],
+)
+def test_encode_refuses_what_would_map_words_to_padding(kwargs, error, match):
+    args = {"vocabulary": ["", "[UNK]", "a"], "length": 2, "pad": 1} | kwargs
+    with pytest.raises(error, match=match):
+        kim.encode(["a b"], **args)
+
+
+def test_train_and_the_protocols_refuse_bad_splits_before_any_training():
+    texts, labels = corpus(20)
+    with pytest.raises(TypeError, match="the fit texts must be a non-empty list"):
+        kim.train(([], np.array([], int)), (texts, labels), 2, TINY)
+    with pytest.raises(ValueError, match="num_classes=2, but a label is 2"):
+        kim.train((texts, labels + 1), (texts, labels), 2, TINY)
+    with pytest.raises(ValueError, match="seed must be an int >= 0; got -1"):
+        kim.train((texts, labels), (texts, labels), 2, TINY, seed=-1)
+    with pytest.raises(ValueError, match="the labels are all 0: a classifier needs"):
+        kim.cross_validate(texts, np.zeros(20, int), 2, TINY, report=None)
+    with pytest.raises(ValueError, match="the training labels are all 1"):
+        kim.train_dev_test((texts, np.ones(20, int)), (texts, labels), preset=TINY, report=None)
+    with pytest.raises(TypeError, match="test_set must be a \\(texts, labels\\) pair"):
+        kim.train_dev_test((texts, labels), texts, preset=TINY, report=None)

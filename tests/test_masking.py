@@ -754,3 +754,13 @@ def test_masked_softmax_layer_checks_the_mask_width_when_the_model_is_built():
     logits, allowed = keras.Input((5,), name="logits"), keras.Input((3,), name="allowed")
     with pytest.raises(ValueError, match=r"mask of shape \(None, 3\) does not broadcast to logits"):
         MaskedSoftmax(name="probs")(logits, allowed)
+
+
+def test_a_nan_allowed_logit_gives_a_nan_row_never_an_unnormalised_one():
+    nan = float("nan")
+    logits = np.array([[1.0, nan, 3.0], [1.0, 2.0, nan], [1.0, 2.0, 3.0]], "float32")
+    mask = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1]])
+    probs = keras.ops.convert_to_numpy(masked_softmax(logits, mask))
+    assert np.isnan(probs[0]).all()  # a NaN the row reads: the whole row is NaN
+    np.testing.assert_allclose(probs[1], [0.26894143, 0.7310586, 0.0], rtol=1e-6)  # masked NaN
+    np.testing.assert_allclose(probs[2].sum(), 1.0, rtol=1e-6)

@@ -803,3 +803,61 @@ def test_the_head_behind_a_masked_nested_encoder_is_found():
     ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 6, 0]], dtype="int32")
     pw = softmax.prediction_weights(model, ids)
     np.testing.assert_array_equal(pw.classes, model.predict(ids, verbose=0).argmax(axis=1))
+
+
+def test_train_classes_refuses_rows_that_are_not_one_hot(model):
+    x, y = data()
+    rows = np.eye(K, dtype="float32")[y]
+    rows[3] = 0.0
+    rows[3, :2] = 0.5
+    with pytest.raises(ValueError, match=r"y row 3 is \[0.5, 0.5, 0.0, 0.0, 0.0\]: one-hot"):
+        softmax.train_classes(model, x, rows, [1])
+    rows[3] = np.eye(K)[1] * 2
+    with pytest.raises(ValueError, match=r"y row 3 is \[0.0, 2.0, 0.0, 0.0, 0.0\]"):
+        softmax.train_classes(model, x, rows, [1])
+
+
+@pytest.mark.parametrize("activation", ["softmax", None])
+def test_a_one_unit_head_is_refused_where_classes_are_chosen(activation):
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(1, activation=activation, name="head")(inputs))
+    x, _ = data(8)
+    with pytest.raises(ValueError, match="'head' has 1 unit: a softmax over one class is 1.0"):
+        softmax.train_classes(model, x, np.zeros(8, int), [0])
+    with pytest.raises(ValueError, match="prediction_weights: the head 'head' has 1 unit"):
+        softmax.prediction_weights(model, x)
+    assert softmax.logits(model, x).shape == (8, 1)  # its one logit is still there
+    sigmoid = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="s")(inputs))
+    with pytest.raises(ValueError, match=r"with activations \['sigmoid'\]"):  # not a softmax
+        softmax.prediction_weights(sigmoid, x)
+
+
+def head_models() -> dict[str, keras.Model]:
+    """Heads the helpers once refused: called with inputs=, keras.ops.softmax, a nested model."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(6, activation="relu", name="h")(x)
+    by_keyword = keras.layers.Dense(K, activation="softmax", name="head")(inputs=h)
+    ops_softmax = keras.layers.Dense(K, activation=keras.ops.softmax, name="head")(h)
+    d_in = keras.Input((6,), name="d_in")
+    inner = keras.layers.Dense(6, activation="relu", name="inner")(d_in)
+    decoder = keras.Model(d_in, keras.layers.Dense(K, name="head")(inner), name="decoder")
+    nested = keras.layers.Softmax(name="probs")(decoder(h))
+    return {
+        "keyword": keras.Model(x, by_keyword),
+        "ops_softmax": keras.Model(x, ops_softmax),
+        "nested": keras.Model(x, nested),
+    }
+
+
+@pytest.mark.parametrize("kind", ["keyword", "ops_softmax", "nested"])
+def test_heads_by_keyword_with_ops_softmax_or_inside_a_nested_model_are_found(kind):
+    model = head_models()[kind]
+    x, _ = data(8)
+    assert softmax.output_layer(model).name == "head"
+    assert softmax.applies_softmax(softmax.output_layer(model)) == (kind != "nested")
+    pw = softmax.prediction_weights(model, x)
+    probs = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(pw.classes, probs.argmax(axis=-1))
+    np.testing.assert_allclose(pw.probabilities, probs.max(axis=-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_softmax_rows(softmax.logits(model, x)), probs, atol=1e-5)

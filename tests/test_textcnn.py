@@ -1,11 +1,6 @@
-"""helpers.textcnn: layer shapes, parameter formulas, GloVe weights, feature extraction, the CLI."""
+"""helpers.textcnn: layer shapes, parameter formulas, GloVe weights, feature extraction."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,7 +8,6 @@ import pytest
 
 from helpers import textcnn
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_size": 6}
 
 
@@ -21,11 +15,6 @@ SMALL = {"sequence_length": 15, "num_classes": 3, "vocab_size": 40, "embedding_s
 def fresh_session():
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-
-
-def files(folder) -> list[str]:
-    """The names in ``folder`` (a finished or failed run leaves no lock file)."""
-    return sorted(p.name for p in folder.iterdir())
 
 
 def shapes(model):
@@ -304,125 +293,6 @@ def test_several_layers_come_from_one_forward_pass_per_batch(monkeypatch):
     assert list(acts) == wanted and acts["output"].shape == (10, 3)
 
 
-# --- the command line -------------------------------------------------------------------------
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    # Without TF_CPP_MIN_LOG_LEVEL: the command sets it itself before importing keras.
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run(
-        [sys.executable, "-m", "helpers.textcnn", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
-
-
-def write_polarity(folder: Path) -> Path:
-    from helpers.data import synthetic_reviews
-
-    texts, labels = synthetic_reviews(60, seed=5)
-    folder.mkdir()
-    for name, label in (("rt-polarity.pos", 1), ("rt-polarity.neg", 0)):
-        lines = [t for t, y in zip(texts, labels, strict=True) if y == label]
-        (folder / name).write_text("\n".join(lines) + "\n", encoding="latin-1")
-    return folder
-
-
-@pytest.mark.backend_independent
-def test_cli_trains_and_writes_features_and_labels(tmp_path):
-    data_dir = write_polarity(tmp_path / "rt")
-    glove = tmp_path / "glove.txt"
-    glove.write_text("the 1 0 0 0\nmovie 0 1 0 0\ngood 0 0 1 0\n", encoding="utf-8")
-    out = tmp_path / "out"
-    tiny = ["--sequence-length", "16", "--embedding-dim", "4", "--num-filters", "3"]
-    done = run_cli("--data", str(data_dir), "--out", str(out), "--glove", str(glove),
-                   "--epochs", "1", "--quiet", *tiny)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    # TF_CPP_MIN_LOG_LEVEL=3, set by the command, drops TensorFlow's C++ info logs such as
-    # "I0000 ... cpu_feature_guard.cc:227] This TensorFlow binary is optimized ..." (TF 2.21
-    # still prints the few lines logged before absl::InitializeLog, whatever the variable).
-    assert "cpu_feature_guard" not in done.stderr, done.stderr
-    assert "held-out accuracy" in done.stdout and "on 6 sentences" in done.stdout
-    assert "GloVe: " in done.stdout
-    labels = np.load(out / "labels.npy")
-    assert labels.shape == (60,) and set(labels.tolist()) == {0, 1}
-    features = np.load(out / "extractor.npy")
-    assert features.shape == (60, 100)
-    names = files(out)  # no temporary files left behind
-    assert names == ["extractor.npy", "index.json", "labels.npy", "textcnn_run.json"]
-
-
-@pytest.mark.backend_independent
-def test_cli_writes_index_json_last_and_drops_an_old_one_first(tmp_path, monkeypatch):
-    from helpers import activations
-
-    out = tmp_path / "out"
-    out.mkdir()
-    for name in ("extractor.npy", "index.json", "labels.npy"):  # a finished earlier run
-        (out / name).write_bytes(b"old")
-    seen = []
-
-    def crash(*args, **kwargs):
-        seen.append(files(out))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(activations, "extract_to_disk", crash)
-    with pytest.raises(KeyboardInterrupt):
-        textcnn.main(["--out", str(out), "--overwrite", "--synthetic-size", "40", "--epochs", "1",
-                      "--sequence-length", "8", "--embedding-dim", "4", "--num-filters", "2",
-                      "--feature-dim", "3", "--batch-size", "16", "--quiet"])  # fmt: skip
-    # Labels and run info are written before the features start (extract_to_disk then writes
-    # index.json last); the old index is gone, so an interrupted run does not look finished.
-    # The run holds --out's lock meanwhile, and removes the lock file when it stops.
-    assert seen == [[".helpers.lock", "extractor.npy", "labels.npy", "textcnn_run.json"]]
-    assert files(out) == ["extractor.npy", "labels.npy", "textcnn_run.json"]
-    assert np.load(out / "labels.npy").shape == (40,)
-
-
-@pytest.mark.backend_independent
-def test_cli_rejects_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(textcnn, "build_textcnn", lambda *a, **k: pytest.fail("did work"))
-    out = tmp_path / "out"
-    glove = tmp_path / "glove.txt"
-    glove.write_text("the 0.1 0.2 0.3\n", encoding="utf-8")
-    empty = tmp_path / "empty.txt"
-    empty.write_text("", encoding="utf-8")
-    bad_line = tmp_path / "bad.txt"
-    bad_line.write_text("the 0.1 0.2 0.3\nplot 0.1 0.2\n", encoding="utf-8")
-    cases = [
-        (["--data", str(tmp_path / "missing"), "--out", str(out)], "does not exist"),
-        (["--out", str(out), "--glove", str(tmp_path / "g.txt")], "does not exist"),
-        (["--out", str(out), "--epochs", "0"], "--epochs must be >= 1, got 0"),
-        (["--out", str(out), "--max-tokens", "2"], "--max-tokens must be >= 3"),
-        (["--out", str(out), "--pooling", "avg"], "invalid choice: 'avg'"),
-        (["--data", str(tmp_path)], "the following arguments are required: --out"),
-        (["--data", str(tmp_path), "--out", str(out)], "lacks rt-polarity.pos, rt-polarity.neg"),
-        (["--out", str(out), "--glove", str(glove)], "holds 3-d vectors (first line); pass"),
-        (["--out", str(out), "--glove", str(tmp_path)], "is not a file"),
-        (["--out", str(out), "--glove", str(empty)], "--glove: empty.txt: the first line"),
-        (["--out", str(out), "--glove", str(bad_line), "--embedding-dim", "3",
-          "--synthetic-size", "20"], "--glove: bad.txt line 2: 2 values after the word"),
-        (["--out", str(out), "--sequence-length", "1"], "pool_size=2 exceeds --sequence-length=1"),
-        (["--out", str(out), "--pooling", "max_over_time", "--sequence-length", "4"],
-         "--sequence-length=4 is shorter than the widest filter (5)"),
-        (["--out", str(out), "--embedding-dim", "0"], "--embedding-dim must be a positive int"),
-        (["--out", str(out), "--feature-dim", "-1"], "--feature-dim must be a positive int"),
-    ]  # fmt: skip
-    for args, message in cases:
-        with pytest.raises(SystemExit) as info:
-            textcnn.main(args)
-        assert info.value.code == 2 and message in capsys.readouterr().err, args
-    assert not out.exists()
-    out.mkdir()
-    (out / "old.npy").write_bytes(b"x")
-    with pytest.raises(SystemExit):
-        textcnn.main(["--out", str(out)])
-    assert "is not empty; pass --overwrite" in capsys.readouterr().err
-
-
 # --- reliability ---------------------------------------------------------------------------------
 
 
@@ -435,35 +305,6 @@ def test_build_textcnn_refuses_a_non_finite_embedding_matrix_and_a_non_bool():
         textcnn.build_textcnn(**SMALL, embedding_matrix=matrix)
     with pytest.raises(TypeError, match="trainable_embedding must be True or False; got str"):
         textcnn.build_textcnn(**SMALL, trainable_embedding="False")
-
-
-@pytest.mark.backend_independent
-def test_cli_refuses_a_nan_glove_file_and_an_unwritable_out_before_training(tmp_path, capsys):
-    glove = tmp_path / "g.txt"
-    glove.write_text("the nan 0.2 0.3\nfilm 0.1 0.2 0.3\n", encoding="utf-8")
-    out = tmp_path / "out"
-    args = [
-        "--out",
-        str(out),
-        "--glove",
-        str(glove),
-        "--embedding-dim",
-        "3",
-        "--synthetic-size",
-        "20",
-    ]
-    with pytest.raises(SystemExit) as info:
-        textcnn.main(args)
-    assert info.value.code == 2
-    assert (
-        "--glove: g.txt line 1: the vector of 'the' holds 1 non-finite" in capsys.readouterr().err
-    )
-    assert not out.exists()  # a failed run leaves no folder behind
-    blocker = tmp_path / "a_file"
-    blocker.write_text("x")
-    with pytest.raises(SystemExit) as info:
-        textcnn.main(["--out", str(blocker / "out"), "--epochs", "50", "--synthetic-size", "20"])
-    assert info.value.code == 2 and "--out" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pooling", textcnn.POOLINGS)
