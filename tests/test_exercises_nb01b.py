@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import weights
+from helpers import pytorch
 from helpers.exercises import check_answer, is_right
 from helpers.exercises.nb01b import CHECKS
 
@@ -99,15 +99,15 @@ def bi():
 
 
 def test_exercise_3_both_directions_with_reverse_names_is_right(bi):
-    answer = dict(weights.to_torch_layout(bi.forward_layer))
-    answer |= {f"{k}_reverse": v for k, v in weights.to_torch_layout(bi.backward_layer).items()}
+    answer = dict(pytorch.to_torch_layout(bi.forward_layer))
+    answer |= {f"{k}_reverse": v for k, v in pytorch.to_torch_layout(bi.backward_layer).items()}
     assert CHECKS[3](torch_bi=answer, layer=bi) is None
     assert is_right("01b", 3, torch_bi=..., layer=bi) is False
 
 
 def test_exercise_3_wrong_answers_get_hints(bi):
-    forward = weights.to_torch_layout(bi.forward_layer)
-    backward = weights.to_torch_layout(bi.backward_layer)
+    forward = pytorch.to_torch_layout(bi.forward_layer)
+    backward = pytorch.to_torch_layout(bi.backward_layer)
     assert "_reverse suffix" in CHECKS[3](torch_bi=dict(forward), layer=bi)
     swapped = dict(backward) | {f"{k}_reverse": v for k, v in forward.items()}
     assert "swapped" in CHECKS[3](torch_bi=swapped, layer=bi)
@@ -119,7 +119,7 @@ def test_exercise_3_wrong_answers_get_hints(bi):
 
 
 def test_exercise_3_an_array_in_keras_layout_reshaped_gets_the_convert_hint(bi):
-    answer = weights.to_torch_layout(bi)
+    answer = pytorch.to_torch_layout(bi)
     kernel = np.asarray(bi.forward_layer.cell.kernel)  # (in, 4 * units): Keras' layout
     answer["weight_ih_l0"] = kernel.reshape(answer["weight_ih_l0"].shape)  # reshaped, not .T
     assert "weight_ih_l0 is not the layer's weights" in CHECKS[3](torch_bi=answer, layer=bi)

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers import weights
+from helpers import pytorch
 
 IDS = np.array([[4, 0, 49], [7, 7, 1]])  # token ids for a (50, 8) table
 
@@ -79,7 +79,7 @@ def exercise_3(torch_bi: Any, layer: keras.layers.Bidirectional) -> str | None:
     if not isinstance(torch_bi, dict):
         kind = type(torch_bi).__name__
         return f"torch_bi should be a dict from PyTorch's names to arrays; yours is a {kind}."
-    want = weights.to_torch_layout(layer)
+    want = pytorch.to_torch_layout(layer)
     if sorted(torch_bi) != sorted(want):
         if not any(str(k).endswith("_reverse") for k in torch_bi):
             return "PyTorch names the backward direction's parameters with a _reverse suffix."
