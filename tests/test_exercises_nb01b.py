@@ -98,16 +98,29 @@ def bi():
     return layer
 
 
+def _directions(bi):
+    """(forward, backward) in PyTorch's layout, names without the _reverse suffix."""
+    whole = pytorch.to_torch_layout(bi)
+    forward = {k: v for k, v in whole.items() if not k.endswith("_reverse")}
+    backward = {k.removesuffix("_reverse"): v for k, v in whole.items() if k.endswith("_reverse")}
+    return forward, backward
+
+
 def test_exercise_3_both_directions_with_reverse_names_is_right(bi):
-    answer = dict(pytorch.to_torch_layout(bi.forward_layer))
-    answer |= {f"{k}_reverse": v for k, v in pytorch.to_torch_layout(bi.backward_layer).items()}
+    kernel, recurrent, bias = (np.asarray(w) for w in bi.backward_layer.weights)
+    answer = {  # by hand, as the solution does: transposes, and PyTorch's second bias at zero
+        "weight_ih_l0_reverse": kernel.T,
+        "weight_hh_l0_reverse": recurrent.T,
+        "bias_ih_l0_reverse": bias,
+        "bias_hh_l0_reverse": np.zeros_like(bias),
+    }
+    answer |= _directions(bi)[0]
     assert CHECKS[3](torch_bi=answer, layer=bi) is None
     assert is_right("01b", 3, torch_bi=..., layer=bi) is False
 
 
 def test_exercise_3_wrong_answers_get_hints(bi):
-    forward = pytorch.to_torch_layout(bi.forward_layer)
-    backward = pytorch.to_torch_layout(bi.backward_layer)
+    forward, backward = _directions(bi)
     assert "_reverse suffix" in CHECKS[3](torch_bi=dict(forward), layer=bi)
     swapped = dict(backward) | {f"{k}_reverse": v for k, v in forward.items()}
     assert "swapped" in CHECKS[3](torch_bi=swapped, layer=bi)
