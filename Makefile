@@ -43,15 +43,19 @@ $(STAMP): requirements.txt requirements-learner.txt pyproject.toml tools/ipython
 	MPLBACKEND=Agg $(BIN)/python -c "import matplotlib.pyplot"
 	touch $@
 
+# REPOSITORY_URL=https://github.com/OWNER/NAME (e.g. `make site REPOSITORY_URL=...`) links the
+# repository on every page and adds Colab and Binder buttons; unset, the site has no outside link.
+SITE_REPOSITORY = $(if $(REPOSITORY_URL),--repository-url $(REPOSITORY_URL))
+
 # The book site in build/site: every notebook executed fresh from its source, then Sphinx. A
 # notebook that fails still gets its page (marked where it stopped); the summary lists each
 # notebook's time and result, and the exit code is 1 if any failed. Kernel logs: build/site-logs/.
 run: $(SCALE_STAMP)
-	$(BIN)/python tools/notebooks.py site notebooks build/site
+	$(BIN)/python tools/notebooks.py site notebooks build/site $(SITE_REPOSITORY)
 
 # The same site from the outputs committed in the notebooks, in seconds (nothing is executed).
 site: $(STAMP)
-	$(BIN)/python tools/notebooks.py site notebooks build/site --committed-outputs
+	$(BIN)/python tools/notebooks.py site notebooks build/site --committed-outputs $(SITE_REPOSITORY)
 
 # The workshop kit in build/workshop/: the student kit (its own README, kit.py, student copies)
 # and its zip, and the instructor's zip (INSTRUCTOR.md, solutions, the site from committed outputs).

@@ -13,6 +13,7 @@ by Sphinx with myst-nb and sphinx-book-theme from the configuration in docs/.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import os
 import re
@@ -33,6 +34,9 @@ DOCS = ROOT / "docs"  # conf.py and the landing page's prose (index.md)
 QUESTION_CHARS = 300  # the landing page shows each notebook's question up to about this long
 SOLUTION = "solution"  # the cell tag of an exercise's solution (GUIDE.md)
 ANSWER = "answer"  # the cell tag of a student's answer cell (a placeholder; tools/workshop.py)
+SHORT_ANSWER = "Short answer"  # the heading of each notebook's recipe section (GUIDE.md)
+RECIPES = "recipes"  # the page (recipes.md, generated) that lists every notebook's short answer
+REPOSITORY_ENV = "SITE_REPOSITORY_URL"  # how the repository URL reaches docs/conf.py
 
 
 KERNEL_STARTS = 3  # attempts to start a kernel; see execute()
@@ -266,28 +270,187 @@ def _notebooks(source_dir: Path) -> list[Path]:
 
 
 def landing_page(entries: list[tuple[str, str, str]]) -> str:
-    """docs/index.md, then a numbered list of (page, title, question) and the sidebar's toctree."""
-    items = "\n\n".join(
-        f"{n}. **[{title}]({page}.ipynb)**\n\n   {question}"
+    """docs/index.md, then a numbered list of (page, title, question) and the sidebar's toctrees."""
+    items = "\n\n".join(  # the question indented under its number, as wide as "10. "
+        f"{n}. **[{title}]({page}.ipynb)**\n\n{' ' * len(f'{n}. ')}{question}"
         for n, (page, title, question) in enumerate(entries, 1)
     )
     toctree = "\n".join(page for page, _, _ in entries)
     intro = (DOCS / "index.md").read_text(encoding="utf-8").rstrip()
+    recipes = (
+        f"**Just the answers:** [the recipes page]({RECIPES}.md) has every notebook's short "
+        "answer on one page, ready to copy."
+    )
     return (
-        f"{intro}\n\n{items}\n\n```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{toctree}\n```\n"
+        f"{intro}\n\n{recipes}\n\n{items}\n\n"
+        f"```{{toctree}}\n:hidden:\n:caption: Recipes\n\n{RECIPES}\n```\n\n"
+        f"```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{toctree}\n```\n"
     )
 
 
-def site(source_dir: Path, out_dir: Path, committed: bool = False) -> list[Run]:
+@dataclasses.dataclass
+class ShortAnswer:
+    """A notebook's `## Short answer` section: its prose, each code cell with its text output."""
+
+    prose: str
+    code: list[tuple[str, str]]  # (source, the saved text output, "" when none)
+
+
+def _text_output(cell: nbformat.NotebookNode) -> str:
+    """The text a code cell printed or returned (streams and text/plain results), as saved."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data") and "image/png" not in out.data:
+            parts.append(out.data.get("text/plain", "") + "\n")
+    return "".join(parts).rstrip("\n")
+
+
+def short_answer(nb: nbformat.NotebookNode) -> ShortAnswer | None:
+    """The cells from the `## Short answer` heading up to the next heading; None without one.
+
+    >>> md, py = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    >>> short_answer(nbformat.v4.new_notebook(cells=[md("## Short answer\\n\\nTranspose."),
+    ...     py("W.T"), md("## Setup")]))
+    ShortAnswer(prose='Transpose.', code=[('W.T', '')])
+    """
+    found: ShortAnswer | None = None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heads = _headings(cell.source)
+            if found is not None and heads:
+                break
+            if heads and heads[0] == (2, SHORT_ANSWER):
+                body = cell.source.split("\n", 1)[1] if "\n" in cell.source else ""
+                found = ShortAnswer(body.strip(), [])
+            elif found is not None:
+                found.prose = f"{found.prose}\n\n{cell.source.strip()}".strip()
+        elif found is not None and cell.cell_type == "code":
+            found.code.append((cell.source.strip(), _text_output(cell)))
+    return found
+
+
+def _fence(text: str, info: str) -> str:
+    """A fenced block that the text itself cannot close (a longer fence than any run inside)."""
+    ticks = "`" * max([3, *(len(run) + 1 for run in re.findall(r"`{3,}", text))])
+    return f"{ticks}{info}\n{text}\n{ticks}"
+
+
+def recipes_page(entries: list[tuple[str, str, str, ShortAnswer]]) -> str:
+    """The recipes page: for each (page, title, question, short answer), the question, the answer's
+    prose and code (with its saved output) and a link to the notebook's section."""
+    parts = [
+        "# Recipes: every notebook's short answer\n\n"
+        "Each notebook opens with a short answer to its question: a few lines of plain Keras that "
+        "run on their own. Here they are together, copied from the notebooks when the site was "
+        "built, so they are the same code that `make test` runs. Copy a block with the button at "
+        "its top right; the output under it is the one the notebook shows. The link under each "
+        "answer leads to its notebook, for the why and the checks."
+    ]
+    for n, (page, title, question, answer) in enumerate(entries, 1):
+        blocks = [f"## {n}. {title}", f"> {question}" if question else "", answer.prose]
+        for source, output in answer.code:
+            blocks.append(_fence(source, "python"))
+            if output:
+                blocks.append("Output:\n\n" + _fence(output, "text"))
+        blocks.append(f"[The short answer in notebook {page} →]({page}.ipynb#short-answer)")
+        parts.append("\n\n".join(b for b in blocks if b))
+    return "\n\n".join(parts) + "\n"
+
+
+def _title_strings(source: str) -> list[str]:
+    """The plot titles a cell sets in literals: suptitle, set_title and set(title=...). An
+    f-string's replacement fields become "…"; titles held in variables are not found.
+
+    >>> _title_strings('ax.set(title="kernel")\\nfig.suptitle(f"after {n} steps")')
+    ['after … steps', 'kernel']
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: no titles to read
+        return []
+
+    def text(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.JoinedStr):
+            return "".join(text(v) or "…" for v in node.values)
+        return None
+
+    sup, titles = [], []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name = node.func.attr
+        if name in ("suptitle", "set_title") and node.args:
+            found = text(node.args[0])
+            if found:
+                (sup if name == "suptitle" else titles).append(found)
+        elif name == "set":
+            titles += [t for k in node.keywords if k.arg == "title" and (t := text(k.value))]
+    return sup + titles
+
+
+def plot_alt(source: str, section: str) -> str:
+    """Alt text for a cell's plot: its section's title, then the plot titles set in the cell.
+
+    >>> plot_alt('ax.set_title("Logits")', "Where the logits come from")
+    'Figure in "Where the logits come from": Logits'
+    """
+    titles = "; ".join(_title_strings(source))
+    return f'Figure in "{section}"' + (f": {titles}" if titles else "")
+
+
+def stage_cells(nb: nbformat.NotebookNode, title: str) -> None:
+    """Prepare a notebook's cells for Sphinx: `solution` cells collapsed behind one button,
+    `answer` cells removed, every plot given alt text (plot_alt)."""
+    section = title
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heads = _headings(cell.source)
+            section = heads[-1][1].replace("`", "") if heads else section
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if _is_solution(cell):  # myst-nb collapses a `hide-cell` cell behind a button
+            tags.append("hide-cell")
+        elif ANSWER in tags:  # the student's blank: not shown
+            tags.append("remove-cell")
+        if any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+            image = cell.metadata.setdefault("mystnb", {}).setdefault("image", {})
+            image.setdefault("alt", plot_alt(cell.source, section))
+
+
+def check_repository_url(url: str) -> str:
+    """A repository URL for the site's links and launch buttons: https://github.com/OWNER/NAME.
+
+    >>> check_repository_url("https://github.com/me/keras-layer-recipes/")
+    'https://github.com/me/keras-layer-recipes'
+    """
+    url = url.strip().rstrip("/")
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
+        raise SystemExit(
+            f"repository URL {url!r} is not a GitHub repository's address: give one like "
+            "https://github.com/OWNER/NAME (Colab and Binder launch buttons need one)"
+        )
+    return url.removesuffix(".git")
+
+
+def site(
+    source_dir: Path, out_dir: Path, committed: bool = False, repository_url: str | None = None
+) -> list[Run]:
     """Build the book site from the notebooks (executed fresh unless committed) into out_dir.
 
     Every notebook gets its page: one that failed shows its outputs up to the cell that stopped
     it, marked as failed. Cells tagged `solution` are shown collapsed, cells tagged `answer` not at
-    all. Each kernel's stderr goes to ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns
-    the runs (none when committed).
+    all. The recipes page lists each notebook's `## Short answer`. With ``repository_url`` (a
+    GitHub address) every page links the repository and notebook pages get Colab and Binder
+    launch buttons; without one the site has no outside link. Each kernel's stderr goes to
+    ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns the runs (none when committed).
     """
     from sphinx.cmd.build import build_main
 
+    url = None if repository_url is None else check_repository_url(repository_url)
     paths = _notebooks(source_dir)
     logs = out_dir.with_name(f"{out_dir.name}-logs")
     runs = []
@@ -304,19 +467,33 @@ def site(source_dir: Path, out_dir: Path, committed: bool = False) -> list[Run]:
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
         staged, html = Path(tmp, "src"), Path(tmp, "html")
         staged.mkdir()
-        entries = []
+        entries, recipes, missing = [], [], []
         for path, nb in zip(paths, books, strict=True):
-            for cell in nb.cells:
-                if _is_solution(cell):  # myst-nb collapses a `hide-cell` cell behind a button
-                    cell.metadata.setdefault("tags", []).append("hide-cell")
-                elif ANSWER in cell.metadata.get("tags", []):  # the student's blank: not shown
-                    cell.metadata.setdefault("tags", []).append("remove-cell")
+            title, question = describe(nb, path.stem)
+            answer = short_answer(nb)
+            if answer is None:
+                missing.append(path.name)
+            else:
+                recipes.append((path.stem, title, question, answer))
+            stage_cells(nb, title)
             nbformat.write(nb, staged / path.name)
-            entries.append((path.stem, *describe(nb, path.stem)))
+            entries.append((path.stem, title, question))
+        if missing:
+            print(f"left off the recipes page (no '## {SHORT_ANSWER}'): {', '.join(missing)}")
         (staged / "index.md").write_text(landing_page(entries), encoding="utf-8")
+        (staged / f"{RECIPES}.md").write_text(recipes_page(recipes), encoding="utf-8")
         print("building the site with Sphinx ...", flush=True)
         args = ["-b", "html", "-q", "-c", str(DOCS), "-d", str(Path(tmp, "doctrees"))]
-        if build_main([*args, str(staged), str(html)]) != 0:
+        saved = os.environ.pop(REPOSITORY_ENV, None)
+        if url:
+            os.environ[REPOSITORY_ENV] = url
+        try:
+            status = build_main([*args, str(staged), str(html)])
+        finally:
+            os.environ.pop(REPOSITORY_ENV, None)
+            if saved is not None:
+                os.environ[REPOSITORY_ENV] = saved
+        if status != 0:
             raise SystemExit("sphinx-build failed (its messages are above)")
         _replace_dir(html, out_dir)
     index = out_dir.resolve() / "index.html"
@@ -358,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
         help="render the outputs saved in the notebooks instead of executing them "
         "(for `make test`, where nbval has just checked them against a fresh run)",
     )
+    site_cmd.add_argument(
+        "--repository-url",
+        default=os.environ.get(REPOSITORY_ENV) or None,
+        help="the repository's GitHub address, for a repository link and Colab/Binder launch "
+        "buttons on the pages (default: $SITE_REPOSITORY_URL, else none: no outside link)",
+    )
     refresh_cmd = sub.add_parser("refresh", help="re-execute notebooks in place")
     refresh_cmd.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)
@@ -366,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             raise SystemExit(f"not a notebook file: {', '.join(missing)}")
     if args.command == "site":
-        runs = site(args.source_dir, args.out_dir, committed=args.committed_outputs)
+        runs = site(args.source_dir, args.out_dir, args.committed_outputs, args.repository_url)
         return 1 if any(r.error is not None for r in runs) else 0
     else:
         refresh(args.paths)
