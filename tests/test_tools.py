@@ -354,3 +354,130 @@ def test_busy_stops_a_command_that_runs_out_of_time():
 def test_busy_refuses_a_missing_command():
     result = subprocess.run([sys.executable, str(BUSY), "--"], capture_output=True, text=True)
     assert result.returncode != 0 and "no command to run" in result.stderr
+
+
+# The recipes page, plot alt text, the build line and launch buttons (issue 27).
+PNG = (  # a 1x1 PNG, as a notebook stores a plot
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def make_recipe_source(src: Path) -> Path:
+    """01 with a short answer (prose, code and its output) and a plot; 02 without a short answer."""
+    src.mkdir()
+    md = nbformat.v4.new_markdown_cell
+    plot = code('fig, ax = plt.subplots()\nax.set_title(f"Kernel after {n} steps")')
+    plot.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PNG})]
+    make_notebook(
+        src / "01_a.ipynb",
+        "Kernel shapes",
+        md("## Short answer\n\nTranspose the **kernel**."),
+        code('print("kernel", (4, 2))', "kernel (4, 2)\n"),
+        md("## Setup"),
+        code('print("setup only")', "setup only\n"),
+        md("## A picture"),
+        plot,
+    )
+    make_notebook(src / "02_b.ipynb", "No recipe", code("1 + 1"))
+    return src
+
+
+def text_of(page: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", body(page)))
+
+
+def test_recipes_page_alt_text_and_build_line(tmp_path):
+    src = make_recipe_source(tmp_path / "notebooks")
+    out = tmp_path / "site"
+    result = run_tool("site", str(src), str(out), "--committed-outputs")
+    assert result.returncode == 0, result.stderr
+    assert "left off the recipes page (no '## Short answer'): 02_b.ipynb" in result.stdout
+    recipes = text_of(out / "recipes.html")
+    assert "1. Kernel shapes" in recipes and "Transpose the kernel." in recipes
+    assert 'print("kernel", (4, 2))' in recipes and "kernel (4, 2)" in recipes
+    assert "setup only" not in recipes and "No recipe" not in recipes
+    assert 'href="01_a.html#short-answer"' in body(out / "recipes.html")
+    assert 'id="short-answer"' in body(out / "01_a.html")
+    assert 'href="recipes.html"' in body(out / "index.html")
+    page = (out / "01_a.html").read_text(encoding="utf-8")
+    assert 'alt="Figure in &quot;A picture&quot;: Kernel after … steps"' in page
+    assert 'data-lightbox="image-set"' in page  # a click opens the figure full size
+    info = re.search(r'<p class="build-info">(.*?)</p>', page, re.S)[1]
+    assert re.search(r"Keras 3\.\d+\.\d+, TensorFlow 2\.\d+\.\d+\. Built 20\d\d-", info), info
+    assert "from commit <code>" in info and "no repository URL" not in info
+    assert "colab" not in page.lower() and "mybinder" not in page  # offline: no launch buttons
+
+
+def test_a_repository_url_adds_its_link_and_launch_buttons(tmp_path):
+    src = make_recipe_source(tmp_path / "notebooks")
+    out = tmp_path / "site"
+    url = "https://github.com/me/recipes"
+    result = run_tool("site", str(src), str(out), "--committed-outputs", "--repository-url", url)
+    assert result.returncode == 0, result.stderr
+    page = (out / "01_a.html").read_text(encoding="utf-8")
+    assert "colab.research.google.com/github/me/recipes/blob/main/notebooks/01_a.ipynb" in page
+    assert "mybinder.org/v2/gh/me/recipes/main?urlpath=lab/tree/notebooks/01_a.ipynb" in page
+    for name in ["index.html", "recipes.html", "01_a.html"]:
+        info = re.search(r'<p class="build-info">(.*?)</p>', (out / name).read_text(), re.S)[1]
+        assert f'<a href="{url}">{url}</a>' in info, name
+
+
+def test_a_repository_url_that_is_not_a_github_address_is_refused_first(tmp_path):
+    src = make_recipe_source(tmp_path / "notebooks")
+    result = run_tool("site", str(src), str(tmp_path / "site"), "--repository-url", "ftp://x/y")
+    assert result.returncode != 0
+    assert "'ftp://x/y' is not a GitHub repository's address" in result.stderr
+    assert "https://github.com/OWNER/NAME" in result.stderr
+    assert not (tmp_path / "site").exists() and not (tmp_path / "site-logs").exists()
+
+
+def test_short_answer_takes_the_section_up_to_the_next_heading():
+    tool = load_tool()
+    md, py = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            md("# T\n\nQ?"),
+            py("before = 1"),
+            md("## Short answer\n\nFirst."),
+            py("a = 1", outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+            md("And then:"),
+            py("b = 2"),
+            md("## Setup"),
+            py("c = 3"),
+        ]
+    )
+    answer = tool.short_answer(nb)
+    assert answer.prose == "First.\n\nAnd then:"
+    assert answer.code == [("a = 1", "1"), ("b = 2", "")]
+    assert tool.short_answer(nbformat.v4.new_notebook(cells=[md("## Setup")])) is None
+
+
+def test_plot_alt_reads_the_titles_a_cell_sets():
+    tool = load_tool()
+    source = 'fig.suptitle("Both")\nfor ax in axes:\n    ax.set(title=name)\n'
+    source += 'ax.set_title(f"{k} units")'
+    assert tool.plot_alt(source, "S") == 'Figure in "S": Both; … units'
+    assert tool.plot_alt("draw_graph(model)\nplt.show()", "The graph") == 'Figure in "The graph"'
+    assert tool.plot_alt("%matplotlib inline", "S") == 'Figure in "S"'  # not Python: no titles
+
+
+def test_landing_entries_indent_their_question_under_a_two_digit_number():
+    tool = load_tool()
+    entries = [(f"{n:02d}_x", f"Title {n}", f"Question {n}?") for n in range(1, 11)]
+    page = tool.landing_page(entries)
+    assert "\n   Question 9?" in page and "\n    Question 10?" in page
+
+
+def test_each_notebook_has_a_short_answer_and_its_own_question():
+    """The recipes page lists every notebook; 03's landing entry quotes 03's question, not 02's."""
+    tool = load_tool()
+    root = TOOL.parents[1] / "notebooks"
+    questions = {}
+    for path in sorted(root.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        answer = tool.short_answer(nb)
+        assert answer is not None and answer.code, path.name
+        questions[path.stem] = tool.describe(nb, path.stem)[1]
+    assert "choose among just those?" in questions["03_masked_outputs"]
+    assert "extract the weights" not in questions["03_masked_outputs"]
+    assert len(set(questions.values())) == len(questions)
