@@ -31,7 +31,8 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!text) continue;
       const lower = text.toLowerCase();
       const at = Math.max(0, ...terms.map((t) => lower.indexOf(t)).filter((i) => i >= 0).slice(0, 1));
-      const start = Math.max(0, at - 100);
+      const from = Math.max(0, at - 100);
+      const start = from && text.indexOf(" ", from) + 1; // at a word's start
       const snippet = document.createElement("p");
       snippet.className = "context";
       snippet.textContent =
