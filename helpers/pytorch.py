@@ -179,8 +179,12 @@ def _refusal(layer: keras.layers.Layer, kind: str, alone: bool = True) -> str | 
             problems.append("use_gate/sliding_window are set")
         if layer.query_dense.equation != "abc,cde->abde" or tuple(layer.attention_axes) != (1,):
             problems.append("inputs are not (batch, seq, features) attending over axis 1")
-        if _config(layer, "output_shape") is not None:
-            problems.append(f"output_shape={_config(layer, 'output_shape')} is set")
+        out = _config(layer, "output_shape")
+        if out is not None and tuple(out) != (e_q,):  # Keras keeps it as a tuple
+            problems.append(
+                f"output_shape={out} is set (nn.MultiheadAttention's output width is the "
+                f"query width, ({e_q},))"
+            )
         if layer.key_dim != layer.value_dim or layer.num_heads * layer.key_dim != e_q:
             problems.append(
                 f"num_heads*key_dim = {layer.num_heads}*{layer.key_dim} and "
@@ -514,8 +518,9 @@ def to_torch_layout(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
     both True or both False) -> nn.GroupNorm(groups, channels, eps=layer.epsilon) `weight`,
     `bias`. A TimeDistributed layer on its own gives its inner layer's keys: in PyTorch the same
     module is applied to (batch * time, ...) (inside a model its keys are `td.inner.key`).
-    MultiHeadAttention (num_heads*key_dim == value_dim*num_heads == query width E, no
-    output_shape) -> nn.MultiheadAttention(E, num_heads, batch_first=True) `in_proj_weight`
+    MultiHeadAttention (num_heads*key_dim == num_heads*value_dim == query width E, output_shape
+    None or (E,); so key_dim = E, the keras.io Transformer style, only with num_heads=1) ->
+    nn.MultiheadAttention(E, num_heads, batch_first=True) `in_proj_weight`
     (3E, E) and `in_proj_bias` (3E,) (q, k, v stacked; `q_proj_weight`, `k_proj_weight`,
     `v_proj_weight` when key/value widths differ, as with PyTorch's kdim/vdim),
     `out_proj.weight` (E, E), `out_proj.bias`.

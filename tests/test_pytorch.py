@@ -379,8 +379,13 @@ def test_multi_head_attention_without_a_torch_counterpart_is_refused():
         P.to_torch_layout(narrow)
     reshaped = layers.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=5, name="out5")
     reshaped(query, query)
-    with pytest.raises(ValueError, match=r"output_shape=\(5,\) is set"):
+    with pytest.raises(ValueError, match=r"output_shape=\(5,\) is set .* query width, \(8,\)"):
         P.to_torch_layout(reshaped)
+    same = layers.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=8, name="out8")
+    same(query, query)
+    random_all(same)
+    got = P.torch_multihead_attention(P.to_torch_layout(same), query, query, query, num_heads=2)
+    np.testing.assert_allclose(got, value(same(query, query)), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
