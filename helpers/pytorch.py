@@ -744,7 +744,7 @@ def torch_conv(
     >>> torch_conv({"weight": np.ones((1, 1, 2))}, np.arange(4.0).reshape(1, 1, 4))
     array([[[1., 3., 5.]]])
     """
-    w = state["weight"]
+    w, x = np.asarray(state["weight"]), np.asarray(x)
     rank = w.ndim - 2
     if groups is None:
         if x.ndim != w.ndim or x.shape[1] % w.shape[1] or w.shape[0] % (x.shape[1] // w.shape[1]):
@@ -802,7 +802,7 @@ def torch_conv_transpose(
     >>> torch_conv_transpose({"weight": np.ones((1, 1, 2))}, np.ones((1, 1, 2)), stride=2)
     array([[[1., 1., 1., 1.]]])
     """
-    w = state["weight"]
+    w, x = np.asarray(state["weight"]), np.asarray(x)
     rank = w.ndim - 2
     if x.ndim != w.ndim or x.shape[1] != w.shape[0]:
         raise ValueError(
@@ -852,6 +852,7 @@ def torch_group_norm(
     array([[-1.,  1., -1.,  1.]])
     """
     num_groups = check_int("num_groups", num_groups)
+    x = np.asarray(x)
     if x.ndim < 2 or x.shape[1] % num_groups:
         raise ValueError(
             f"num_groups={num_groups} must divide the channels on axis 1 of x {x.shape}"
@@ -985,6 +986,7 @@ def _recurrent(
 ) -> np.ndarray | tuple:
     """The loop shared by torch_rnn, torch_lstm and torch_gru: one direction or both (`_reverse`
     keys), steps past a sequence's length output zeros and keep the carry (h, or h and c)."""
+    x = np.asarray(x)
     lengths = _checked_lengths(lengths, x)
     return_state = check_bool("return_state", return_state)
     directions = [{k: v for k, v in state.items() if not k.endswith("_reverse")}]
@@ -1256,7 +1258,13 @@ def check_torch_layout(layer: keras.layers.Layer, state: dict[str, np.ndarray], 
             "its layers with its own input"
         )
     entries, arrays = _checked_state(layer, state, "check_torch_layout")
-    (_, sub, kind), weights = entries[0], arrays[""]
+    (prefix, sub, kind) = entries[0]
+    if prefix:  # a TimeDistributed around a model
+        raise ValueError(
+            f"check_torch_layout checks one layer, and '{layer.name}' holds a model: check each "
+            "of its layers with its own input"
+        )
+    weights = arrays[""]
     if kind == "MultiHeadAttention":
         parts = tuple(x) if isinstance(x, (tuple, list)) else (x,)
         if not 1 <= len(parts) <= 3:

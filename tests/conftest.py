@@ -1,5 +1,6 @@
 """Shared test tools: the active Keras backend in the report header, a backend-neutral gradient,
-the ``backend_independent`` marker and the order in which files start.
+the ``backend_independent`` marker, the order in which files start, and the preamble of
+test_pytorch.py and test_weights.py (X_SEQ, value, random_biases, the fresh_session fixture).
 
 `make test` runs this suite once per supported backend (KERAS_BACKEND=tensorflow, then jax).
 A test marked ``backend_independent`` (the notebook tools, the site, the workshop kit, the CLI's

@@ -963,7 +963,7 @@ def test_torch_conv_with_stride_and_dilation_is_the_formula():
         for p in range(n):
             for k in range(2):
                 want[0, o, p] += w[o, :, k] @ padded[0, :, p * stride + k * dilation]
-    got = P.torch_conv({"weight": w}, x, stride, [(before, after)], dilation)
+    got = P.torch_conv({"weight": w}, x.tolist(), stride, [(before, after)], dilation)
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
@@ -1246,6 +1246,10 @@ def test_check_torch_layout_refuses_bad_input_before_running():
     model = keras.Sequential([keras.Input((4,)), dense])
     with pytest.raises(ValueError, match="checks one layer, and 'sequential' is a model"):
         P.check_torch_layout(model, state, X_SEQ)
+    td = layers.TimeDistributed(keras.Sequential([keras.Input((4,)), dense]), name="td")
+    td.build((None, 5, 4))
+    with pytest.raises(ValueError, match="checks one layer, and 'td' holds a model"):
+        P.check_torch_layout(td, P.to_torch_layout(td), X_SEQ)
     same = layers.Conv1DTranspose(2, 3, strides=2, padding="same", name="odd")
     same.build(X_SEQ.shape)
     with pytest.raises(ValueError, match="'odd' has padding='same' .* cannot express"):
