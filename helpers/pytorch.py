@@ -1217,17 +1217,19 @@ def _torch_forward(
         return np.moveaxis(y, 1, layer.axis)
     else:  # the convolutions
         first = x if _channels_first(layer) else np.moveaxis(x, -1, 1)
-        rank = first.ndim - 2
         if kind.endswith("Transpose"):
             pads, extras = _transpose_padding(layer)
             y = torch_conv_transpose(state, first, layer.strides, pads, extras, layer.dilation_rate)
         else:
-            kernel = layer.kernel_size[:rank]
-            pads = _conv_padding(layer, first.shape[2:], kernel)
+            pads = _conv_padding(layer, first.shape[2:], layer.kernel_size)
             steps = {"stride": layer.strides, "padding": pads, "dilation": layer.dilation_rate}
             if kind.startswith("SeparableConv"):
                 depthwise = {"weight": state["depthwise.weight"]}
-                pointwise = {k.removeprefix("pointwise."): v for k, v in state.items()}
+                pointwise = {
+                    k.removeprefix("pointwise."): v
+                    for k, v in state.items()
+                    if k.startswith("pointwise.")
+                }
                 y = torch_conv(pointwise, torch_conv(depthwise, first, **steps))
             else:
                 y = torch_conv(state, first, **steps)
