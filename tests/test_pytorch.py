@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 import pytest
+from conftest import X_SEQ, random_biases, value
 from keras import layers
 
 from helpers import pytorch as P
 
 RNG = np.random.default_rng(0)
-X_SEQ = RNG.normal(size=(3, 5, 4)).astype("float32")  # (batch, time, features)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    keras.backend.clear_session(free_memory=False)  # gc.collect() per test was most of the run time
-    keras.utils.set_random_seed(0)
-
-
-def value(x) -> np.ndarray:
-    """A layer output or a variable as numpy.
-
-    np.asarray, not np.array: np.array(variable) passes copy=True to Keras' Variable.__array__,
-    which has no `copy` parameter, so numpy 2 emits a DeprecationWarning
-    (test_numpy_conversions_of_a_variable pins this).
-    """
-    return np.asarray(x)
-
-
-def random_biases(layer: keras.layers.Layer) -> None:
-    """Give every bias non-zero values so a conversion that drops or misplaces one shows."""
-    for v in layer.weights:
-        if v.name == "bias":
-            v.assign(RNG.normal(size=v.shape).astype("float32"))
+pytestmark = pytest.mark.usefixtures("fresh_session")
 
 
 def random_all(layer: keras.layers.Layer) -> None:
@@ -172,13 +147,17 @@ def test_layers_without_bias_convert_without_bias_keys():
 
 
 def round_trip_layers() -> list[tuple[keras.layers.Layer, tuple]]:
-    """One built-from-shape layer of every supported kind, in SUPPORTED_TORCH order."""
+    """One built-from-shape layer of every supported kind, in SUPPORTED_TORCH order, then a
+    TimeDistributed layer."""
     return [
         (layers.Dense(3, name="d"), (None, 4)),
         (layers.Embedding(7, 3, name="e"), (None, 2)),
         (layers.Conv1D(3, 2, name="c1"), (None, 6, 4)),
         (layers.Conv2D(4, 2, groups=2, name="c2"), (None, 5, 5, 2)),
         (layers.Conv3D(2, 2, name="c3"), (None, 3, 3, 3, 2)),
+        (layers.Conv1DTranspose(3, 2, strides=2, name="t1"), (None, 6, 4)),
+        (layers.Conv2DTranspose(4, (2, 3), name="t2"), (None, 5, 5, 2)),
+        (layers.Conv3DTranspose(2, 2, name="t3"), (None, 3, 3, 3, 2)),
         (layers.DepthwiseConv1D(2, depth_multiplier=2, name="dw1"), (None, 6, 3)),
         (layers.DepthwiseConv2D(2, depth_multiplier=3, name="dw2"), (None, 5, 5, 2)),
         (layers.SeparableConv1D(3, 2, depth_multiplier=2, name="sc1"), (None, 6, 3)),
@@ -189,7 +168,9 @@ def round_trip_layers() -> list[tuple[keras.layers.Layer, tuple]]:
         (layers.Bidirectional(layers.LSTM(3, name="l"), name="bi"), (None, 5, 4)),
         (layers.BatchNormalization(name="bn"), (None, 5, 3)),
         (layers.LayerNormalization(name="ln"), (None, 5, 3)),
+        (layers.GroupNormalization(2, name="gn"), (None, 5, 4)),
         (layers.MultiHeadAttention(2, 3, name="mha"), (None, 5, 6)),
+        (layers.TimeDistributed(layers.Conv1D(3, 2, name="c"), name="td"), (None, 4, 6, 2)),
     ]
 
 
@@ -398,8 +379,13 @@ def test_multi_head_attention_without_a_torch_counterpart_is_refused():
         P.to_torch_layout(narrow)
     reshaped = layers.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=5, name="out5")
     reshaped(query, query)
-    with pytest.raises(ValueError, match=r"output_shape=\(5,\) is set"):
+    with pytest.raises(ValueError, match=r"output_shape=\(5,\) is set .* query width, \(8,\)"):
         P.to_torch_layout(reshaped)
+    same = layers.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=8, name="out8")
+    same(query, query)
+    random_all(same)
+    got = P.torch_multihead_attention(P.to_torch_layout(same), query, query, query, num_heads=2)
+    np.testing.assert_allclose(got, value(same(query, query)), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -509,7 +495,7 @@ def test_a_model_round_trips_through_its_torch_state_dict():
 
 def test_a_model_with_layers_that_cannot_convert_lists_them_all_at_once():
     x = keras.Input((6, 6, 3), name="x")
-    h = layers.Conv2DTranspose(2, 2, name="up")(x)
+    h = layers.EinsumDense("abcd,de->abce", (6, 6, 2), name="up")(x)
     h = layers.Conv2D(2, 2, name="ok")(h)
     h = layers.BatchNormalization(renorm=True, name="renorm")(h)
     h = layers.PReLU(name="prelu")(h)
@@ -518,14 +504,14 @@ def test_a_model_with_layers_that_cannot_convert_lists_them_all_at_once():
         P.to_torch_layout(model)
     message = str(info.value)
     assert message.startswith("to_torch_layout: 3 layer(s) of model 'partly' hold weights but")
-    assert "up (Conv2DTranspose)" in message and "prelu (PReLU)" in message
+    assert "up (EinsumDense)" in message and "prelu (PReLU)" in message
     assert "renorm: BatchNormalization 'renorm' uses renorm=True" in message
     assert "'ok'" not in message
 
 
 def test_unsupported_layers_name_the_supported_ones():
     with pytest.raises(ValueError, match="supported: Dense, Embedding, Conv1D, Conv2D"):
-        P.to_torch_layout(layers.Conv2DTranspose(2, 2, name="ct"))
+        P.to_torch_layout(layers.PReLU(name="prelu"))
 
 
 def test_gru_reset_before_has_no_torch_counterpart():
@@ -591,6 +577,9 @@ def test_supported_torch_kinds_are_the_ones_that_convert():
         "Conv1D",
         "Conv2D",
         "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
         "DepthwiseConv1D",
         "DepthwiseConv2D",
         "SeparableConv1D",
@@ -601,9 +590,11 @@ def test_supported_torch_kinds_are_the_ones_that_convert():
         "Bidirectional",
         "BatchNormalization",
         "LayerNormalization",
+        "GroupNormalization",
         "MultiHeadAttention",
     )
-    assert [type(layer).__name__ for layer, _ in round_trip_layers()] == list(P.SUPPORTED_TORCH)
+    kinds = [type(layer).__name__ for layer, _ in round_trip_layers()]
+    assert kinds == [*P.SUPPORTED_TORCH, "TimeDistributed"]
 
 
 def test_to_torch_layout_of_an_unbuilt_layer_says_how_to_build_it():
@@ -796,3 +787,470 @@ def test_simple_rnn_without_a_torch_nonlinearity_is_refused():
         P.to_torch_layout(rnn)
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu'"):
         P.torch_rnn({}, X_SEQ, "sigmoid")
+
+
+# ---------------------------------------------------------------- transposed convs, GroupNorm
+
+
+@pytest.mark.parametrize(
+    ("make", "x"),
+    [
+        (lambda: layers.Conv1DTranspose(5, 3, strides=2, name="t"), X_SEQ),
+        (lambda: layers.Conv1DTranspose(5, 2, strides=3, name="t"), X_SEQ),  # stride > kernel
+        (lambda: layers.Conv2DTranspose(3, (3, 2), strides=(2, 1), name="t"), IMAGES),
+    ],
+)
+def test_conv_transpose_to_torch_conv_transpose(make, x):
+    conv = make()
+    conv.build(x.shape)
+    random_all(conv)
+    state = P.to_torch_layout(conv)
+    rank = x.ndim - 2
+    # (in, out, *kernel), nothing flipped
+    assert state["weight"].shape == (x.shape[-1], conv.filters, *conv.kernel_size)
+    extra = [max(s - k, 0) for s, k in zip(conv.strides, conv.kernel_size, strict=True)]
+    got = P.torch_conv_transpose(state, channels_first(x), conv.strides, 0, extra)
+    np.testing.assert_allclose(channels_last(got), value(conv(x)), rtol=1e-5, atol=1e-5)
+    assert got.ndim == rank + 2
+
+
+def test_torch_conv_transpose_is_the_scatter_formula():
+    w = RNG.normal(size=(3, 2, 3))  # (in, out, k)
+    b = RNG.normal(size=2)
+    x = RNG.normal(size=(1, 3, 4))
+    stride, dilation, padding, extra = 2, 2, 1, 1
+    full = np.zeros((1, 2, (4 - 1) * stride + dilation * (3 - 1) + 1 + extra))
+    for i in range(4):
+        for k in range(3):
+            full[0, :, i * stride + k * dilation] += x[0, :, i] @ w[:, :, k]
+    want = full[:, :, padding : full.shape[2] - padding] + b[:, None]
+    got = P.torch_conv_transpose({"weight": w, "bias": b}, x, stride, padding, extra, dilation)
+    assert got.shape == (1, 2, (4 - 1) * 2 - 2 * 1 + 2 * 2 + 1 + 1)  # PyTorch's output length
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_torch_conv_transpose_bad_arguments_are_refused_before_work():
+    w = {"weight": np.ones((2, 1, 3))}
+    x = np.ones((1, 2, 4))
+    with pytest.raises(ValueError, match=r"expected \(batch, 2, \*spatial\)"):
+        P.torch_conv_transpose(w, np.ones((1, 3, 4)))
+    with pytest.raises(ValueError, match="stride must be a positive int; got 0"):
+        P.torch_conv_transpose(w, x, stride=0)
+    with pytest.raises(TypeError, match="stride must be a positive int; got bool True"):
+        P.torch_conv_transpose(w, x, stride=True)
+    with pytest.raises(ValueError, match=r"output_padding=\(2,\) must be smaller than stride"):
+        P.torch_conv_transpose(w, x, stride=2, output_padding=2)
+    with pytest.raises(ValueError, match="padding=.* leaves no output"):
+        P.torch_conv_transpose(w, x, padding=3)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_norm_to_torch_group_norm(affine):
+    x = RNG.normal(size=(2, 5, 3, 4)).astype("float32")
+    norm = layers.GroupNormalization(2, scale=affine, center=affine, epsilon=1e-3, name="gn")
+    norm.build(x.shape)
+    random_all(norm)
+    state = P.to_torch_layout(norm)
+    assert {k: v.shape for k, v in state.items()} == (
+        {"weight": (4,), "bias": (4,)} if affine else {}
+    )
+    got = channels_last(P.torch_group_norm(state, channels_first(x), 2, eps=norm.epsilon))
+    np.testing.assert_allclose(got, value(norm(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_torch_group_norm_groups_contiguous_channels():
+    x = np.array([[1.0, 3.0, 10.0, 30.0]])  # groups (1, 3) and (10, 30)
+    np.testing.assert_allclose(P.torch_group_norm({}, x, 2, eps=0.0), [[-1, 1, -1, 1]])
+    with pytest.raises(ValueError, match="num_groups=3 must divide the channels"):
+        P.torch_group_norm({}, x, 3)
+    with pytest.raises(TypeError, match="num_groups must be a positive int; got bool"):
+        P.torch_group_norm({}, x, True)
+
+
+def test_group_norm_with_only_scale_or_center_is_refused():
+    norm = layers.GroupNormalization(2, center=False, name="half")
+    norm.build((None, 4))
+    with pytest.raises(ValueError, match="'half' has scale=True, center=False; nn.GroupNorm"):
+        P.to_torch_layout(norm)
+
+
+@pytest.mark.parametrize(
+    ("inner", "x"),
+    [
+        (lambda: layers.Dense(3, name="d"), X_SEQ),
+        (lambda: layers.Conv1D(3, 2, name="c"), RNG.normal(size=(2, 4, 6, 3)).astype("float32")),
+    ],
+)
+def test_time_distributed_alone_is_its_inner_layer(inner, x):
+    td = layers.TimeDistributed(inner(), name="td")
+    y = built(td, x)
+    state = P.to_torch_layout(td)
+    assert state.keys() == P.to_torch_layout(td.layer).keys() == {"weight", "bias"}
+    flat = x.reshape(-1, *x.shape[2:])  # PyTorch: the module on (batch * time, ...)
+    if isinstance(td.layer, layers.Dense):
+        got = P.torch_linear(state, flat)
+    else:
+        got = channels_last(P.torch_conv(state, channels_first(flat)))
+    np.testing.assert_allclose(got.reshape(y.shape), y, rtol=1e-5, atol=1e-5)
+    P.from_torch_layout(td, random_state(state))
+    np.testing.assert_array_equal(value(td.layer.bias), P.to_torch_layout(td)["bias"])
+
+
+def test_a_time_distributed_layer_without_a_layout_is_refused():
+    td = layers.TimeDistributed(layers.PReLU(name="prelu"), name="td")
+    td.build((None, 3, 4))
+    with pytest.raises(ValueError, match="no PyTorch layout for PReLU 'prelu'.*TimeDistributed"):
+        P.to_torch_layout(td)
+
+
+# ---------------------------------------------------------------- torch_conv's arguments
+
+
+def keras_same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow's and JAX's 'same': the total padding split with the odd one after."""
+    span = d * (k - 1) + 1
+    total = max((-(-n // s) - 1) * s + span - n, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "torch_args"),
+    [
+        ({"strides": 2}, {"stride": 2}),
+        ({"padding": "same"}, {"padding": "same"}),
+        ({"dilation_rate": 2, "padding": "causal"}, {"dilation": 2, "padding": [(4, 0)]}),
+        ({"groups": 2, "padding": "causal"}, {"groups": 2, "padding": [(2, 0)]}),
+        (
+            {"strides": 3, "padding": "same"},
+            {"stride": 3, "padding": [keras_same_padding(11, 3, 3, 1)]},
+        ),
+    ],
+)
+def test_torch_conv_with_stride_padding_dilation_groups_is_keras_conv1d(kwargs, torch_args):
+    x = RNG.normal(size=(2, 11, 4)).astype("float32")
+    conv = layers.Conv1D(6, 3, name="c", **kwargs)
+    conv.build(x.shape)
+    random_all(conv)
+    got = P.torch_conv(P.to_torch_layout(conv), channels_first(x), **torch_args)
+    np.testing.assert_allclose(channels_last(got), value(conv(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_torch_conv2d_with_stride_padding_dilation_groups_is_keras_conv2d():
+    x = RNG.normal(size=(2, 9, 8, 4)).astype("float32")
+    conv = layers.Conv2D(6, (3, 2), strides=(2, 1), dilation_rate=1, groups=2, padding="same")
+    conv.build(x.shape)
+    random_all(conv)
+    pads = [keras_same_padding(9, 3, 2, 1), keras_same_padding(8, 2, 1, 1)]
+    got = P.torch_conv(P.to_torch_layout(conv), channels_first(x), (2, 1), pads, 1, 2)
+    np.testing.assert_allclose(channels_last(got), value(conv(x)), rtol=1e-5, atol=1e-5)
+    dilated = layers.Conv2D(4, 3, dilation_rate=(2, 1), padding="same", name="dil")
+    dilated.build(x.shape)
+    random_all(dilated)
+    got = P.torch_conv(
+        P.to_torch_layout(dilated), channels_first(x), dilation=(2, 1), padding="same"
+    )
+    np.testing.assert_allclose(channels_last(got), value(dilated(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_torch_conv_with_stride_and_dilation_is_the_formula():
+    w = RNG.normal(size=(2, 3, 2))
+    x = RNG.normal(size=(1, 3, 9))
+    stride, dilation, (before, after) = 2, 3, (1, 2)
+    padded = np.pad(x, ((0, 0), (0, 0), (before, after)))
+    n = (padded.shape[2] - dilation * (2 - 1) - 1) // stride + 1
+    want = np.zeros((1, 2, n))
+    for o in range(2):
+        for p in range(n):
+            for k in range(2):
+                want[0, o, p] += w[o, :, k] @ padded[0, :, p * stride + k * dilation]
+    got = P.torch_conv({"weight": w}, x.tolist(), stride, [(before, after)], dilation)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"stride": 0}, ValueError, "stride must be a positive int; got 0"),
+        ({"stride": True}, TypeError, "stride must be a positive int; got bool True"),
+        (
+            {"dilation": (1, 2)},
+            ValueError,
+            r"dilation=\(1, 2\) gives 2 values; expected one int or 1",
+        ),
+        ({"groups": 3}, ValueError, r"groups=3 does not fit x of shape \(1, 4, 6\)"),
+        ({"groups": False}, TypeError, "groups must be a positive int; got bool False"),
+        ({"padding": -1}, ValueError, "padding must be an int >= 0; got -1"),
+        (
+            {"padding": (2, 0)},
+            ValueError,
+            r"padding=\(2, 0\) gives 2 values.*\[\(2, 0\)\] for a causal",
+        ),
+        ({"padding": "causal"}, ValueError, "padding='causal': expected 'valid', 'same'"),
+        ({"padding": "same", "stride": 2}, ValueError, "padding='same' needs stride 1"),
+        (
+            {"padding": [(1, 2, 3)]},
+            ValueError,
+            r"padding pair \(1, 2, 3\) must be \(before, after\)",
+        ),
+        (
+            {"dilation": 3},
+            ValueError,
+            r"padded spatial shape \(6,\) is smaller than the dilated kernel \(7,\)",
+        ),
+    ],
+)
+def test_torch_conv_bad_arguments_are_refused_before_work(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        P.torch_conv({"weight": np.ones((2, 2, 3))}, np.ones((1, 4, 6)), **kwargs)
+
+
+# ---------------------------------------------------------------- sequences of different lengths
+
+LENGTHS = np.array([5, 2, 4])
+MASK = np.arange(5) < LENGTHS[:, None]
+X_PADDED = np.where(MASK[..., None], X_SEQ, 0.0).astype("float32")  # post-padded with zeros
+RNNS = [(layers.LSTM, P.torch_lstm), (layers.GRU, P.torch_gru), (layers.SimpleRNN, P.torch_rnn)]
+
+
+def masked(layer: keras.layers.Layer) -> keras.Model:
+    """`layer` after a Masking layer, so padded steps (all zeros) are skipped, as Keras users do."""
+    x = keras.Input((5, 4))
+    return keras.Model(x, layer(layers.Masking(0.0)(x)))
+
+
+def first_state(state: object) -> np.ndarray:
+    """h_n of torch_rnn/torch_gru, or h_n of torch_lstm's (h_n, c_n)."""
+    return state[0] if isinstance(state, tuple) else state
+
+
+@pytest.mark.parametrize(("cls", "forward"), RNNS)
+def test_lengths_zero_padded_outputs_and_take_the_last_valid_state(cls, forward):
+    rnn = cls(3, return_sequences=True, return_state=True, name="rnn")
+    model = masked(rnn)
+    random_biases(rnn)
+    outputs, h, *rest = (value(t) for t in model(X_PADDED))
+    state = P.to_torch_layout(rnn)
+    got, final = forward(state, X_PADDED, lengths=LENGTHS, return_state=True)
+    # Keras repeats the last valid output on masked steps; PyTorch's pad_packed_sequence has 0.
+    assert np.abs(outputs[~MASK]).max() > 0.01
+    assert not got[~MASK].any()
+    np.testing.assert_allclose(got[MASK], outputs[MASK], rtol=1e-5, atol=1e-5)
+    assert first_state(final).shape == (1, 3, 3)  # (directions, batch, units), as PyTorch
+    np.testing.assert_allclose(first_state(final)[0], h, rtol=1e-5, atol=1e-5)
+    if cls is layers.LSTM:
+        np.testing.assert_allclose(final[1][0], rest[0], rtol=1e-5, atol=1e-5)
+    # Without lengths the padding is read as input: the last state is another one.
+    _, unpacked = forward(state, X_PADDED, return_state=True)
+    assert np.abs(first_state(unpacked)[0] - h).max() > 0.01
+
+
+@pytest.mark.parametrize(("cls", "forward"), RNNS)
+def test_lengths_in_a_bidirectional_rnn_reverse_each_sequence_from_its_last_step(cls, forward):
+    both = layers.Bidirectional(cls(3, return_sequences=True, name="rnn"), name="bi")
+    last = layers.Bidirectional(cls(3, name="rnn"), name="bi_last")
+    outputs = value(masked(both)(X_PADDED))
+    value(masked(last)(X_PADDED))
+    last.set_weights(both.get_weights())
+    finals = value(masked(last)(X_PADDED))
+    state = P.to_torch_layout(both)
+    got, final = forward(state, X_PADDED, lengths=LENGTHS, return_state=True)
+    np.testing.assert_allclose(got, outputs, rtol=1e-5, atol=1e-5)  # Keras zeros them here too
+    h = first_state(final)
+    assert h.shape == (2, 3, 3)
+    np.testing.assert_allclose(np.concatenate([h[0], h[1]], -1), finals, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "error", "match"),
+    [
+        (np.array([5, 6, 1]), ValueError, r"lengths\[1\] = 6: each length must be 1 ... 5"),
+        (np.array([5, -1, 1]), ValueError, r"lengths\[1\] = -1: each length must be 1 ... 5"),
+        (np.array([5, 0, 1]), ValueError, "pack_padded_sequence refuses 0"),
+        (np.array([5, 2]), ValueError, r"lengths has shape \(2,\); expected \(3,\)"),
+        (MASK, TypeError, "lengths must be integers .* got dtype bool.*mask.sum"),
+        (np.array([5.0, 2.0, 4.0]), TypeError, "got dtype float64"),
+    ],
+)
+def test_bad_lengths_are_refused_before_work(lengths, error, match):
+    for cls, forward in RNNS:
+        rnn = cls(2, name="rnn")
+        rnn.build(X_SEQ.shape)
+        with pytest.raises(error, match=match):
+            forward(P.to_torch_layout(rnn), X_PADDED, lengths=lengths)
+
+
+def test_return_state_must_be_a_bool_and_x_a_batch_of_sequences():
+    rnn = layers.LSTM(2, name="rnn")
+    rnn.build(X_SEQ.shape)
+    state = P.to_torch_layout(rnn)
+    with pytest.raises(TypeError, match="return_state must be True or False"):
+        P.torch_lstm(state, X_SEQ, return_state=1)
+    with pytest.raises(
+        ValueError, match=r"x must be \(batch, time, features\); got shape \(5, 4\)"
+    ):
+        P.torch_lstm(state, X_SEQ[0])
+
+
+# ---------------------------------------------------------------- MultiHeadAttention widths
+
+
+def test_one_head_of_the_full_width_converts_and_more_heads_are_refused_saying_why():
+    x = RNG.normal(size=(2, 5, 8)).astype("float32")
+    one = layers.MultiHeadAttention(num_heads=1, key_dim=8, name="one")  # key_dim = E
+    one(x, x)
+    random_all(one)
+    state = P.to_torch_layout(one)
+    assert state["in_proj_weight"].shape == (24, 8)
+    got = P.torch_multihead_attention(state, x, x, x, num_heads=1)
+    np.testing.assert_allclose(got, value(one(x, x)), rtol=1e-5, atol=1e-5)
+    keras_io = layers.MultiHeadAttention(num_heads=2, key_dim=8, name="keras_io")
+    keras_io(x, x)
+    with pytest.raises(ValueError, match=r"key_dim = value_dim = E / num_heads \(here 8 / 2\)"):
+        P.to_torch_layout(keras_io)
+    with pytest.raises(ValueError, match="key_dim = E .* converts with num_heads=1 only"):
+        P.from_torch_layout(keras_io, state)
+
+
+# ---------------------------------------------------------------- check_torch_layout
+
+
+def check_cases() -> list[tuple[keras.layers.Layer, object]]:
+    """(layer, Keras input) for every kind, with strides, dilation, causal and 'same' padding."""
+    seq = RNG.normal(size=(2, 11, 4)).astype("float32")
+    return [
+        (layers.Dense(4, activation="relu", name="d"), seq),
+        (layers.Embedding(7, 3, name="e"), np.array([[1, 6, 0]])),
+        (layers.Conv1D(6, 3, strides=2, padding="same", name="c"), seq),
+        (layers.Conv1D(6, 3, dilation_rate=2, padding="causal", groups=2, name="c"), seq),
+        (
+            layers.Conv2D(6, (3, 2), strides=(2, 3), padding="same", groups=2, name="c"),
+            IMAGES[..., :2],
+        ),
+        (
+            layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, name="dw"),
+            IMAGES,
+        ),
+        (layers.SeparableConv1D(5, 3, padding="same", dilation_rate=2, name="sc"), seq),
+        (layers.Conv1DTranspose(5, 3, strides=2, name="t"), seq),
+        (layers.Conv1DTranspose(5, 4, strides=2, padding="same", name="t"), seq),
+        (layers.Conv2DTranspose(3, (3, 2), strides=(2, 1), name="t"), IMAGES),
+        (layers.LSTM(3, name="l"), seq),
+        (layers.GRU(3, return_sequences=True, name="g"), seq),
+        (layers.SimpleRNN(3, activation="relu", name="r"), seq),
+        (layers.Bidirectional(layers.GRU(3, name="g"), name="bi"), seq),
+        (layers.Bidirectional(layers.LSTM(3, return_sequences=True, name="l"), name="bi"), seq),
+        (layers.BatchNormalization(name="bn"), IMAGES),
+        (layers.LayerNormalization(name="ln"), seq),
+        (layers.GroupNormalization(2, name="gn"), seq),
+        (layers.MultiHeadAttention(2, 2, name="mha"), seq),
+        (layers.TimeDistributed(layers.Conv1D(3, 2, name="c"), name="td"), IMAGES),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(check_cases())))
+def test_check_torch_layout_agrees_with_every_converted_layer(index):
+    layer, x = check_cases()[index]
+    layer(x, x) if isinstance(layer, layers.MultiHeadAttention) else layer(x)
+    random_all(layer)
+    assert P.check_torch_layout(layer, P.to_torch_layout(layer), x) < 1e-5
+
+
+def test_check_torch_layout_of_attention_takes_query_value_and_key():
+    query = RNG.normal(size=(2, 5, 4)).astype("float32")
+    memory = RNG.normal(size=(2, 3, 6)).astype("float32")
+    mha = layers.MultiHeadAttention(2, 2, name="mha")
+    mha(query, memory)
+    random_all(mha)
+    state = P.to_torch_layout(mha)
+    assert P.check_torch_layout(mha, state, (query, memory)) < 1e-5
+    assert P.check_torch_layout(mha, state, (query, memory, memory)) < 1e-5
+    with pytest.raises(ValueError, match="is 4 arrays; give query, .*\\(query, value, key\\)"):
+        P.check_torch_layout(mha, state, (query,) * 4)
+
+
+def planted(layer: keras.layers.Layer, x: np.ndarray, mistake) -> float:
+    """check_torch_layout's error for the layer's state with one `mistake` planted in it."""
+    layer(x, x) if isinstance(layer, layers.MultiHeadAttention) else layer(x)
+    random_all(layer)
+    state = P.to_torch_layout(layer)
+    assert P.check_torch_layout(layer, state, x) < 1e-5
+    return P.check_torch_layout(layer, mistake(state), x)
+
+
+def swapped_gates(name: str, order: list[int]):
+    def mistake(state):
+        gates = len(order)
+        return {
+            k: np.concatenate([np.split(v, gates)[i] for i in order]) if name in k else v
+            for k, v in state.items()
+        }
+
+    return mistake
+
+
+def swapped_directions(state):
+    return {
+        (k.removesuffix("_reverse") if k.endswith("_reverse") else f"{k}_reverse"): v
+        for k, v in state.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("make", "x", "mistake"),
+    [  # each mistake keeps every shape: from_torch_layout would accept it
+        (lambda: layers.Dense(4, name="d"), X_SEQ, lambda s: {**s, "weight": s["weight"].T}),
+        (lambda: layers.LSTM(3, name="l"), X_SEQ, swapped_gates("weight", [1, 0, 2, 3])),
+        (lambda: layers.GRU(3, name="g"), X_SEQ, swapped_gates("_l0", [1, 0, 2])),  # Keras' z, r
+        (
+            lambda: layers.Bidirectional(layers.LSTM(3, name="l"), name="bi"),
+            X_SEQ,
+            swapped_directions,
+        ),
+        (
+            lambda: layers.MultiHeadAttention(2, 2, name="mha"),
+            X_SEQ,
+            swapped_gates("in_proj", [1, 0, 2]),  # k stacked before q
+        ),
+        (
+            lambda: layers.Conv2D(3, 3, name="c"),
+            IMAGES,
+            lambda s: {**s, "weight": s["weight"].swapaxes(2, 3)},  # kh and kw swapped
+        ),
+        (
+            lambda: layers.BatchNormalization(name="bn"),
+            IMAGES,
+            lambda s: {
+                **s,
+                "running_mean": s["running_var"],
+                "running_var": s["running_mean"] ** 2,
+            },
+        ),
+    ],
+)
+def test_check_torch_layout_catches_the_mistakes_shapes_cannot(make, x, mistake):
+    assert planted(make(), x, mistake) > 0.05
+
+
+def test_check_torch_layout_refuses_bad_input_before_running():
+    dense = layers.Dense(2, name="d")
+    dense.build((None, 4))
+    state = P.to_torch_layout(dense)
+    with pytest.raises(KeyError, match="missing key"):
+        P.check_torch_layout(dense, {"weight": state["weight"]}, X_SEQ)
+    with pytest.raises(ValueError, match=r"'weight' for Dense 'd' has shape \(4, 2\)"):
+        P.check_torch_layout(dense, {**state, "weight": state["weight"].T}, X_SEQ)
+    with pytest.raises(
+        TypeError, match="x for Dense 'd' has dtype <U1; expected an array of floats"
+    ):
+        P.check_torch_layout(dense, state, np.array(["a"]))
+    model = keras.Sequential([keras.Input((4,)), dense])
+    with pytest.raises(ValueError, match="checks one layer, and 'sequential' is a model"):
+        P.check_torch_layout(model, state, X_SEQ)
+    td = layers.TimeDistributed(keras.Sequential([keras.Input((4,)), dense]), name="td")
+    td.build((None, 5, 4))
+    with pytest.raises(ValueError, match="checks one layer, and 'td' holds a model"):
+        P.check_torch_layout(td, P.to_torch_layout(td), X_SEQ)
+    same = layers.Conv1DTranspose(2, 3, strides=2, padding="same", name="odd")
+    same.build(X_SEQ.shape)
+    with pytest.raises(ValueError, match="'odd' has padding='same' .* cannot express"):
+        P.check_torch_layout(same, P.to_torch_layout(same), X_SEQ)

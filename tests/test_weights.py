@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import warnings
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 import pytest
+from conftest import X_SEQ, random_biases, value
 from keras import layers
 
 from helpers import _layers
@@ -17,30 +15,7 @@ from helpers import pytorch as P
 from helpers import weights as W
 
 RNG = np.random.default_rng(0)
-X_SEQ = RNG.normal(size=(3, 5, 4)).astype("float32")  # (batch, time, features)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    keras.backend.clear_session(free_memory=False)  # gc.collect() per test was most of the run time
-    keras.utils.set_random_seed(0)
-
-
-def value(x) -> np.ndarray:
-    """A layer output or a variable as numpy.
-
-    np.asarray, not np.array: np.array(variable) passes copy=True to Keras' Variable.__array__,
-    which has no `copy` parameter, so numpy 2 emits a DeprecationWarning
-    (test_numpy_conversions_of_a_variable pins this).
-    """
-    return np.asarray(x)
-
-
-def random_biases(layer: keras.layers.Layer) -> None:
-    """Give every bias non-zero values so a conversion that drops or misplaces one shows."""
-    for v in layer.weights:
-        if v.name == "bias":
-            v.assign(RNG.normal(size=v.shape).astype("float32"))
+pytestmark = pytest.mark.usefixtures("fresh_session")
 
 
 def mixed_model() -> keras.Model:
