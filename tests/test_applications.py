@@ -98,3 +98,26 @@ def test_convnext_residual_sums_are_extracted_and_only_layer_scale_is_refused(co
     message = str(info.value)
     assert message.startswith(f"to_torch_layout: {len(scales)} layer(s) of model 'convnext_tiny'")
     assert message.count("(LayerScale)") == len(scales) == 18
+
+
+@pytest.mark.parametrize(
+    "build, head",
+    [
+        (keras.applications.MobileNet, "conv_preds"),  # Conv2D -> Reshape -> softmax
+        (keras.applications.MobileNetV3Small, "logits"),  # Conv2D -> Flatten -> softmax
+    ],
+)
+def test_softmax_helpers_on_mobilenet_v1_and_v3s_pointwise_conv_head(build, head):
+    keras.utils.set_random_seed(0)
+    model = build(weights=None, input_shape=(32, 32, 3), classes=3)
+    conv, after = softmax.output_head(model)
+    assert conv.name == head and [layer.name for layer in after] == ["predictions"]
+    softmax.set_class_weights(model, [0, 1, 2], softmax.class_weights(model)[0], [0.0, 1.0, 2.0])
+    x = images(32, n=4)
+    probs = model.predict(x, verbose=0)
+    z = softmax.logits(model, x)
+    assert z.shape == (4, 3)
+    np.testing.assert_allclose(softmax._softmax(z.astype(np.float64)), probs, atol=1e-5)
+    pw = softmax.prediction_weights(model, x)
+    assert np.array_equal(pw.classes, probs.argmax(axis=1))
+    np.testing.assert_allclose(pw.probabilities, probs.max(axis=1), atol=1e-5)
