@@ -944,8 +944,6 @@ def test_conv_head_not_on_a_one_by_one_map_or_not_pointwise_is_refused():
 
 
 def test_channels_first_conv_head_with_softmax_before_the_squeeze_is_refused():
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("channels_first Conv2D on CPU runs on TensorFlow only")
     model = conv_head(keras.layers.Flatten(), data_format="channels_first", activation="softmax")
     with pytest.raises(ValueError, match="channels_first output of 'conv_preds'.*size-1 axis"):
         softmax.output_layer(model)
