@@ -155,8 +155,11 @@ def _axes_for(layer: keras.layers.Layer, name: str, shape: tuple[int, ...]) -> t
         expected = _einsum_axes(layer, name)
     elif isinstance(layer, L.PReLU) and name == "alpha":
         expected = _prelu_axes(layer, shape)
-    elif isinstance(layer, L.AdditiveAttention) and name == "scale":
+    elif isinstance(layer, (L.AdditiveAttention, L.RMSNormalization)) and name == "scale":
         expected = ("features",)
+    elif isinstance(layer, L.Normalization) and name in ("mean", "variance"):
+        # the statistics of the kept axes (axis=-1: one per feature), adapted or given
+        expected = tuple("features" if a == -1 else f"axis{a}" for a in layer.axis)
     elif isinstance(layer, L.SpectralNormalization) and name == "vector_u":
         kernel = layer.kernel  # the wrapped layer's: the estimate spans its last axis
         expected = ("1", _axes_for(layer.layer, kernel.name, tuple(kernel.shape))[-1])

@@ -568,6 +568,8 @@ def test_einsum_bias_broadcast_axes_are_ones():
         ((5, 4), layers.PReLU()),
         ((5, 4), layers.AdditiveAttention()),
         ((5, 4), layers.Attention(use_scale=True)),
+        ((5, 4), layers.RMSNormalization()),
+        ((5, 4), layers.Normalization(axis=(1, 2))),
     ],
     ids=lambda p: type(p).__name__ if isinstance(p, layers.Layer) else None,
 )
@@ -578,3 +580,19 @@ def test_common_layers_get_no_generic_axis_names(shape, layer):
     rows = W.weight_table(model)
     assert rows and all(not a.startswith("dim") for r in rows for a in r.axes), rows
     assert all(len(r.axes) == len(r.shape) for r in rows)
+
+
+def test_normalization_statistics_name_the_kept_axes():
+    x = keras.Input((5, 4))
+    per_feature, per_position = layers.Normalization(), layers.Normalization(axis=(1, 2))
+    data = RNG.normal(size=(8, 5, 4)).astype("float32")
+    per_feature.adapt(data)
+    per_position.adapt(data)
+    model = keras.Model(x, [per_feature(x), per_position(x)])
+    rows = {r.path: (r.shape, r.axes) for r in W.weight_table(model) if r.shape}
+    assert sorted(rows.values()) == [
+        ((4,), ("features",)),
+        ((4,), ("features",)),
+        ((5, 4), ("axis1", "axis2")),
+        ((5, 4), ("axis1", "axis2")),
+    ]
