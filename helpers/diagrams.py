@@ -156,17 +156,17 @@ def draw_graph(model: keras.Model, ax: Any = None, *, blocks: bool | None = None
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    if blocks not in (None, True, False):
+    if not (blocks is None or isinstance(blocks, bool)):
         raise TypeError(f"blocks must be True, False or None (automatic); got {blocks!r}.")
     edges = graph_edges(model)
-    inputs = {t.name for t in model.inputs}
-    depth = {name: 0 for name in inputs}
-    layers = {node for edge in edges for node in edge} - inputs
+    inputs = [t.name for t in model.inputs]  # in order: the first input is drawn on top
+    depth = dict.fromkeys(inputs, 0)
+    layers = {node for edge in edges for node in edge} - set(inputs)
     layers = {node for node in layers if not node.startswith("output ")}
     if blocks or (blocks is None and len(layers) > MAX_NODES):
         names = block_names(model)
         edges, label = _collapse(edges, names.get)
-        depth = {label.get(name, name): 0 for name in inputs}
+        depth = dict.fromkeys((label.get(name, name) for name in inputs), 0)
     for src, dst in edges:  # calls are in execution order: sources come first
         depth[dst] = max(depth.get(dst, 0), depth[src] + 1)
     columns: dict[int, list[str]] = {}
@@ -175,14 +175,8 @@ def draw_graph(model: keras.Model, ax: Any = None, *, blocks: bool | None = None
     rows, levels = max(len(ns) for ns in columns.values()), len(columns)
     vertical = levels > MAX_COLUMNS
     if ax is None:
-        size = (
-            (max(6, 2.2 * rows), 1 + 0.45 * levels)
-            if vertical
-            else (
-                max(6, 1.5 * levels),
-                1.5 + 0.5 * rows,
-            )
-        )
+        tall = (max(6, 2.2 * rows), 1 + 0.45 * levels)  # 0.45 inch per level, downwards
+        size = tall if vertical else (max(6, 1.5 * levels), 1.5 + 0.5 * rows)
         _, ax = plt.subplots(figsize=size, layout="constrained")
     pos = {n: (d, (len(ns) - 1) / 2 - k) for d, ns in columns.items() for k, n in enumerate(ns)}
     if vertical:  # depth downwards, the nodes of one depth side by side

@@ -230,6 +230,14 @@ def test_a_small_graph_keeps_its_layers_and_a_long_chain_gets_a_wider_figure():
     plt.close(ax.figure)
 
 
-def test_draw_graph_rejects_blocks_that_are_not_a_bool():
-    with pytest.raises(TypeError, match="blocks must be True, False or None .*got 'yes'"):
-        draw_graph(twin(), blocks="yes")
+@pytest.mark.parametrize("bad", ["yes", 1])
+def test_draw_graph_rejects_blocks_that_are_not_a_bool(bad):
+    with pytest.raises(TypeError, match=f"blocks must be True, False or None .*got {bad!r}"):
+        draw_graph(twin(), blocks=bad)
+
+
+def test_inputs_are_drawn_in_the_models_order_top_down():
+    ax = draw_graph(ten_inputs())
+    tops = {t.get_text(): t.get_position()[1] for t in ax.texts if t.get_text().startswith("in_")}
+    plt.close(ax.figure)
+    assert sorted(tops, key=lambda name: -tops[name]) == [f"in_{k}" for k in range(10)]
