@@ -103,18 +103,20 @@ def _block_of(name: str) -> str:
 def block_names(model: keras.Model) -> dict[str, str]:
     """Each top-level layer's block, for drawing a large model: ``_block_of`` its name, except that
     a layer Keras named after its class (``re_lu_3``, ``add``, ``flatten``) joins the block of the
-    layer called before it.
+    layer called before it if that layer was named by hand, else is a block of its own (a model
+    of default names, ``dense``, ``dense_1``, ..., is drawn layer by layer).
 
     >>> block_names(keras.applications.EfficientNetV2B0(weights=None))["block2b_add"]  # 'block2b'
     """
     calls = [c for c in layer_calls(model) if "/" not in c.name]  # top level only
     blocks: dict[str, str] = {}
-    previous = None
+    named = None  # the block of the last layer named by hand, while default names follow it
     for c in calls:
         name = c.layer.name
         default = re.fullmatch(rf"{re.escape(_snake_case(type(c.layer).__name__))}(_\d+)?", name)
-        blocks[name] = previous if default and previous else _block_of(name)
-        previous = blocks[name]
+        if not default:
+            named = _block_of(name)
+        blocks[name] = (named or name) if default else named
     return blocks
 
 

@@ -125,7 +125,7 @@ def test_softmax_helpers_on_mobilenet_v1_and_v3s_pointwise_conv_head(build, head
 
 @pytest.mark.parametrize(
     "build, boxes",
-    [(keras.applications.EfficientNetV2B0, 29), (keras.applications.MobileNetV3Small, 19)],
+    [(keras.applications.EfficientNetV2B0, 30), (keras.applications.MobileNetV3Small, 19)],
 )
 def test_draw_graph_of_a_large_application_shows_its_blocks(build, boxes):
     import matplotlib

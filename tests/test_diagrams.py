@@ -241,3 +241,16 @@ def test_inputs_are_drawn_in_the_models_order_top_down():
     tops = {t.get_text(): t.get_position()[1] for t in ax.texts if t.get_text().startswith("in_")}
     plt.close(ax.figure)
     assert sorted(tops, key=lambda name: -tops[name]) == [f"in_{k}" for k in range(10)]
+
+
+def test_a_large_model_of_default_names_is_drawn_layer_by_layer():
+    x = inputs = keras.Input((2,), name="x")
+    for _ in range(70):
+        x = L.Dense(2)(x)  # dense, dense_1, ...: no block to collapse into
+    model = keras.Model(inputs, x)
+    assert len(set(block_names(model).values())) == 70
+    ax = draw_graph(model)
+    texts = boxes_and_arrows(ax)[0]
+    height = ax.figure.get_size_inches()[1]
+    plt.close(ax.figure)
+    assert len(texts) == 72 and height == pytest.approx(1 + 0.45 * 72)
