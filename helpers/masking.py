@@ -140,7 +140,8 @@ class MaskedSoftmax(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="helpers")
 class DenseLogits(keras.layers.Layer):
-    """``h @ W + b`` of an existing Dense, before its activation, using that Dense's variables.
+    """``h @ W + b`` of an existing Dense, before its activation, using that Dense's variables;
+    also of a pointwise Conv head (``softmax.is_pointwise_conv``), its kernel read as (d, k).
 
     The Dense is tracked as a sub-layer, so a model holding this layer saves and loads it (the
     Dense's config and weights are saved with this layer) and trains the Dense's own variables.
@@ -153,8 +154,11 @@ class DenseLogits(keras.layers.Layer):
     def __init__(self, dense: keras.layers.Dense, **kwargs):
         if isinstance(dense, dict):  # from_config: the serialised Dense
             dense = keras.saving.deserialize_keras_object(dense)
-        if not isinstance(dense, keras.layers.Dense):
-            raise TypeError(f"DenseLogits needs a keras.layers.Dense; got {type(dense).__name__}.")
+        if not isinstance(dense, keras.layers.Dense) and not softmax.is_pointwise_conv(dense):
+            raise TypeError(
+                "DenseLogits needs a keras.layers.Dense or a pointwise Conv (kernel 1, stride 1); "
+                f"got {type(dense).__name__}."
+            )
         kwargs.setdefault("dtype", dense.dtype_policy)
         super().__init__(**kwargs)
         self.dense = dense  # tracked: the wrapped model's weights are the Dense's own variables
@@ -164,11 +168,12 @@ class DenseLogits(keras.layers.Layer):
             self.dense.build(input_shape)
 
     def call(self, inputs):
-        logits = ops.matmul(inputs, self.dense.kernel)
+        kernel = ops.reshape(self.dense.kernel, (-1, softmax.head_units(self.dense)))
+        logits = ops.matmul(inputs, kernel)
         return ops.add(logits, self.dense.bias) if self.dense.use_bias else logits
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.dense.units)
+        return (*input_shape[:-1], softmax.head_units(self.dense))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "dense": keras.saving.serialize_keras_object(self.dense)}
@@ -189,7 +194,7 @@ def _logits_source(model: keras.Model) -> tuple[softmax.HeadCall, bool, object]:
     linear = dense.activation is keras.activations.linear
     if linear and (not tail or (len(tail) == 1 and softmax.is_softmax_layer(tail[0]))):
         return head, False, (tail[-1] if tail else dense).dtype_policy
-    found = [f"{dense.name!r} (Dense, activation={dense.activation.__name__})"]
+    found = [f"{dense.name!r} ({type(dense).__name__}, activation={dense.activation.__name__})"]
     found += [f"{lay.name!r} ({type(lay).__name__})" for lay in tail]
     raise ValueError(
         f"with_class_mask needs a classifier ending in logits or a softmax over the last axis; "
@@ -219,10 +224,12 @@ def with_class_mask(
     if not isinstance(mask_name, str) or not mask_name:
         raise TypeError(f"mask_name must be a non-empty str; got {mask_name!r}.")
     head, recompute, policy = _logits_source(model)
-    dense = head.dense
+    dense, units = head.dense, softmax.head_units(head.dense)
     logits = head.features if recompute else head.dense_output
+    if recompute and softmax.is_pointwise_conv(dense):  # its (batch, 1, 1, d) input
+        logits = keras.layers.Reshape((dense.kernel.shape[-2],))(logits)
     if len(logits.shape) != 2:
-        shape = (*logits.shape[:-1], dense.units)
+        shape = (*logits.shape[:-1], units)
         raise ValueError(
             f"with_class_mask needs logits of shape (batch, classes); model {model.name!r} gives "
             f"{shape}. Valid: a classifier with one prediction per sample."
@@ -246,7 +253,7 @@ def with_class_mask(
         taken.append(wanted)
     if recompute:
         logits = DenseLogits(dense, name=f"{dense.name}_logits")(logits)
-    allowed = keras.Input(shape=(dense.units,), name=mask_name)
+    allowed = keras.Input(shape=(units,), name=mask_name)
     probs = MaskedSoftmax(name=f"{mask_name}_softmax", dtype=policy)(logits, allowed)
     return keras.Model([*model.inputs, allowed], probs, name=name or f"{model.name}_masked")
 

@@ -6,6 +6,8 @@ features ``h`` (n, d); column ``W[:, c]`` (d,) and bias ``b[c]`` belong to class
 The head is found call by call (``helpers.shared.layer_calls``), so a Dense called more than
 once works: the call producing the model's output counts. Features are computed with
 ``helpers.activations.extract`` (x: an array, a list or dict of arrays, or batches).
+A MobileNet v1/v3 head, a pointwise ``Conv2D(k, 1)`` on a 1x1 map then ``Reshape``/``Flatten``
+to (batch, k), counts as that Dense: its kernel (1, 1, d, k) is read and written as (d, k).
 
 Per-token heads (a tagger: a Dense on (batch, time, features), or ``TimeDistributed(Dense)``):
 ``logits``, ``prediction_weights`` and ``logit_contributions`` give every result a time axis after
@@ -33,6 +35,8 @@ from helpers.activations import extract
 from helpers.shared import _keras_mask, layer_calls
 
 _PASS_THROUGH = (keras.layers.Activation, keras.layers.Softmax)
+_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_SQUEEZES = (keras.layers.Reshape, keras.layers.Flatten)
 
 
 def _describe(layers: list[keras.layers.Layer]) -> str:
@@ -42,6 +46,38 @@ def _describe(layers: list[keras.layers.Layer]) -> str:
 def _is_softmax(activation: object) -> bool:
     """``keras.activations.softmax`` or ``keras.ops.softmax`` (both over the last axis)."""
     return activation is keras.activations.softmax or activation is keras.ops.softmax
+
+
+def is_pointwise_conv(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` is a Conv1D/2D/3D with kernel size 1 and stride 1 on every axis and one
+    group: a Dense over the channels at each position (MobileNet's ``Conv2D(classes, 1)`` head).
+
+    >>> is_pointwise_conv(keras.layers.Conv2D(5, 1)), is_pointwise_conv(keras.layers.Conv2D(5, 3))
+    (True, False)
+    """
+    return (
+        isinstance(layer, _CONVS)
+        and all(k == 1 for k in layer.kernel_size)
+        and all(s == 1 for s in layer.strides)
+        and layer.groups == 1
+    )
+
+
+def head_units(layer: keras.layers.Layer) -> int:
+    """The number of classes of a head layer: a Dense's ``units``, a pointwise conv's ``filters``.
+
+    >>> head_units(keras.layers.Conv2D(5, 1))
+    5
+    """
+    return layer.filters if is_pointwise_conv(layer) else layer.units
+
+
+def _squeezes(call: Any, tensor: Any) -> bool:
+    """Whether this Reshape/Flatten call only drops size-1 axes, giving ``tensor`` (batch, k)."""
+    inputs = _main_input(call)
+    if not isinstance(call.layer, _SQUEEZES) or inputs is None or len(tensor.shape) != 2:
+        return False
+    return [d for d in inputs.shape[1:] if d != 1] == [d for d in tensor.shape[1:] if d != 1]
 
 
 def is_softmax_layer(layer: keras.layers.Layer) -> bool:
@@ -63,12 +99,15 @@ class HeadCall:
     ``features`` (the Dense call's input, (batch, d)) and ``dense_output`` (its output: logits,
     or probabilities if the Dense applies softmax) are symbolic tensors connected to
     ``model.inputs`` and belong to THIS call, also when the Dense is called more than once.
+    ``dense`` may also be a pointwise conv (``is_pointwise_conv``) on a 1x1 map whose output a
+    Reshape/Flatten squeezes to (batch, k) (MobileNet v1/v3): ``features`` is then its input,
+    (batch, 1, 1, d), and ``dense_output`` the squeezed (batch, k).
 
     >>> head = head_call(model)
     >>> keras.Model(model.inputs, head.features)     # the penultimate features
     """
 
-    dense: keras.layers.Dense
+    dense: keras.layers.Layer  # a Dense, or a pointwise Conv (see above)
     after: list[keras.layers.Layer]  # Activation/Softmax layers after the Dense, in call order
     features: Any
     dense_output: Any
@@ -133,12 +172,13 @@ def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
     for call in calls:
         if "/" not in call.name:  # inner calls of nested models are never the model's output
             producer.update((id(t), call) for t in keras.tree.flatten(call.outputs))
-    path, tensor = [], outputs[0]
+    path, after, tensor = [], [], outputs[0]
+    squeezed, outside = None, 0  # a Reshape/Flatten's (batch, k) output; the layers after it
     while id(tensor) in producer:
         call = producer[id(tensor)]
         path.append(call.layer)
-        if isinstance(call.layer, keras.Model):  # a nested model ending in the head
-            nested = _nested_head(call, calls, list(reversed(path[:-1])))
+        if isinstance(call.layer, keras.Model) and squeezed is None:  # a nested model's head
+            nested = _nested_head(call, calls, after[::-1])
             if nested is None:
                 break
             return nested
@@ -146,16 +186,44 @@ def head_call(model: keras.Model, caller: str = "head_call") -> HeadCall:
         dense = call.layer
         if isinstance(dense, keras.layers.TimeDistributed):  # a tagger's per-token head
             dense = dense.layer
-        if isinstance(dense, keras.layers.Dense) and inputs is not None:
-            return HeadCall(dense, list(reversed(path[:-1])), inputs, tensor)
-        if not isinstance(call.layer, _PASS_THROUGH) or inputs is None:
+        if isinstance(dense, keras.layers.Dense) and inputs is not None and squeezed is None:
+            return HeadCall(dense, after[::-1], inputs, tensor)
+        if is_pointwise_conv(dense) and inputs is not None and squeezed is not None:
+            _check_conv_head(caller, dense, after[outside:])
+            return HeadCall(dense, after[::-1], inputs, squeezed)
+        if squeezed is None and _squeezes(call, tensor):
+            squeezed, outside = tensor, len(after)
+        elif isinstance(call.layer, _PASS_THROUGH) and inputs is not None:
+            after.append(call.layer)
+        else:
             break
         tensor = inputs
     raise ValueError(
         f"{caller}: model {model.name!r} has no Dense layer producing its output (only "
-        "Activation/Softmax layers may follow it). Its last layers are: "
+        "Activation/Softmax layers may follow it), nor a pointwise Conv (kernel 1, stride 1) on "
+        "a 1x1 map followed by a Reshape/Flatten to (batch, classes). Its last layers are: "
         f"{_describe(list(reversed(path[:4]))) or 'none'}."
     )
+
+
+def _check_conv_head(caller: str, conv: keras.layers.Layer, unsqueezed: list) -> None:
+    """Refuse a channels_first conv head with a softmax before its squeeze (in ``unsqueezed``,
+    or its own activation): over the last axis of (batch, k, 1, 1) it is over a size-1 spatial
+    axis, 1.0 everywhere, not over the classes."""
+    if conv.data_format != "channels_first":
+        return
+    softmaxes = [
+        layer
+        for layer in unsqueezed
+        if isinstance(layer, keras.layers.Softmax) or is_softmax_layer(layer)
+    ]
+    softmaxes += [conv] if _is_softmax(conv.activation) else []
+    if softmaxes:
+        raise ValueError(
+            f"{caller}: {_describe(softmaxes[:1])} applies softmax to the channels_first output "
+            f"of {conv.name!r}, (batch, {conv.filters}, 1, ...), over a size-1 axis, not over "
+            "the classes. Valid: the softmax after the Reshape/Flatten to (batch, classes)."
+        )
 
 
 def output_head(model: keras.Model) -> tuple[keras.layers.Dense, list[keras.layers.Layer]]:
@@ -185,7 +253,8 @@ def output_layer(model: keras.Model) -> keras.layers.Dense:
 
 def applies_softmax(dense: keras.layers.Dense) -> bool:
     """Whether this Dense applies softmax itself (its output is probabilities, not logits):
-    ``activation="softmax"``, ``keras.activations.softmax`` or ``keras.ops.softmax``.
+    ``activation="softmax"``, ``keras.activations.softmax`` or ``keras.ops.softmax``;
+    also for a pointwise Conv head.
 
     False means its activation is something else; for ``activation=None`` (linear) the output
     is the logits, which a trailing ``Activation("softmax")`` may still turn into probabilities.
@@ -193,25 +262,28 @@ def applies_softmax(dense: keras.layers.Dense) -> bool:
     >>> applies_softmax(keras.layers.Dense(3, activation="softmax"))
     True
     """
-    if not isinstance(dense, keras.layers.Dense):
+    if not isinstance(dense, keras.layers.Dense) and not is_pointwise_conv(dense):
         raise TypeError(
-            f"applies_softmax needs a keras.layers.Dense; got {type(dense).__name__}. "
-            "Find it with output_layer(model)."
+            f"applies_softmax needs a keras.layers.Dense (or a pointwise Conv head); got "
+            f"{type(dense).__name__}. Find it with output_layer(model)."
         )
     return _is_softmax(dense.activation)
 
 
 def _dense_of(model_or_layer: keras.Model | keras.layers.Dense) -> keras.layers.Dense:
-    if isinstance(model_or_layer, keras.layers.Dense):
+    if isinstance(model_or_layer, keras.layers.Dense) or is_pointwise_conv(model_or_layer):
         dense = model_or_layer
     elif isinstance(model_or_layer, keras.Model):
         dense = output_layer(model_or_layer)
     else:
         raise TypeError(
-            f"expected a keras.Model or keras.layers.Dense; got {type(model_or_layer).__name__}."
+            "expected a keras.Model, a keras.layers.Dense or a pointwise Conv (kernel 1, stride "
+            f"1); got {type(model_or_layer).__name__}."
         )
     if not dense.built:
-        raise ValueError(f"Dense {dense.name!r} is not built yet: call the model on data first.")
+        raise ValueError(
+            f"{type(dense).__name__} {dense.name!r} is not built yet: call the model on data first."
+        )
     return dense
 
 
@@ -247,19 +319,17 @@ def class_weights(
 
     ``classes`` is None (all), an int (returns ``W[:, c]`` (d,) and ``b[c]``) or a sequence of
     k ints (returns (d, k) and (k,)), numpy indexing rules. A Dense without bias gives zeros.
+    A pointwise Conv head's kernel (1, 1, d, k) is given as (d, k).
 
     >>> kernel, bias = class_weights(model, [3, 7])   # kernel (d, 2), bias (2,)
     """
     dense = _dense_of(model_or_layer)
-    kernel = np.asarray(dense.kernel).copy()
-    bias = (
-        np.asarray(dense.bias).copy()
-        if dense.use_bias
-        else np.zeros(dense.units, dtype=kernel.dtype)
-    )
+    units = head_units(dense)
+    kernel = np.asarray(dense.kernel).reshape(-1, units).copy()
+    bias = np.asarray(dense.bias).copy() if dense.use_bias else np.zeros(units, dtype=kernel.dtype)
     if classes is None:
         return kernel, bias
-    index = _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
+    index = _class_index(classes, units, f"{dense.name!r} with {units} classes")
     return kernel[:, index], bias[index]
 
 
@@ -274,16 +344,15 @@ def set_class_weights(
     >>> set_class_weights(model, [3], np.zeros((d, 1)), np.zeros(1))   # silence class 3
     """
     dense = _dense_of(model_or_layer)
-    index = np.atleast_1d(
-        _class_index(classes, dense.units, f"{dense.name!r} with {dense.units} classes")
-    )
+    units = head_units(dense)
+    index = np.atleast_1d(_class_index(classes, units, f"{dense.name!r} with {units} classes"))
     values, counts = np.unique(index, return_counts=True)
     if (counts > 1).any():
         raise ValueError(
             f"classes repeats {values[counts > 1].tolist()}: each class gets one column (with "
             "repeats, the last would silently win); pass each class once."
         )
-    d = dense.kernel.shape[0]
+    d = dense.kernel.shape[-2]
     new_kernel = np.asarray(kernel, dtype=dense.kernel.dtype)
     if new_kernel.shape == (d,) and index.size == 1:
         new_kernel = new_kernel[:, None]
@@ -306,7 +375,7 @@ def set_class_weights(
     full_kernel, full_bias = class_weights(dense)
     full_kernel = full_kernel.copy()
     full_kernel[:, index] = new_kernel
-    dense.kernel.assign(full_kernel)
+    dense.kernel.assign(full_kernel.reshape(dense.kernel.shape))
     if bias is not None:
         full_bias = full_bias.copy()
         full_bias[index] = new_bias
@@ -342,10 +411,11 @@ def _require_softmax_classifier(model: keras.Model, caller: str) -> HeadCall:
 
 def _require_classes(dense: keras.layers.Dense, caller: str) -> None:
     """Refuse a one-unit head: a softmax over one class is 1.0 whatever the input."""
-    if dense.units < 2:
+    units = head_units(dense)
+    if units < 2:
         raise ValueError(
-            f"{caller}: the head {dense.name!r} has {dense.units} unit: a softmax over one class "
-            "is 1.0 for every sample, and a sigmoid head (one logit, a binary classifier) has "
+            f"{caller}: the head {dense.name!r} has {units} unit: a softmax over one class is "
+            "1.0 for every sample, and a sigmoid head (one logit, a binary classifier) has "
             "no per-class weights to choose. It needs a softmax head of >= 2 units (for a "
             "binary classifier, Dense(2) with softmax); logits and logit_contributions work."
         )
@@ -358,11 +428,20 @@ _MASK = "softmax__token_mask"
 _FEATURES_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _feature_shape(head: HeadCall) -> tuple:
+    """The head's features as these helpers use them: a pointwise Conv's (batch, 1, 1, d) input
+    as (batch, d); a Dense's input as it is."""
+    if is_pointwise_conv(head.dense):
+        return (head.features.shape[0], head.dense.kernel.shape[-2])
+    return tuple(head.features.shape)
+
+
 def _features_model(model: keras.Model, head: HeadCall) -> keras.Model:
-    """``model.inputs -> head.features`` (through an Identity named ``_FEATURES``) and, for a
+    """``model.inputs -> head.features`` (through an Identity named ``_FEATURES``, a Reshape to
+    (batch, d) for a pointwise Conv head) and, for a
     sequence head whose input carries a padding mask, that mask (an Identity named ``_MASK``);
     cached."""
-    if len(head.features.shape) not in (2, 3):
+    if len(_feature_shape(head)) not in (2, 3):
         raise ValueError(
             f"Dense {head.dense.name!r} gets inputs of shape {tuple(head.features.shape)}; these "
             "helpers need one feature vector per sample, (batch, features), or per token, "
@@ -373,8 +452,11 @@ def _features_model(model: keras.Model, head: HeadCall) -> keras.Model:
     if cached is not None and all(a is b for a, b in zip(cached[0], outputs, strict=True)):
         return cached[1]
     inputs = model.inputs[0] if len(model.inputs) == 1 else list(model.inputs)
-    wanted = [keras.layers.Identity(name=_FEATURES)(head.features)]
-    mask = _keras_mask(head.features) if len(head.features.shape) == 3 else None
+    if is_pointwise_conv(head.dense):  # (batch, 1, 1, d) -> (batch, d)
+        wanted = [keras.layers.Reshape(_feature_shape(head)[1:], name=_FEATURES)(head.features)]
+    else:
+        wanted = [keras.layers.Identity(name=_FEATURES)(head.features)]
+    mask = _keras_mask(head.features) if len(_feature_shape(head)) == 3 else None
     if mask is not None:
         wanted.append(keras.layers.Identity(name=_MASK)(mask))
     # Named like the model, so input errors raised by activations name the user's model.
@@ -394,7 +476,7 @@ def _num_samples(x: object) -> int | None:
 def _features(model: keras.Model, head: HeadCall, x: object, batch_size: int) -> np.ndarray:
     """Penultimate features, (n, d): the input of the head's Dense call, computed in batches by
     ``helpers.activations.extract`` (which checks x and takes arrays, lists, dicts, batches)."""
-    if len(head.features.shape) != 2:
+    if len(_feature_shape(head)) != 2:
         raise ValueError(
             f"Dense {head.dense.name!r} gets inputs of shape {tuple(head.features.shape)}; this "
             "helper needs one feature vector per sample, (batch, features)."
@@ -528,15 +610,16 @@ def logit_contributions(
     head = head_call(model, "logit_contributions")
     dense = head.dense
     check_int("batch_size", batch_size)
-    per_token = len(head.features.shape) == 3
-    where = f"{dense.name!r} with {dense.units} classes"
+    per_token = len(_feature_shape(head)) == 3
+    units = head_units(dense)
+    where = f"{dense.name!r} with {units} classes"
     index = None
     if classes is not None:
         if per_token and np.ndim(classes) == 2:
-            flat = _class_index(np.asarray(classes).ravel(), dense.units, where)
+            flat = _class_index(np.asarray(classes).ravel(), units, where)
             index = flat.reshape(np.shape(classes))
         else:
-            index = _class_index(classes, dense.units, where)
+            index = _class_index(classes, units, where)
         n = _num_samples(x)
         if not isinstance(index, int) and n is not None and index.shape[0] != n:
             raise ValueError(
@@ -634,7 +717,7 @@ def train_classes(
     """
     head = _require_softmax_classifier(model, "train_classes")
     dense = head.dense
-    units = dense.units
+    units = head_units(dense)
     _require_classes(dense, "train_classes")
     extras = _extras(dense)
     if extras:

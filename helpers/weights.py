@@ -35,6 +35,36 @@ _ATTENTION_AXES = {
     },
 }
 _SPATIAL = {1: ("kernel_w",), 2: ("kernel_h", "kernel_w"), 3: ("kernel_d", "kernel_h", "kernel_w")}
+_CONV_LSTM_GATES = "4*filters (i,f,c,o)"  # ConvLSTMCell splits its kernels in this order
+
+
+def _einsum_axes(layer: keras.layers.EinsumDense, name: str) -> tuple[str, ...] | None:
+    """An EinsumDense's axes from its equation: each kernel letter marked (in), (out) or
+    (in, out); the bias' letters (out), with 1 where Keras broadcasts it.
+
+    >>> _einsum_axes(keras.layers.EinsumDense("ab,bc->ac", 3, bias_axes="c"), "kernel")
+    ('b (in)', 'c (out)')
+    """
+    operands, output = layer.equation.replace("...", "").split("->")
+    inputs, kernel = operands.split(",")
+    if name == "kernel":
+        roles = {(True, False): "in", (False, True): "out", (True, True): "in, out"}
+        return tuple(
+            f"{c} ({roles.get((c in inputs, c in output), 'kernel only')})" for c in kernel
+        )
+    if name == "bias" and layer.bias_axes:
+        first = min(output.find(c) for c in layer.bias_axes)
+        return tuple(f"{c} (out)" if c in layer.bias_axes else "1" for c in output[first:])
+    return None
+
+
+def _prelu_axes(layer: keras.layers.PReLU, shape: tuple[int, ...]) -> tuple[str, ...]:
+    """PReLU's alpha has the input's shape without the batch axis, 1 on each shared axis."""
+    shared = set(layer.shared_axes or ())
+    return tuple(
+        "1 (shared)" if axis in shared else "features" if axis == len(shape) else f"axis{axis}"
+        for axis in range(1, len(shape) + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -110,10 +140,29 @@ def _axes_for(layer: keras.layers.Layer, name: str, shape: tuple[int, ...]) -> t
             "recurrent_kernel": ("units", "units"),
             "bias": ("units",),
         }.get(name)
+    elif type(layer).__name__ == "ConvLSTMCell":  # the cell of ConvLSTM1D/2D/3D
+        spatial = _SPATIAL.get(len(layer.kernel_size), ())
+        expected = {
+            "kernel": (*spatial, "in_channels", _CONV_LSTM_GATES),
+            "recurrent_kernel": (*spatial, "filters", _CONV_LSTM_GATES),
+            "bias": (_CONV_LSTM_GATES,),
+        }.get(name)
     elif isinstance(layer, L.EinsumDense) and layer.name in _ATTENTION_AXES:
         # a MultiHeadAttention's projections (Keras names them query, key, value,
         # attention_output), for (batch, seq, features) inputs
         expected = _ATTENTION_AXES[layer.name].get(name)
+    elif isinstance(layer, L.EinsumDense):
+        expected = _einsum_axes(layer, name)
+    elif isinstance(layer, L.PReLU) and name == "alpha":
+        expected = _prelu_axes(layer, shape)
+    elif isinstance(layer, (L.AdditiveAttention, L.RMSNormalization)) and name == "scale":
+        expected = ("features",)
+    elif isinstance(layer, L.Normalization) and name in ("mean", "variance"):
+        # the statistics of the kept axes (axis=-1: one per feature), adapted or given
+        expected = tuple("features" if a == -1 else f"axis{a}" for a in layer.axis)
+    elif isinstance(layer, L.SpectralNormalization) and name == "vector_u":
+        kernel = layer.kernel  # the wrapped layer's: the estimate spans its last axis
+        expected = ("1", _axes_for(layer.layer, kernel.name, tuple(kernel.shape))[-1])
     elif isinstance(
         layer, (L.BatchNormalization, L.LayerNormalization, L.GroupNormalization)
     ) and name in (
@@ -124,8 +173,13 @@ def _axes_for(layer: keras.layers.Layer, name: str, shape: tuple[int, ...]) -> t
     ):
         expected = ("features",)
     if expected is None or len(expected) != len(shape):
-        return tuple(f"dim{i}" for i in range(len(shape)))
+        return _generic(shape)
     return expected
+
+
+def _generic(shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The axis names of a variable no rule knows: ("dim0", "dim1", ...)."""
+    return tuple(f"dim{i}" for i in range(len(shape)))
 
 
 def weight_table(model: keras.layers.Layer) -> list[WeightRow]:
@@ -140,10 +194,10 @@ def weight_table(model: keras.layers.Layer) -> list[WeightRow]:
     """
     require_layer(model, "weight_table")
     require_built(model)
-    owner: dict[int, keras.layers.Layer] = {}
-    for sub, variables in own_weights(model):
+    holders: dict[int, list[keras.layers.Layer]] = {}  # a variable may be held by several layers
+    for sub, variables in own_weights(model):  # (a tied decoder, SpectralNormalization's kernel)
         for v in variables:
-            owner.setdefault(id(v), sub)
+            holders.setdefault(id(v), []).append(sub)
     top: dict[int, str] = {}
     for t in model.layers if isinstance(model, keras.Model) else []:
         for w in t.weights:
@@ -151,12 +205,13 @@ def weight_table(model: keras.layers.Layer) -> list[WeightRow]:
     rows = []
     for v in model.weights:  # already distinct
         shape = tuple(int(d) for d in v.shape)
+        named = [_axes_for(holder, v.name, shape) for holder in holders.get(id(v), [model])]
         rows.append(
             WeightRow(
                 layer=top.get(id(v), model.name),
                 path=v.path,
                 shape=shape,
-                axes=_axes_for(owner.get(id(v), model), v.name, shape),
+                axes=next((a for a in named if a != _generic(shape)), named[0]),
                 params=int(np.prod(shape, dtype=np.int64)),
                 trainable=bool(v.trainable),
             )

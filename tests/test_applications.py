@@ -98,3 +98,49 @@ def test_convnext_residual_sums_are_extracted_and_only_layer_scale_is_refused(co
     message = str(info.value)
     assert message.startswith(f"to_torch_layout: {len(scales)} layer(s) of model 'convnext_tiny'")
     assert message.count("(LayerScale)") == len(scales) == 18
+
+
+@pytest.mark.parametrize(
+    "build, head",
+    [
+        (keras.applications.MobileNet, "conv_preds"),  # Conv2D -> Reshape -> softmax
+        (keras.applications.MobileNetV3Small, "logits"),  # Conv2D -> Flatten -> softmax
+    ],
+)
+def test_softmax_helpers_on_mobilenet_v1_and_v3s_pointwise_conv_head(build, head):
+    keras.utils.set_random_seed(0)
+    model = build(weights=None, input_shape=(32, 32, 3), classes=3)
+    conv, after = softmax.output_head(model)
+    assert conv.name == head and [layer.name for layer in after] == ["predictions"]
+    softmax.set_class_weights(model, [0, 1, 2], softmax.class_weights(model)[0], [0.0, 1.0, 2.0])
+    x = images(32, n=4)
+    probs = model.predict(x, verbose=0)
+    z = softmax.logits(model, x)
+    assert z.shape == (4, 3)
+    np.testing.assert_allclose(softmax._softmax(z.astype(np.float64)), probs, atol=1e-5)
+    pw = softmax.prediction_weights(model, x)
+    assert np.array_equal(pw.classes, probs.argmax(axis=1))
+    np.testing.assert_allclose(pw.probabilities, probs.max(axis=1), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "build, boxes",
+    [(keras.applications.EfficientNetV2B0, 30), (keras.applications.MobileNetV3Small, 19)],
+)
+def test_draw_graph_of_a_large_application_shows_its_blocks(build, boxes):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import diagrams
+
+    model = build(weights=None, input_shape=(32, 32, 3))
+    ax = diagrams.draw_graph(model)
+    texts = [t.get_text() for t in ax.texts if t.get_text()]
+    width, height = ax.figure.get_size_inches()
+    plt.close(ax.figure)
+    assert len(model.layers) > 160 and len(texts) == boxes  # 273 / 163 layers
+    assert texts[-2:] == ["predictions", "output 0"]
+    assert (width, height) == (6, pytest.approx(1 + 0.45 * boxes))  # a chain of blocks
+    assert "block6h (15 layers)" in texts or "expanded_conv_10 (17 layers)" in texts

@@ -13,7 +13,14 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from helpers.diagrams import KIND_COLORS, draw_graph, graph_edges, node_depths  # noqa: E402
+from helpers.diagrams import (  # noqa: E402
+    KIND_COLORS,
+    MAX_NODES,
+    block_names,
+    draw_graph,
+    graph_edges,
+    node_depths,
+)
 
 L = keras.layers
 
@@ -163,3 +170,87 @@ def test_a_mask_passed_along_adds_no_arrow_a_mask_given_by_keyword_does():
     edges = graph_edges(model)
     assert edges.count(("emb", "lstm")) == 1
     assert ("chosen", "other") in edges and edges.count(("emb", "other")) == 1
+
+
+def residual_blocks(n: int) -> keras.Model:
+    """n blocks of 4 layers named like keras.applications: block{k}_a, block{k}_b, then a ReLU
+    and an Add that keep Keras' default names."""
+    x = inputs = keras.Input((4,), name="image")
+    for k in range(n):
+        h = L.Dense(4, name=f"block{k}_a")(x)
+        h = L.ReLU()(L.Dense(4, name=f"block{k}_b")(h))
+        x = L.Add()([x, h])
+    return keras.Model(inputs, x, name="tower")
+
+
+def boxes_and_arrows(ax) -> tuple[list[str], int]:
+    texts = [t.get_text() for t in ax.texts if t.get_text()]
+    return texts, sum(1 for t in ax.texts if not t.get_text())
+
+
+def test_block_names_follow_the_names_and_default_names_join_the_block_before():
+    names = block_names(residual_blocks(2))
+    assert list(names.values()) == ["block0"] * 4 + ["block1"] * 4
+    assert names["re_lu"] == "block0" and names["add_1"] == "block1"
+
+
+def test_a_large_model_is_drawn_as_its_blocks_top_to_bottom():
+    model = residual_blocks(16)  # 64 layers > MAX_NODES
+    assert len(model.layers) - 1 > MAX_NODES
+    ax = draw_graph(model)
+    texts, arrows = boxes_and_arrows(ax)
+    width, height = ax.figure.get_size_inches()
+    plt.close(ax.figure)
+    assert texts == ["image"] + [f"block{k} (4 layers)" for k in range(16)] + ["output 0"]
+    assert arrows == 17  # the residual arrows into a block come from the block before: one arrow
+    assert (width, height) == (6, pytest.approx(1 + 0.45 * 18))  # 0.45 inch per level
+
+
+def test_blocks_false_draws_every_layer_and_the_figure_grows_with_it():
+    model = residual_blocks(16)
+    ax = draw_graph(model, blocks=False)
+    texts, arrows = boxes_and_arrows(ax)
+    levels = len(set(node_depths(model).values()))
+    height = ax.figure.get_size_inches()[1]
+    plt.close(ax.figure)
+    assert sorted(texts) == sorted(node_depths(model)) and arrows == len(graph_edges(model))
+    assert height == pytest.approx(1 + 0.45 * levels) and levels > 60
+
+
+def test_a_small_graph_keeps_its_layers_and_a_long_chain_gets_a_wider_figure():
+    ax = draw_graph(twin(), blocks=True)  # no two consecutive layers share a block
+    assert sorted(boxes_and_arrows(ax)[0]) == sorted(node_depths(twin()))
+    plt.close(ax.figure)
+    x = keras.Input((2,), name="x")
+    y = x
+    for k in range(7):
+        y = L.Dense(2, name=f"d{k}")(y)
+    ax = draw_graph(keras.Model(x, y))  # 9 levels: left to right, 1.5 inch each
+    assert tuple(ax.figure.get_size_inches()) == (pytest.approx(13.5), 2.0)
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("bad", ["yes", 1])
+def test_draw_graph_rejects_blocks_that_are_not_a_bool(bad):
+    with pytest.raises(TypeError, match=f"blocks must be True, False or None .*got {bad!r}"):
+        draw_graph(twin(), blocks=bad)
+
+
+def test_inputs_are_drawn_in_the_models_order_top_down():
+    ax = draw_graph(ten_inputs())
+    tops = {t.get_text(): t.get_position()[1] for t in ax.texts if t.get_text().startswith("in_")}
+    plt.close(ax.figure)
+    assert sorted(tops, key=lambda name: -tops[name]) == [f"in_{k}" for k in range(10)]
+
+
+def test_a_large_model_of_default_names_is_drawn_layer_by_layer():
+    x = inputs = keras.Input((2,), name="x")
+    for _ in range(70):
+        x = L.Dense(2)(x)  # dense, dense_1, ...: no block to collapse into
+    model = keras.Model(inputs, x)
+    assert len(set(block_names(model).values())) == 70
+    ax = draw_graph(model)
+    texts = boxes_and_arrows(ax)[0]
+    height = ax.figure.get_size_inches()[1]
+    plt.close(ax.figure)
+    assert len(texts) == 72 and height == pytest.approx(1 + 0.45 * 72)

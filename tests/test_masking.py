@@ -313,7 +313,10 @@ def test_dense_logits_config_round_trip_and_type_check():
     clone = DenseLogits.from_config(layer.get_config())
     assert clone.name == "head_logits" and clone.dense.units == 3 and clone.dense.name == "head"
     assert clone.compute_output_shape((None, 4)) == (None, 3)
-    with pytest.raises(TypeError, match="DenseLogits needs a keras.layers.Dense; got Softmax"):
+    with pytest.raises(
+        TypeError,
+        match="DenseLogits needs a keras.layers.Dense or a pointwise Conv .*; got Softmax",
+    ):
         DenseLogits(keras.layers.Softmax())
 
 
@@ -764,3 +767,21 @@ def test_a_nan_allowed_logit_gives_a_nan_row_never_an_unnormalised_one():
     assert np.isnan(probs[0]).all()  # a NaN the row reads: the whole row is NaN
     np.testing.assert_allclose(probs[1], [0.26894143, 0.7310586, 0.0], rtol=1e-6)  # masked NaN
     np.testing.assert_allclose(probs[2].sum(), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation", [None, "softmax"])
+def test_with_class_mask_on_a_pointwise_conv_head(activation):
+    inputs = keras.Input((5, 5, 2))
+    h = keras.layers.GlobalAveragePooling2D(keepdims=True)(keras.layers.Conv2D(4, 3)(inputs))
+    z = keras.layers.Conv2D(3, 1, activation=activation, name="conv_preds")(h)
+    z = keras.layers.Flatten()(z)
+    if activation is None:
+        z = keras.layers.Activation("softmax")(z)
+    model = keras.Model(inputs, z)
+    masked = with_class_mask(model)
+    x = np.random.default_rng(0).normal(size=(4, 5, 5, 2)).astype("float32")
+    allowed = np.array([[1, 0, 1]] * 4, "float32")
+    got = masked.predict([x, allowed], verbose=0)
+    probs = model.predict(x, verbose=0)
+    want = probs * allowed / (probs * allowed).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=1e-6)

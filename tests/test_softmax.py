@@ -179,7 +179,7 @@ def test_applies_softmax_only_for_softmax_activation():
     assert softmax.applies_softmax(keras.layers.Dense(3, activation="softmax"))
     assert not softmax.applies_softmax(keras.layers.Dense(3))
     assert not softmax.applies_softmax(keras.layers.Dense(3, activation="sigmoid"))
-    with pytest.raises(TypeError, match="needs a keras.layers.Dense; got Softmax"):
+    with pytest.raises(TypeError, match="needs a keras.layers.Dense .*; got Softmax"):
         softmax.applies_softmax(keras.layers.Softmax())
 
 
@@ -265,7 +265,9 @@ def test_class_of_wrong_type(model, bad):
 def test_class_weights_needs_a_built_dense():
     with pytest.raises(ValueError, match="'fresh' is not built"):
         softmax.class_weights(keras.layers.Dense(3, name="fresh"))
-    with pytest.raises(TypeError, match="keras.Model or keras.layers.Dense; got ndarray"):
+    with pytest.raises(
+        TypeError, match="keras.Model, a keras.layers.Dense or a pointwise Conv .*; got ndarray"
+    ):
         softmax.class_weights(np.zeros((2, 3)))
 
 
@@ -861,3 +863,87 @@ def test_heads_by_keyword_with_ops_softmax_or_inside_a_nested_model_are_found(ki
     np.testing.assert_array_equal(pw.classes, probs.argmax(axis=-1))
     np.testing.assert_allclose(pw.probabilities, probs.max(axis=-1), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_softmax_rows(softmax.logits(model, x)), probs, atol=1e-5)
+
+
+# ---- a pointwise Conv head (MobileNet v1/v3: Conv2D(k, 1) -> Reshape/Flatten -> softmax) -------
+
+
+def conv_head(
+    squeeze: keras.layers.Layer, data_format: str = "channels_last", **act
+) -> keras.Model:
+    shape = (6, 6, 3) if data_format == "channels_last" else (3, 6, 6)
+    inputs = keras.Input(shape, name="image")
+    h = keras.layers.Conv2D(D, 3, activation="relu", data_format=data_format)(inputs)
+    h = keras.layers.GlobalAveragePooling2D(keepdims=True, data_format=data_format)(h)
+    h = keras.layers.Dropout(0.1)(h)
+    z = keras.layers.Conv2D(K, 1, data_format=data_format, name="conv_preds", **act)(h)
+    if not act:
+        z = squeeze(z)
+        z = keras.layers.Activation("softmax", name="predictions")(z)
+    else:
+        z = squeeze(z)
+    return keras.Model(inputs, z, name="mobile")
+
+
+IMAGES = np.random.default_rng(1).normal(size=(7, 6, 6, 3)).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "squeeze", [lambda: keras.layers.Reshape((K,)), lambda: keras.layers.Flatten()]
+)
+def test_pointwise_conv_head_gives_the_models_logits_and_weights(squeeze):
+    model = conv_head(squeeze())
+    conv, after = softmax.output_head(model)
+    assert conv.name == "conv_preds" and [layer.name for layer in after] == ["predictions"]
+    assert not softmax.applies_softmax(conv)
+    kernel, bias = softmax.class_weights(model)
+    assert kernel.shape == (D, K) and bias.shape == (K,)
+    softmax.set_class_weights(model, [0, 3], np.ones((D, 2)), np.array([0.5, -0.5]))
+    assert np.array_equal(np.asarray(conv.kernel)[0, 0, :, 3], np.ones(D))
+    z = softmax.logits(model, IMAGES)
+    probs = model.predict(IMAGES, verbose=0)
+    np.testing.assert_allclose(softmax._softmax(z.astype(np.float64)), probs, atol=1e-6)
+    pw = softmax.prediction_weights(model, IMAGES)
+    assert np.array_equal(pw.classes, probs.argmax(axis=1)) and pw.features.shape == (7, D)
+    np.testing.assert_allclose(pw.probabilities, probs.max(axis=1), atol=1e-6)
+    contributions = softmax.logit_contributions(model, IMAGES)
+    np.testing.assert_allclose(contributions.sum(axis=1) + pw.bias, z.max(axis=1), atol=1e-5)
+
+
+def test_pointwise_conv_head_trains_only_the_chosen_class():
+    model = conv_head(keras.layers.Reshape((K,)))
+    kernel, bias = softmax.class_weights(model)
+    softmax.train_classes(model, IMAGES, np.arange(7) % K, [2], epochs=2, batch_size=4)
+    new_kernel, new_bias = softmax.class_weights(model)
+    others = [0, 1, 3, 4]
+    assert np.array_equal(new_kernel[:, others], kernel[:, others])
+    assert np.array_equal(new_bias[others], bias[others]) and new_bias[2] != bias[2]
+
+
+def test_conv_head_with_its_own_softmax_activation():
+    model = conv_head(keras.layers.Flatten(), activation="softmax")
+    conv = softmax.output_layer(model)
+    assert softmax.applies_softmax(conv)
+    probs = model.predict(IMAGES, verbose=0)
+    np.testing.assert_allclose(
+        softmax.prediction_weights(model, IMAGES).probabilities, probs.max(1), atol=1e-6
+    )
+
+
+def test_conv_head_not_on_a_one_by_one_map_or_not_pointwise_is_refused():
+    inputs = keras.Input((6, 6, 3))
+    z = keras.layers.Conv2D(K, 1, name="per_pixel")(inputs)  # 6x6 positions: not one class vector
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(keras.layers.Flatten()(z)))
+    with pytest.raises(ValueError, match="nor a pointwise Conv .* 'flatten.*' \\(Flatten\\)"):
+        softmax.output_layer(model)
+    h = keras.layers.GlobalAveragePooling2D(keepdims=True)(inputs)
+    z = keras.layers.Conv2D(K, 3, padding="same", name="wide")(h)  # kernel 3: not pointwise
+    model = keras.Model(inputs, keras.layers.Reshape((K,))(z))
+    with pytest.raises(ValueError, match="Its last layers are: 'wide' \\(Conv2D\\)"):
+        softmax.logits(model, IMAGES)
+
+
+def test_channels_first_conv_head_with_softmax_before_the_squeeze_is_refused():
+    model = conv_head(keras.layers.Flatten(), data_format="channels_first", activation="softmax")
+    with pytest.raises(ValueError, match="channels_first output of 'conv_preds'.*size-1 axis"):
+        softmax.output_layer(model)

@@ -493,3 +493,81 @@ def test_attention_and_group_norm_axes_are_named():
         "gn/gamma": ("features",),
         "gn/beta": ("features",),
     }
+
+
+def test_conv_lstm_einsum_prelu_and_wrapped_axes_are_named():
+    frames = keras.Input((5, 6, 6, 2), name="frames")
+    h = layers.ConvLSTM2D(3, (2, 3), name="clstm")(frames)  # (batch, 5, 4, 3)
+    h = layers.PReLU(shared_axes=[1], name="prelu")(h)
+    h = layers.EinsumDense("abcd,de->abce", (5, 4, 7), bias_axes="e", name="ein")(h)
+    h = layers.EinsumDense("...c,ce->...e", 5, name="ein_nobias")(h)
+    h = layers.SpectralNormalization(layers.Dense(2, name="inner"), name="sn")(h)
+    model = keras.Model(frames, h)
+    rows = {r.path: (r.shape, r.axes) for r in W.weight_table(model)}
+    gates = "4*filters (i,f,c,o)"
+    assert rows["clstm/conv_lstm_cell/kernel"] == (
+        (2, 3, 2, 12),
+        ("kernel_h", "kernel_w", "in_channels", gates),
+    )
+    assert rows["clstm/conv_lstm_cell/recurrent_kernel"] == (
+        (2, 3, 3, 12),
+        ("kernel_h", "kernel_w", "filters", gates),
+    )
+    assert rows["clstm/conv_lstm_cell/bias"] == ((12,), (gates,))
+    assert rows["prelu/alpha"] == ((1, 4, 3), ("1 (shared)", "axis2", "features"))
+    assert rows["ein/kernel"] == ((3, 7), ("d (in)", "e (out)"))
+    assert rows["ein/bias"] == ((7,), ("e (out)",))
+    assert rows["ein_nobias/kernel"] == ((7, 5), ("c (in)", "e (out)"))
+    assert rows["sn/inner/kernel"] == ((5, 2), ("input_dim", "units"))
+    assert rows["sn/vector_u"] == ((1, 2), ("1", "units"))
+
+
+def test_einsum_bias_broadcast_axes_are_ones():
+    x = keras.Input((4, 3))
+    dense = layers.EinsumDense("abc,cde->abde", (4, 2, 5), bias_axes="d", name="ein")
+    model = keras.Model(x, dense(x))
+    rows = {r.path: (r.shape, r.axes) for r in W.weight_table(model)}
+    assert rows["ein/kernel"] == ((3, 2, 5), ("c (in)", "d (out)", "e (out)"))
+    assert rows["ein/bias"] == ((2, 1), ("d (out)", "1"))
+
+
+@pytest.mark.parametrize(
+    "shape, layer",
+    [
+        ((3, 6, 2), layers.ConvLSTM1D(2, 3)),
+        ((6, 6, 6, 2), layers.Conv3D(2, 3)),
+        ((6, 6, 6, 2), layers.Conv3DTranspose(2, 2)),
+        ((6, 6, 2), layers.SeparableConv2D(3, 3, depth_multiplier=2)),
+        ((6, 6, 2), layers.DepthwiseConv2D(3)),
+        ((5, 4), layers.LayerNormalization()),
+        ((5, 4), layers.PReLU()),
+        ((5, 4), layers.AdditiveAttention()),
+        ((5, 4), layers.Attention(use_scale=True)),
+        ((5, 4), layers.RMSNormalization()),
+        ((5, 4), layers.Normalization(axis=(1, 2))),
+    ],
+    ids=lambda p: type(p).__name__ if isinstance(p, layers.Layer) else None,
+)
+def test_common_layers_get_no_generic_axis_names(shape, layer):
+    x = keras.Input(shape)
+    attention = isinstance(layer, (layers.Attention, layers.AdditiveAttention))
+    model = keras.Model(x, layer([x, x]) if attention else layer(x))
+    rows = W.weight_table(model)
+    assert rows and all(not a.startswith("dim") for r in rows for a in r.axes), rows
+    assert all(len(r.axes) == len(r.shape) for r in rows)
+
+
+def test_normalization_statistics_name_the_kept_axes():
+    x = keras.Input((5, 4))
+    per_feature, per_position = layers.Normalization(), layers.Normalization(axis=(1, 2))
+    data = RNG.normal(size=(8, 5, 4)).astype("float32")
+    per_feature.adapt(data)
+    per_position.adapt(data)
+    model = keras.Model(x, [per_feature(x), per_position(x)])
+    rows = {r.path: (r.shape, r.axes) for r in W.weight_table(model) if r.shape}
+    assert sorted(rows.values()) == [
+        ((4,), ("features",)),
+        ((4,), ("features",)),
+        ((5, 4), ("axis1", "axis2")),
+        ((5, 4), ("axis1", "axis2")),
+    ]
