@@ -358,3 +358,115 @@ def test_train_and_the_protocols_refuse_bad_splits_before_any_training():
         kim.train_dev_test((texts, np.ones(20, int)), (texts, labels), preset=TINY, report=None)
     with pytest.raises(TypeError, match="test_set must be a \\(texts, labels\\) pair"):
         kim.train_dev_test((texts, labels), texts, preset=TINY, report=None)
+
+
+# --- campaign 24: refusals before any training, naming the value and what would be valid ---
+
+
+@pytest.mark.parametrize("text", [5, None, b"a film"])
+def test_tokenize_takes_one_sentence_as_a_str(text):
+    with pytest.raises(TypeError, match="tokenize takes one sentence, a str"):
+        kim.tokenize(text)
+
+
+@pytest.mark.parametrize("call", [kim.sentence_length, kim.build_vocabulary])
+def test_sentence_helpers_refuse_a_str_and_an_empty_list(call):
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        call("a film")  # was read letter by letter
+    with pytest.raises(ValueError, match="texts is empty"):
+        call([])  # sentence_length raised max()'s "arg is an empty sequence"
+
+
+@pytest.mark.parametrize(
+    ("indices", "error", "match"),
+    [
+        (np.array([0.5, 1.5, 2.5]), TypeError, "indices must be integers"),
+        (np.array([True, False, True]), TypeError, "indices must be integers"),
+        (np.array([0, 0, 0, 0]), ValueError, "distinct sentence numbers >= 0"),
+        (np.array([-1, 2, 3]), ValueError, "distinct sentence numbers >= 0"),
+    ],
+)
+def test_dev_split_refuses_indices_that_are_not_sentence_numbers(indices, error, match):
+    with pytest.raises(error, match=match):
+        kim.dev_split(indices, 0.3)
+
+
+def test_encode_refuses_a_str_and_a_vocabulary_it_cannot_index():
+    vocabulary = ["", "[UNK]", "a", "b"]
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        kim.encode("a b", vocabulary, 2, 1)  # was three rows, one per letter
+    with pytest.raises(ValueError, match=r"vocabulary repeats \['a'\]"):
+        kim.encode(["a"], ["", "[UNK]", "a", "a"], 2, 1)  # was id 3 for 'a'
+    with pytest.raises(TypeError, match="vocabulary must hold only words"):
+        kim.encode(["a"], ["", "[UNK]", None], 2, 1)
+    with pytest.raises(TypeError, match="got dict"):
+        kim.encode(["a"], {"": 0, "[UNK]": 1}, 2, 1)
+    assert kim.encode(["b a"], tuple(vocabulary), 2, 1).tolist() == [[0, 3, 2, 0]]
+
+
+def test_presets_refuse_repeated_windows_and_names_that_are_not_text():
+    with pytest.raises(ValueError, match=r"filter_sizes must be distinct .* \(3, 3\)"):
+        kim.Preset("x", "", filter_sizes=(3, 3))
+    with pytest.raises(TypeError, match="name must be a str; got 5"):
+        kim.Preset(5, "")
+    for preset in (["kim-rand"], None, {"name": "kim-rand"}):
+        with pytest.raises(TypeError, match="preset must be a Preset or one of the names"):
+            kim.get_preset(preset)  # a list or dict was "unhashable type"
+
+
+def test_seeds_numpy_cannot_take_are_refused_before_training():
+    texts, labels = corpus(40)
+    fit, dev = (texts[:30], labels[:30]), (texts[30:], labels[30:])
+    with pytest.raises(ValueError, match=r"seed must be at most 4294967295 .* got 8589934592"):
+        kim.train(fit, dev, 2, TINY, seed=2**33)
+    with pytest.raises(ValueError, match="seed must be at most 4294967294"):
+        kim.cross_validate(texts, labels, 2, TINY, seed=2**32 - 1, report=None)
+
+
+def test_report_must_be_callable_before_the_first_fold():
+    texts, labels = corpus(40)
+    with pytest.raises(TypeError, match="report must be a function such as print, or None"):
+        kim.cross_validate(texts, labels, 2, TINY, report="x")
+    with pytest.raises(TypeError, match="report must be a function"):
+        kim.train_dev_test((texts[:30], labels[:30]), (texts[30:], labels[30:]), report=1)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "match"),
+    [
+        ({0: 0, 1: 2**31 - 1}, r"labels are \[0, 2147483647\]: class 1 of 0..2147483647 has no"),
+        ({0: 1, 1: 2}, r"labels are \[1, 2\]: class 0 of 0..2 has no sentence; number the 2"),
+    ],
+)
+def test_labels_that_skip_a_class_are_refused(mapping, match):
+    texts, labels = corpus(40)
+    relabelled = np.array([mapping[int(y)] for y in labels])
+    with pytest.raises(ValueError, match=match):  # 2**31 - 1 built a Dense of 2**31 outputs
+        kim.cross_validate(texts, relabelled, 2, TINY, report=None)
+    with pytest.raises(ValueError, match=match):
+        kim.train_dev_test((texts[:30], relabelled[:30]), (texts[30:], relabelled[30:]))
+
+
+def test_a_fit_split_of_one_class_is_refused_before_training():
+    texts, labels = corpus(40)
+    with pytest.raises(ValueError, match="the fit labels are all 0"):
+        kim.train((texts[:10], np.zeros(10, int)), (texts[30:], labels[30:]), 2, TINY)
+
+
+def test_train_dev_test_refuses_the_training_set_as_the_test_set():
+    texts, labels = corpus(40)
+    with pytest.raises(ValueError, match="test_set holds the training sentences"):
+        kim.train_dev_test((texts, labels), (list(texts), labels.copy()), preset=TINY)
+
+
+def test_trained_accuracy_checks_its_labels():
+    texts, labels = corpus(40)
+    run = kim.train((texts[:30], labels[:30]), (texts[30:], labels[30:]), 2, TINY, epochs=1)
+    with pytest.raises(ValueError, match="the scored labels must be 5 integers"):
+        run.accuracy(texts[:5], labels[:3])  # was Keras' "Data cardinality is ambiguous"
+    with pytest.raises(ValueError, match=r"a label is 5, but the model has 2 classes \(0..1\)"):
+        run.accuracy(texts[:2], [5, 5])  # was TensorFlow's InvalidArgumentError
+    with pytest.raises(ValueError, match="the scored labels must be >= 0"):
+        run.accuracy(texts[:2], [-1, 0])
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        run.encode("a film")
