@@ -498,15 +498,15 @@ def _check_report(report: object) -> None:
 
 
 def _check_numbering(labels: np.ndarray, what: str) -> None:
-    """Refuse labels that leave a class of 0..max without a sentence: the model would get an
-    output for each (a label of 2**31 - 1 asks for 2**31 of them)."""
-    present = np.unique(labels)
-    if len(present) != int(present[-1]) + 1:
-        missing = int(np.flatnonzero(present != np.arange(len(present)))[0])
+    """Refuse labels that ask for more classes than there are sentences: the model gets one
+    output per class 0..max (a label of 2**31 - 1 asked for 2**31 of them)."""
+    top = int(labels.max())
+    if top + 1 > len(labels):
+        present = np.unique(labels)
         raise ValueError(
-            f"{what} labels are {present[:6].tolist()}{' ...' if len(present) > 6 else ''}: "
-            f"class {missing} of 0..{present[-1]} has no sentence; number the "
-            f"{len(present)} classes 0..{len(present) - 1}"
+            f"{what} labels go up to {top}, which asks for {top + 1} classes (0..{top}), more "
+            f"than the {len(labels)} sentences; number the {len(present)} classes "
+            f"{present[:4].tolist()}{' ...' if len(present) > 4 else ''} as 0..{len(present) - 1}"
         )
 
 
