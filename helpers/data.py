@@ -280,7 +280,9 @@ def vectorize(
     (0 is padding, 1 is ``[UNK]``). The vocabulary is learned from ``texts`` unless given: pass
     the vocabulary of the training texts to encode new texts with the same ids. A given
     vocabulary must be one ``vectorize`` returned, starting with ``""`` and ``"[UNK]"`` (ids 0
-    and 1); anything else raises ValueError rather than shifting every id by two.
+    and 1); anything else raises ValueError rather than shifting every id by two, and so does a
+    token it can never produce (upper case, punctuation or a space in it, as in a vocabulary
+    from ``kim.build_vocabulary``). Every letter is lower-cased (``"CAFÉ"`` is ``"café"``).
 
     >>> ids, vocab = vectorize(["a good film", "a bad film"], max_tokens=10, sequence_length=4)
     >>> ids.shape, vocab[:2]
@@ -585,8 +587,8 @@ def detect_encoding(raw: bytes) -> str:
     UTF-8, else latin-1 (cp1252 where its printable characters 0x80-0x9f appear).
 
     Raises ValueError for bytes that are none of these read correctly: NUL bytes without a
-    UTF-16 BOM (UTF-16 or binary data), C0 control characters other than tab and newlines, or a
-    file whose lines mix UTF-8 and another encoding.
+    UTF-16/32 BOM (UTF-16 or binary data), C0 control characters other than tab and newlines, or
+    bytes that mix UTF-8 characters and another encoding (in one line or in several).
 
     >>> detect_encoding("naïve".encode("latin-1")), detect_encoding("naïve".encode())
     ('latin-1', 'utf-8')
@@ -637,7 +639,9 @@ def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str
     end at ``\n``, ``\r\n`` or ``\r`` only (a form feed or U+2028 stays inside its line).
 
     With ``encoding=None`` it is chosen by ``detect_encoding``; a given encoding is applied
-    strictly, and bytes it cannot decode raise ValueError naming the file and line.
+    strictly, and bytes it cannot decode raise ValueError naming the file and line, as do control
+    characters (NUL, escape, ...) and latin-1/cp1252 asked for bytes that are UTF-8 text. A
+    byte-order mark starting a line (a given encoding's, or a concatenated file's) is dropped.
 
     >>> read_lines("rt-polarity.pos")[:1]  # doctest: +SKIP
     ['the rock is destined to be the 21st century\\'s new " conan " ...']
@@ -840,6 +844,8 @@ def load_sst(
     leaves the words. Phrase labels are not used (sentence-level training).
 
     ``binary=True`` gives SST-2: neutral sentences (2) dropped, 0-1 -> 0 and 3-4 -> 1.
+    A line that is not exactly one tree of ``(LABEL word)`` and ``(LABEL node ...)`` nodes with
+    labels 0..4 raises ValueError naming the line and what is wrong, so no word is dropped.
 
     >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
     """
