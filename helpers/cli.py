@@ -210,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--out {args.out} exists and is not a folder")
     if args.out.is_dir() and _files_in(args.out) and not args.overwrite:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
+    folders = [n for n in (*OUTPUTS, "index.json") if (args.out / n).is_dir()]
+    if folders:  # --overwrite would fail on them only after training
+        parser.error(f"--out {args.out} holds folders named like its files: {', '.join(folders)}")
     if args.glove is not None:
         try:
             glove_dim = data.glove_dim(args.glove)

@@ -306,6 +306,14 @@ def encode(
     if len(set(vocabulary)) != len(vocabulary):
         repeated = sorted({w for w in vocabulary if vocabulary.count(w) > 1})
         raise ValueError(f"vocabulary repeats {repeated[:5]}; each word needs one id")
+    unmatchable = [w for w in vocabulary[2:] if tokenize(w, lowercase) != [w]]
+    if unmatchable:
+        raise ValueError(
+            f"vocabulary holds {len(unmatchable)} word(s) that tokenize "
+            f"(lowercase={lowercase}) never produces, e.g. {unmatchable[:3]}, so their ids would "
+            "never be used (a vocabulary from data.vectorize goes with data.vectorize); build "
+            "it with build_vocabulary"
+        )
     index = {word: i for i, word in enumerate(vocabulary)}
     ids = np.zeros((len(texts), length + 2 * pad), dtype=np.int32)
     for row, text in enumerate(texts):

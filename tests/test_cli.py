@@ -424,3 +424,11 @@ def test_sentences_without_words_are_a_usage_error(tmp_path, capsys):
     file.write_text("".join(f"{i % 2} ,\n" for i in range(20)))
     error = usage_error(capsys, "--data", file, "--format", "label-text", "--out", tmp_path / "o")
     assert "l.txt (20 sentences): texts hold no words to learn a vocabulary from" in error
+
+
+@pytest.mark.backend_independent
+def test_a_folder_named_like_an_output_file_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "labels.npy").mkdir(parents=True)  # --overwrite failed on it after training
+    error = usage_error(capsys, "--out", out, "--overwrite")
+    assert "holds folders named like its files: labels.npy" in error

@@ -464,3 +464,19 @@ def test_trained_accuracy_checks_its_labels():
         run.accuracy(texts[:2], [-1, 0])
     with pytest.raises(TypeError, match="must be a list of sentences"):
         run.encode("a film")
+
+
+def test_encode_refuses_words_tokenize_never_produces():
+    vocabulary = data.vectorize(["Café isnt"], 10, 4)[1]  # ['', '[UNK]', 'isnt', 'café']
+    with pytest.raises(
+        ValueError, match=r"tokenize \(lowercase=True\) never produces, e.g. \['café'\]"
+    ):
+        kim.encode(["café"], vocabulary, 4, 1)  # 'café' was silently [UNK]: tokenize drops 'é'
+    with pytest.raises(ValueError, match=r"e.g. \['The'\]"):
+        kim.encode(["The"], ["", "[UNK]", "The"], 2, 1)  # lower-cased input never matches
+    assert kim.encode(["The"], ["", "[UNK]", "The"], 2, 1, lowercase=False).tolist() == [
+        [0, 2, 0, 0]
+    ]
+    texts = [*corpus(200)[0], "the dogs' bone (or not) don't you'll ``quoted'' 1,000 e-mail"]
+    for lowercase in (True, False):  # what build_vocabulary returns, encode takes back
+        kim.encode(texts, kim.build_vocabulary(texts, lowercase), 30, 4, lowercase)
