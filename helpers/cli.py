@@ -112,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
         "--encoding", help="text encoding of the data files (default: detected per file)"
     )
     source.add_argument(
-        "--synthetic-size", type=int, default=2000, help="sentences of the synthetic corpus"
+        "--synthetic-size",
+        type=int,
+        help="sentences of the synthetic corpus, used when no data is given (default: 2000)",
     )
     protocol = parser.add_argument_group("Kim (2014) protocol")
     protocol.add_argument(
@@ -400,6 +402,12 @@ def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             parser.error("--preset kim-rand uses random word vectors (CNN-rand); drop --glove")
         if args.folds is not None and args.train is not None:
             parser.error("--folds is for data without a test split; --train/--test has one")
+    if args.synthetic_size is not None and given:
+        parser.error(
+            f"--synthetic-size is for the synthetic corpus; it does not apply to {given[0]}"
+        )
+    if args.synthetic_size is None:
+        args.synthetic_size = 2000
     if args.encoding is not None and not given:  # the synthetic corpus has no files
         parser.error("--encoding applies to data files (--data, --class-files, --train/--test)")
     runs = (args.folds or 10) if args.preset is not None and args.train is None else 1

@@ -432,3 +432,21 @@ def test_a_folder_named_like_an_output_file_is_refused_before_training(tmp_path,
     (out / "labels.npy").mkdir(parents=True)  # --overwrite failed on it after training
     error = usage_error(capsys, "--out", out, "--overwrite")
     assert "holds folders named like its files: labels.npy" in error
+
+
+@pytest.mark.backend_independent
+def test_synthetic_size_with_data_is_refused_not_ignored(tmp_path, capsys):
+    file = tmp_path / "l.txt"
+    file.write_text("0 a\n1 b\n", encoding="utf-8")
+    error = usage_error(
+        capsys,
+        "--data",
+        file,
+        "--format",
+        "label-text",
+        "--synthetic-size",
+        "50",
+        "--out",
+        tmp_path,
+    )
+    assert "--synthetic-size is for the synthetic corpus; it does not apply to --data" in error
