@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from helpers import data, textcnn
-from helpers._checks import check_bool, check_int
+from helpers._checks import check_bool, check_int, check_path
 
 Report = Callable[[str], object] | None
 _DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")  # every other character becomes a space
@@ -735,7 +735,12 @@ class Benchmark:
 
     def find(self, folder: str | Path) -> Layout | None:
         """The first layout whose files are all in ``folder``, or None."""
-        return next((lay for lay in self.layouts if lay.found(Path(folder))), None)
+        folder = check_path("folder", folder)  # "" would be the working folder
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(
+                f"folder {str(folder)!r} is not a folder: it is a file; pass the datasets' folder"
+            )
+        return next((lay for lay in self.layouts if lay.found(folder)), None)
 
 
 def _classes(paths: list[Path]) -> dict[str, Split]:

@@ -480,3 +480,13 @@ def test_encode_refuses_words_tokenize_never_produces():
     texts = [*corpus(200)[0], "the dogs' bone (or not) don't you'll ``quoted'' 1,000 e-mail"]
     for lowercase in (True, False):  # what build_vocabulary returns, encode takes back
         kim.encode(texts, kim.build_vocabulary(texts, lowercase), 30, 4, lowercase)
+
+
+def test_benchmark_find_refuses_an_empty_path_and_a_file(tmp_path):
+    mr = kim.BENCHMARKS[0]
+    with pytest.raises(ValueError, match="folder is an empty path"):
+        mr.find("")  # was the working folder
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is not a folder: it is a file"):
+        mr.find(tmp_path / "f")  # was None, "not found"
+    assert mr.find(tmp_path) is None
