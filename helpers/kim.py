@@ -665,6 +665,12 @@ def train_dev_test(
     else:
         dev_texts, dev_labels = _checked(*_pair(dev_set, "dev_set"), what="the dev")
         source = "the dataset's dev split"
+        for name, texts in (("test", test_texts), ("training", train_texts)):
+            if dev_texts == texts:
+                raise ValueError(
+                    f"dev_set holds the {name} sentences: the epoch would be chosen on them; "
+                    "pass the dataset's own dev split, or dev_set=None (a tenth of training)"
+                )
     _check_numbering(np.concatenate([train_labels, dev_labels, test_labels]), "the")
     num_classes = int(max(train_labels.max(), dev_labels.max(), test_labels.max())) + 1
     started = time.perf_counter()

@@ -490,3 +490,12 @@ def test_benchmark_find_refuses_an_empty_path_and_a_file(tmp_path):
     with pytest.raises(NotADirectoryError, match="is not a folder: it is a file"):
         mr.find(tmp_path / "f")  # was None, "not found"
     assert mr.find(tmp_path) is None
+
+
+@pytest.mark.parametrize("same_as", ["test", "training"])
+def test_train_dev_test_refuses_a_dev_set_that_is_another_split(same_as):
+    texts, labels = corpus(40)
+    train, test = (texts[:30], labels[:30]), (texts[30:], labels[30:])
+    dev = test if same_as == "test" else train  # the epoch was chosen on the test sentences
+    with pytest.raises(ValueError, match=f"dev_set holds the {same_as} sentences"):
+        kim.train_dev_test(train, test, dev, TINY, report=None)
