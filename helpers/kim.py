@@ -400,6 +400,12 @@ def train(
     fit_texts, fit_labels = _checked(*_pair(fit, "fit"), "the fit")
     dev_texts, dev_labels = _checked(*_pair(dev, "dev"), "the dev")
     _two_classes(fit_labels, "the fit")
+    sentences = len(fit_texts) + len(dev_texts)
+    if num_classes > sentences:  # one output per class: 10**9 of them ran out of memory
+        raise ValueError(
+            f"num_classes={num_classes} is more than the {sentences} fit and dev sentences; "
+            "pass the number of classes, labelled 0..num_classes-1"
+        )
     top = int(max(fit_labels.max(), dev_labels.max()))
     if top >= num_classes:
         raise ValueError(

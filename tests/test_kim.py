@@ -499,3 +499,9 @@ def test_train_dev_test_refuses_a_dev_set_that_is_another_split(same_as):
     dev = test if same_as == "test" else train  # the epoch was chosen on the test sentences
     with pytest.raises(ValueError, match=f"dev_set holds the {same_as} sentences"):
         kim.train_dev_test(train, test, dev, TINY, report=None)
+
+
+def test_train_refuses_more_classes_than_sentences():
+    texts, labels = corpus(40)
+    with pytest.raises(ValueError, match=r"num_classes=1000000000 is more than the 40 fit and dev"):
+        kim.train((texts[:30], labels[:30]), (texts[30:], labels[30:]), 10**9, TINY)  # OOM kill
