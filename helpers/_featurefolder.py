@@ -149,7 +149,15 @@ def indexed_files(index_path: Path) -> list[str]:
 
 
 def refuse_existing(out_dir: Path, names: dict[str, str], overwrite: bool) -> None:
-    """FileExistsError naming every output file already in ``out_dir``, unless ``overwrite``."""
+    """FileExistsError naming every output file already in ``out_dir``, unless ``overwrite``;
+    IsADirectoryError for a folder under an output file's name (overwrite or not: it would
+    fail only after the work, when the finished file is renamed into place)."""
+    folders = [n for n in [*names.values(), INDEX_FILE] if (out_dir / n).is_dir()]
+    if folders:
+        raise IsADirectoryError(
+            f"the output folder {str(out_dir)!r} holds folder(s) named like output files: "
+            f"{', '.join(folders)}; move them away, or choose another out_dir"
+        )
     if overwrite:
         return
     existing = [n for n in [*names.values(), INDEX_FILE] if (out_dir / n).exists()]

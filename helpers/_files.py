@@ -78,6 +78,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     ...     f.write("a,b\\n")
     """
     path = Path(path)
+    _check_target(path)
     temp, file = create_temp(path.parent, path.name, mode)
     try:
         with file:
@@ -89,12 +90,31 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         temp.unlink(missing_ok=True)
 
 
+def _check_target(path: Path) -> None:
+    """An error naming ``path`` if no file can be written there: it is a folder, or its folder
+    is missing or a file (instead of the OS's error about our hidden temporary name)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; a file cannot be written in its place")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(
+            f"cannot write {str(path)!r}: {str(path.parent)!r} is a file, not a folder"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: {str(path.parent)!r} does not exist")
+
+
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> None:
-    """``json.dump(obj)`` into ``path`` atomically (nothing is written if ``obj`` is not JSON).
+    """``json.dump(obj)`` into ``path`` atomically (nothing is written if ``obj`` is not JSON:
+    NaN and inf are refused, as JSON has no such numbers and other readers fail on them).
 
     >>> write_json("out/index.json", {"samples": 3})
     """
-    text = json.dumps(obj, indent=indent)  # fails before any file exists
+    try:  # fails before any file exists
+        text = json.dumps(obj, indent=indent, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(
+            f"{Path(path).name}: NaN or inf cannot be written as JSON ({error})"
+        ) from None
     with atomic_open(path, "w") as file:
         file.write(text)
 
@@ -127,7 +147,7 @@ def stale_partials(folder: str | os.PathLike) -> list[Path]:
 
 
 @contextmanager
-def locked_folder(folder: Path, name: str = "out_dir") -> Iterator[None]:
+def locked_folder(folder: str | os.PathLike, name: str = "out_dir") -> Iterator[None]:
     """Create ``folder`` if needed and hold its lock for the ``with`` block; on entry, remove (and
     warn about) the ``.partial`` files a killed run left behind.
 
@@ -139,6 +159,9 @@ def locked_folder(folder: Path, name: str = "out_dir") -> Iterator[None]:
     >>> with locked_folder(Path("features")):
     ...     save_npy("features/labels.npy", labels)
     """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{name} {str(folder)!r} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

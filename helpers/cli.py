@@ -64,6 +64,14 @@ def _folder(text: str) -> Path:
     return Path(text)
 
 
+def _path(text: str) -> Path:
+    """A data file's or folder's path; an empty one is refused (Path("") is the working folder,
+    which would then be reported as the data)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is an empty path; name a file or folder")
+    return Path(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.cli",
@@ -81,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     source = parser.add_argument_group("data")
     source.add_argument(
         "--data",
-        type=Path,
+        type=_path,
         help="a folder with rt-polarity.pos and rt-polarity.neg, or one file in --format",
     )
     source.add_argument(
@@ -92,19 +100,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--class-files",
-        type=Path,
+        type=_path,
         nargs="+",
         metavar="FILE",
         help="one sentence a line, one file per class: the i-th file's sentences get label i",
     )
-    source.add_argument("--train", type=Path, help="training split (needs --test and --preset)")
-    source.add_argument("--dev", type=Path, help="dev split, for early stopping only")
-    source.add_argument("--test", type=Path, help="test split, scored once at the end")
+    source.add_argument("--train", type=_path, help="training split (needs --test and --preset)")
+    source.add_argument("--dev", type=_path, help="dev split, for early stopping only")
+    source.add_argument("--test", type=_path, help="test split, scored once at the end")
     source.add_argument(
         "--encoding", help="text encoding of the data files (default: detected per file)"
     )
     source.add_argument(
-        "--synthetic-size", type=int, default=2000, help="sentences of the synthetic corpus"
+        "--synthetic-size",
+        type=int,
+        help="sentences of the synthetic corpus, used when no data is given (default: 2000)",
     )
     protocol = parser.add_argument_group("Kim (2014) protocol")
     protocol.add_argument(
@@ -143,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--feature-dim", type=int, default=100, help="extractor layer size")
     model.add_argument("--pooling", choices=textcnn.POOLINGS, default="window", help="pooling kind")
     model.add_argument("--batch-size", type=int, default=50, help="sentences per batch")
-    model.add_argument("--glove", type=Path, help="GloVe text file to initialise the embedding")
+    model.add_argument("--glove", type=_path, help="GloVe text file to initialise the embedding")
     model.add_argument("--freeze-embedding", action="store_true", help="keep GloVe vectors fixed")
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=_folder, required=True, help="output folder")
@@ -194,11 +204,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.glove is not None and not args.glove.exists():
         parser.error(f"--glove {args.glove} does not exist (a GloVe text file, e.g. 840B.300d)")
     if args.glove is not None and not args.glove.is_file():
-        parser.error(f"--glove {args.glove} is not a file (a GloVe text file, e.g. 840B.300d)")
+        what = "a folder" if args.glove.is_dir() else "not a regular file"
+        parser.error(
+            f"--glove {args.glove} is not a file: it is {what} (a GloVe text file, e.g. 840B.300d)"
+        )
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
     if args.out.is_dir() and _files_in(args.out) and not args.overwrite:
         parser.error(f"--out {args.out} is not empty; pass --overwrite to replace its files")
+    folders = [n for n in (*OUTPUTS, "index.json") if (args.out / n).is_dir()]
+    if folders:  # --overwrite would fail on them only after training
+        parser.error(f"--out {args.out} holds folders named like its files: {', '.join(folders)}")
     if args.glove is not None:
         try:
             glove_dim = data.glove_dim(args.glove)
@@ -240,6 +256,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from helpers import _files, activations, data
 
     splits, source = _read_data(args, parser)
+    _check_labels(splits, source, parser)
     folds = args.folds or 10
     if args.preset is not None and "all" in splits and len(splits["all"][0]) < 2 * folds:
         parser.error(f"{folds}-fold cross-validation needs >= {2 * folds} sentences; {source}")
@@ -255,7 +272,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     order = np.random.default_rng(args.seed).permutation(len(texts))
     held_out = order[: max(1, len(texts) // 10)]
     train = order[len(held_out) :]
-    _, vocab = data.vectorize([texts[i] for i in train], args.max_tokens, args.sequence_length)
+    try:
+        _, vocab = data.vectorize([texts[i] for i in train], args.max_tokens, args.sequence_length)
+    except ValueError as error:  # e.g. no words at all
+        parser.error(f"{source}: {error}")
     ids, _ = data.vectorize(texts, args.max_tokens, args.sequence_length, vocabulary=vocab)
     matrix = None
     if args.glove is not None:
@@ -305,6 +325,23 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"wrote {name} features to {path}")
     print(f"wrote labels to {args.out / 'labels.npy'}")
     return 0
+
+
+def _check_labels(
+    splits: dict[str, tuple[list[str], np.ndarray]], source: str, parser: argparse.ArgumentParser
+) -> None:
+    """Usage errors, before any training, for labels a classifier cannot learn from: one class
+    only (in the training data), or labels asking for more classes than there are sentences."""
+    train = splits["all" if "all" in splits else "train"][1]
+    if len(np.unique(train)) < 2:
+        parser.error(f"{source}: every label is {train[0]}; a classifier needs 2 classes or more")
+    labels = np.concatenate([split[1] for split in splits.values()])
+    top, classes = int(labels.max()), np.unique(labels)
+    if top + 1 > len(labels):
+        parser.error(
+            f"{source}: the labels go up to {top}, which asks for {top + 1} classes, more than "
+            f"the {len(labels)} sentences; number the {len(classes)} classes 0..{len(classes) - 1}"
+        )
 
 
 def _clear_outputs(out: Path) -> None:
@@ -365,6 +402,20 @@ def _check_sources(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             parser.error("--preset kim-rand uses random word vectors (CNN-rand); drop --glove")
         if args.folds is not None and args.train is not None:
             parser.error("--folds is for data without a test split; --train/--test has one")
+    if args.synthetic_size is not None and given:
+        parser.error(
+            f"--synthetic-size is for the synthetic corpus; it does not apply to {given[0]}"
+        )
+    if args.synthetic_size is None:
+        args.synthetic_size = 2000
+    if args.encoding is not None and not given:  # the synthetic corpus has no files
+        parser.error("--encoding applies to data files (--data, --class-files, --train/--test)")
+    runs = (args.folds or 10) if args.preset is not None and args.train is None else 1
+    if not 0 <= args.seed <= 2**32 - runs:
+        parser.error(
+            f"--seed must be from 0 to {2**32 - runs} (NumPy takes seeds up to 2**32 - 1"
+            f"{'; fold k uses seed + k' if runs > 1 else ''}), got {args.seed}"
+        )
     for flag, value, minimum in (
         ("--epochs", args.epochs, 1),
         ("--patience", args.patience, 1),

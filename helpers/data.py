@@ -125,6 +125,12 @@ def load_polarity(
         "folder that holds rt-polarity.pos and rt-polarity.neg."
     )
     folder = _existing(check_path("directory", directory), "polarity folder", how, folder=True)
+    for name in POLARITY_FILES:
+        if (folder / name).is_dir():
+            raise IsADirectoryError(
+                f"{str(folder / name)!r} is not a file: it is a folder. The data files are "
+                f"{' and '.join(POLARITY_FILES)}, one sentence a line. {how}"
+            )
     missing = [name for name in POLARITY_FILES if not (folder / name).is_file()]
     if missing:
         found = sorted(p.name for p in folder.iterdir())
@@ -215,6 +221,18 @@ def load_imdb(
 RESERVED = ["", "[UNK]"]
 
 
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')  # TextVectorization's
+
+
+_SPACE = re.compile(r"\s")
+
+
+def _standardize(text: str) -> str:
+    """What ``vectorize`` makes of ``text`` before splitting it at spaces: lower-cased (every
+    letter, not only ASCII, as TextVectorization alone would) and without punctuation."""
+    return _PUNCTUATION.sub("", text.lower())
+
+
 def _check_vocabulary(vocabulary: object, max_tokens: int | None = None) -> list[str]:
     """``vocabulary`` as a list if it is one ``vectorize`` returned: "", "[UNK]", distinct words."""
     if isinstance(vocabulary, str) or not isinstance(vocabulary, Sequence):
@@ -231,6 +249,14 @@ def _check_vocabulary(vocabulary: object, max_tokens: int | None = None) -> list
         )
     if not all(isinstance(token, str) for token in vocabulary):
         raise TypeError("vocabulary must hold only strings")
+    unmatchable = [t for t in vocabulary[2:] if t != _standardize(t) or _SPACE.search(t)]
+    if unmatchable:
+        raise ValueError(
+            f"vocabulary holds {len(unmatchable)} token(s) that vectorize can never produce, e.g. "
+            f"{unmatchable[:3]}: it lower-cases, strips punctuation and splits at spaces, so "
+            "these ids would never be used (a vocabulary from kim.build_vocabulary goes with "
+            "kim.encode, not vectorize); pass lower-case words without punctuation or spaces"
+        )
     repeated = sorted({t for t in vocabulary if vocabulary.count(t) > 1})
     if repeated:
         raise ValueError(f"vocabulary repeats {repeated[:5]}; each token needs one id")
@@ -254,7 +280,9 @@ def vectorize(
     (0 is padding, 1 is ``[UNK]``). The vocabulary is learned from ``texts`` unless given: pass
     the vocabulary of the training texts to encode new texts with the same ids. A given
     vocabulary must be one ``vectorize`` returned, starting with ``""`` and ``"[UNK]"`` (ids 0
-    and 1); anything else raises ValueError rather than shifting every id by two.
+    and 1); anything else raises ValueError rather than shifting every id by two, and so does a
+    token it can never produce (upper case, punctuation or a space in it, as in a vocabulary
+    from ``kim.build_vocabulary``). Every letter is lower-cased (``"CAFÉ"`` is ``"café"``).
 
     >>> ids, vocab = vectorize(["a good film", "a bad film"], max_tokens=10, sequence_length=4)
     >>> ids.shape, vocab[:2]
@@ -303,13 +331,14 @@ def _vectorize(
         name="vectorize",
     )
     if vocabulary is None:
-        layer.adapt(list(texts))
+        layer.adapt([text.lower() for text in texts])
         if layer.vocabulary_size() <= len(RESERVED):
             raise ValueError(
                 f"{what} hold no words to learn a vocabulary from (all {len(texts)} are empty, "
                 "blank or punctuation); pass sentences with words, or a vocabulary="
             )
-    ids = keras.ops.convert_to_numpy(layer(np.asarray(texts, dtype=object))).astype("int32")
+    lowered = np.asarray([text.lower() for text in texts], dtype=object)  # "CAFÉ" -> "café"
+    ids = keras.ops.convert_to_numpy(layer(lowered)).astype("int32")
     return ids, [str(token) for token in layer.get_vocabulary()]
 
 
@@ -338,6 +367,12 @@ def vectorize_to_npy(
             f"{str(chunks)[:60]!r}"
         )
     path = check_path("path", path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path {str(path)!r} is a folder; name the .npy file to write")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(
+            f"path {str(path)!r}: {str(path.parent)!r} is a file, not a folder"
+        )
     if not path.parent.is_dir():
         raise FileNotFoundError(f"path {str(path)!r}: its folder does not exist")
     rows = 0
@@ -403,8 +438,8 @@ def load_glove(
             index.setdefault(word, i)
     matrix = np.zeros((len(vocabulary), dim), dtype="float32")
     found: set[str] = set()
-    with open(file, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
+    with _glove_lines(file) as lines:
+        for number, line in lines:
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip():
                 continue
@@ -433,11 +468,21 @@ def _existing(path: str | os.PathLike, what: str, how: str, *, folder: bool) -> 
     NotADirectoryError or IsADirectoryError naming it, what it should be and ``how`` to get it."""
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise FileNotFoundError(
+                f"{what} {str(path)!r} is a symbolic link to {os.readlink(path)!r}, which does "
+                f"not exist. {how}"
+            )
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist. {how}")
     if folder and not path.is_dir():
-        raise NotADirectoryError(f"{what} {str(path)!r} is not a folder. {how}")
+        raise NotADirectoryError(f"{what} {str(path)!r} is not a folder: it is a file. {how}")
+    if not folder and path.is_dir():
+        raise IsADirectoryError(f"{what} {str(path)!r} is not a file: it is a folder. {how}")
     if not folder and not path.is_file():
-        raise IsADirectoryError(f"{what} {str(path)!r} is not a file. {how}")
+        raise ValueError(
+            f"{what} {str(path)!r} is not a regular file (a pipe, socket or device), so it "
+            f"cannot be read as a whole. {how}"
+        )
     return path
 
 
@@ -450,6 +495,26 @@ def _glove_file(path: str | os.PathLike) -> Path:
     return _existing(check_path("path", path), "GloVe file", how, folder=False)
 
 
+@contextlib.contextmanager
+def _glove_lines(file: Path) -> Iterator[Iterator[tuple[int, str]]]:
+    """(line number, line) of a GloVe file, read as UTF-8 (a leading BOM dropped); a line that is
+    not UTF-8 raises ValueError naming it, instead of a word that silently never matches."""
+    with open(file, encoding="utf-8-sig") as handle:
+
+        def lines() -> Iterator[tuple[int, str]]:
+            number = 0
+            try:
+                for number, line in enumerate(handle, start=1):  # noqa: B007
+                    yield number, line
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{file.name} is not UTF-8 after line {number} ({error.reason}); GloVe files "
+                    "are UTF-8: convert the file (a word in another encoding would never match)"
+                ) from None
+
+        yield lines()
+
+
 def glove_dim(path: str | os.PathLike) -> int:
     """The vector size of a GloVe text file, read from its first line ("word v1 ... vN" -> N).
 
@@ -459,8 +524,8 @@ def glove_dim(path: str | os.PathLike) -> int:
     300
     """
     file = _glove_file(path)
-    with open(file, encoding="utf-8", errors="replace") as handle:
-        first = handle.readline().rstrip("\r\n")
+    with _glove_lines(file) as lines:
+        first = next(lines, (1, ""))[1].rstrip("\r\n")
     dim = sum(1 for field in first.split(" ")[1:] if _is_number(field))
     if dim == 0:
         raise ValueError(
@@ -484,22 +549,37 @@ def _is_number(text: str) -> bool:
 TREC_CLASSES = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 """TREC's six coarse question classes; ``load_trec`` labels them 0..5 in this order."""
 
-_BOMS = (("utf-8-sig", b"\xef\xbb\xbf"), ("utf-16", b"\xff\xfe"), ("utf-16", b"\xfe\xff"))
+_BOMS = (  # UTF-32's marks first: UTF-32-LE's starts with UTF-16-LE's
+    ("utf-32", b"\xff\xfe\x00\x00"),
+    ("utf-32", b"\x00\x00\xfe\xff"),
+    ("utf-8-sig", b"\xef\xbb\xbf"),
+    ("utf-16", b"\xff\xfe"),
+    ("utf-16", b"\xfe\xff"),
+)
+# A UTF-8 encoded non-ASCII character (2, 3 or 4 bytes); in latin-1 text such a pair reads as
+# mojibake like "Ã©", so bytes that are not UTF-8 but hold one mix two encodings.
+_UTF8_CHAR = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 
 def _refuse_mixed(raw: bytes, error: UnicodeDecodeError) -> None:
-    """Raise ValueError if bytes that are not UTF-8 also hold a line of non-ASCII UTF-8: one
-    encoding for the whole file would turn one of the two kinds of line into mojibake."""
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.isascii():
-            with contextlib.suppress(UnicodeDecodeError):
-                line.decode("utf-8")
-                bad = raw[: error.start].count(b"\n") + 1
-                raise ValueError(
-                    f"it mixes encodings: line {number} is UTF-8 text with non-ASCII "
-                    f"characters, line {bad} is not UTF-8 (latin-1?), so any one encoding "
-                    "reads some words wrongly; convert the file to one encoding (e.g. UTF-8)"
-                )
+    """Raise ValueError if bytes that are not UTF-8 also hold UTF-8 encoded non-ASCII characters
+    (in the same line or another): one encoding for the whole file would turn one of the two
+    kinds of character into mojibake."""
+    found = _UTF8_CHAR.search(raw)
+    if found is not None:
+        lines = _LINE_END_BYTES.split(raw)
+        utf8_line = len(_LINE_END_BYTES.findall(raw[: found.start()])) + 1
+        bad = len(_LINE_END_BYTES.findall(raw[: error.start])) + 1
+        example = found.group().decode("utf-8")
+        raise ValueError(
+            f"it mixes encodings: line {utf8_line} is UTF-8 text ({example!r}, which latin-1 "
+            f"would read as {found.group().decode('latin-1')!r}), line {bad} is not UTF-8 "
+            f"(latin-1?): {lines[bad - 1][:40]!r}, so any one encoding reads some words "
+            "wrongly; convert the file to one encoding (e.g. UTF-8), or pass encoding= to read "
+            "it all as one"
+        )
 
 
 def detect_encoding(raw: bytes) -> str:
@@ -507,12 +587,17 @@ def detect_encoding(raw: bytes) -> str:
     UTF-8, else latin-1 (cp1252 where its printable characters 0x80-0x9f appear).
 
     Raises ValueError for bytes that are none of these read correctly: NUL bytes without a
-    UTF-16 BOM (UTF-16 or binary data), C0 control characters other than tab and newlines, or a
-    file whose lines mix UTF-8 and another encoding.
+    UTF-16/32 BOM (UTF-16 or binary data), C0 control characters other than tab and newlines, or
+    bytes that mix UTF-8 characters and another encoding (in one line or in several).
 
     >>> detect_encoding("naïve".encode("latin-1")), detect_encoding("naïve".encode())
     ('latin-1', 'utf-8')
     """
+    if not isinstance(raw, bytes | bytearray):
+        raise TypeError(
+            f"detect_encoding takes the file's bytes (e.g. Path(f).read_bytes()); got "
+            f"{type(raw).__name__}"
+        )
     for name, bom in _BOMS:
         if raw.startswith(bom):
             return name
@@ -544,6 +629,9 @@ def detect_encoding(raw: bytes) -> str:
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")  # not text: NUL, escape, ... (tabs, \v, \f are)
+_EIGHT_BIT = ("latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1", "cp1252", "windows-1252")
 
 
 def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str]:
@@ -551,7 +639,9 @@ def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str
     end at ``\n``, ``\r\n`` or ``\r`` only (a form feed or U+2028 stays inside its line).
 
     With ``encoding=None`` it is chosen by ``detect_encoding``; a given encoding is applied
-    strictly, and bytes it cannot decode raise ValueError naming the file and line.
+    strictly, and bytes it cannot decode raise ValueError naming the file and line, as do control
+    characters (NUL, escape, ...) and latin-1/cp1252 asked for bytes that are UTF-8 text. A
+    byte-order mark starting a line (a given encoding's, or a concatenated file's) is dropped.
 
     >>> read_lines("rt-polarity.pos")[:1]  # doctest: +SKIP
     ['the rock is destined to be the 21st century\\'s new " conan " ...']
@@ -572,14 +662,33 @@ def read_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str
     except LookupError:
         raise ValueError(f"encoding {encoding!r} is not a known codec") from None
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+        line = len(_LINE_END_BYTES.findall(raw[: error.start])) + 1
         raise ValueError(
             f"{str(file)!r} line {line} is not valid {encoding}: {error.reason}; pass the "
             "file's real encoding, or encoding=None to detect it"
         ) from None
+    if encoding.lower().replace("_", "-") in _EIGHT_BIT and not raw.isascii():
+        with contextlib.suppress(UnicodeDecodeError):
+            raw.decode("utf-8")  # non-ASCII bytes that are all valid UTF-8: not latin-1 text
+            example = _UTF8_CHAR.search(raw).group()
+            raise ValueError(
+                f"{str(file)!r} is UTF-8 text: read as {encoding} its {example.decode()!r} "
+                f"would become {example.decode(encoding, 'replace')!r}; pass encoding='utf-8' "
+                "or encoding=None"
+            )
     # Only \n, \r\n and \r end a line: str.splitlines would also split one sentence at \f,
-    # U+0085 (NEL, latin-1 byte 0x85) or U+2028 inside it.
-    return [stripped for line in _LINE_END.split(text) if (stripped := line.strip())]
+    # U+0085 (NEL, latin-1 byte 0x85) or U+2028 inside it. A byte-order mark is no text: the
+    # one a given encoding such as 'utf-8' keeps, or one inside a file made by concatenation.
+    lines = [line.strip().lstrip("\ufeff").strip() for line in _LINE_END.split(text)]
+    for number, line in enumerate(lines, start=1):
+        control = _CONTROL.search(line)
+        if control is not None:
+            raise ValueError(
+                f"{str(file)!r} line {number} holds the control character "
+                f"{control.group()!r}, which is not text (a binary file, or the wrong "
+                f"encoding {encoding!r}?); pass the file's real encoding, or clean the file"
+            )
+    return [line for line in lines if line]
 
 
 def load_class_files(
@@ -600,6 +709,13 @@ def load_class_files(
     if len(paths) < 2:
         raise ValueError(f"paths must name at least 2 files (one per class), got {len(paths)}")
     files = [(check_path(f"paths[{label}]", path), label) for label, path in enumerate(paths)]
+    for i, (path, _) in enumerate(files):
+        for other, j in files[i + 1 :]:
+            if path.exists() and other.exists() and path.samefile(other):
+                raise ValueError(
+                    f"paths[{i}] {str(path)!r} and paths[{j}] {str(other)!r} are the same file: "
+                    "its sentences would get two labels; give each class its own file"
+                )
     return _class_lines(files, encoding)
 
 
@@ -676,8 +792,47 @@ def load_trec(path: str | os.PathLike, encoding: str | None = None) -> tuple[lis
     return texts, np.asarray(labels, dtype="int32")
 
 
-_SST_ROOT = re.compile(r"^\((\d) ")
-_SST_LEAF = re.compile(r"\(\d ([^()\s]+)\)")
+_SST_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+
+
+def _sst_tree(line: str) -> tuple[int, list[str]]:
+    """The root label and the leaves of one PTB tree ``(3 (2 It) (4 works))``; ValueError saying
+    what is wrong otherwise: every node is ``(LABEL word)`` or ``(LABEL node node ...)`` with
+    LABEL 0..4, and the line holds exactly one tree (so no word is ever dropped)."""
+    tokens = _SST_TOKEN.findall(line)
+    leaves: list[str] = []
+    position = 0
+
+    def take(expected: str) -> None:
+        nonlocal position
+        if position >= len(tokens):
+            raise ValueError("a parenthesis is not closed")
+        if tokens[position] != expected:
+            raise ValueError(f"expected {expected!r} at {' '.join(tokens[position:])[:30]!r}")
+        position += 1
+
+    def node() -> int:
+        nonlocal position
+        take("(")
+        label = tokens[position] if position < len(tokens) else ""
+        if not (label.isascii() and label.isdigit() and int(label) <= 4):
+            raise ValueError(f"the label {label!r} is not 0..4 (SST's five sentiment classes)")
+        position += 1
+        if position < len(tokens) and tokens[position] not in "()":
+            leaves.append(tokens[position])  # (LABEL word)
+            position += 1
+        else:  # (LABEL node node ...)
+            if tokens[position : position + 1] != ["("]:
+                raise ValueError(f"the node of label {label} holds no word and no node")
+            while tokens[position : position + 1] == ["("]:
+                node()
+        take(")")
+        return int(label)
+
+    root = node()
+    if position != len(tokens):
+        raise ValueError(f"more after the tree's last ')': {' '.join(tokens[position:])[:30]!r}")
+    return root, leaves
 
 
 def load_sst(
@@ -689,6 +844,8 @@ def load_sst(
     leaves the words. Phrase labels are not used (sentence-level training).
 
     ``binary=True`` gives SST-2: neutral sentences (2) dropped, 0-1 -> 0 and 3-4 -> 1.
+    A line that is not exactly one tree of ``(LABEL word)`` and ``(LABEL node ...)`` nodes with
+    labels 0..4 raises ValueError naming the line and what is wrong, so no word is dropped.
 
     >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
     """
@@ -696,19 +853,14 @@ def load_sst(
     texts: list[str] = []
     labels: list[int] = []
     for number, line in enumerate(read_lines(path, encoding), start=1):
-        root = _SST_ROOT.match(line)
-        leaves = _SST_LEAF.findall(line)
-        if root is None or not leaves or line.count("(") != line.count(")"):
+        try:
+            label, leaves = _sst_tree(line)
+        except ValueError as error:
             raise ValueError(
                 f"{Path(path).name} non-blank line {number}: expected a PTB tree such as "
-                f"'(3 (2 It) (4 works))'; got {line[:60]!r}"
-            )
-        label = int(root.group(1))
-        if label > 4:
-            raise ValueError(
-                f"{Path(path).name} non-blank line {number}: the sentence's label is {label}; "
-                "SST labels are 0 (very negative) to 4 (very positive)"
-            )
+                f"'(3 (2 It) (4 works))', labels 0 (very negative) to 4 (very positive); "
+                f"{error}; got {line[:60]!r}"
+            ) from None
         if binary and label == 2:
             continue
         texts.append(" ".join(leaves))

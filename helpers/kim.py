@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from helpers import data, textcnn
-from helpers._checks import check_bool, check_int
+from helpers._checks import check_bool, check_int, check_path
 
 Report = Callable[[str], object] | None
 _DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")  # every other character becomes a space
@@ -66,6 +66,9 @@ class Preset:
 
     def __post_init__(self) -> None:
         """Every field checked when the preset is made, before any training."""
+        for name in ("name", "description"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a str; got {getattr(self, name)!r}")
         for name in ("num_filters", "embedding_size", "batch_size", "epochs"):
             check_int(name, getattr(self, name))
         check_int("feature_dim", self.feature_dim, allow_none=True)
@@ -75,6 +78,10 @@ class Preset:
             raise ValueError("filter_sizes must hold at least one window size, got ()")
         for size in self.filter_sizes:
             check_int("each filter size", size)
+        if len(set(self.filter_sizes)) != len(self.filter_sizes):
+            raise ValueError(
+                f"filter_sizes must be distinct (they name the layers), got {self.filter_sizes!r}"
+            )
         for name, low, high, note in (
             ("embedding_range", 0, math.inf, "> 0 (vectors ~ U[-a, a])"),
             ("dropout", 0, 1, "in [0, 1)"),
@@ -117,6 +124,11 @@ def get_preset(preset: str | Preset) -> Preset:
     """A Preset, given one or its name (``"kim-rand"`` or ``"kim-rand+extractor"``)."""
     if isinstance(preset, Preset):
         return preset
+    if not isinstance(preset, str):
+        raise TypeError(
+            f"preset must be a Preset or one of the names {sorted(PRESETS)}; got "
+            f"{type(preset).__name__} {preset!r}"
+        )
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {sorted(PRESETS)}")
     return PRESETS[preset]
@@ -173,8 +185,25 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     ['it', "'s", 'a', 'mass', 'market', 'film', ',', 'is', "n't", 'it', '?']
     """
     lowercase = check_bool("lowercase", lowercase)
+    if not isinstance(text, str):
+        raise TypeError(f"tokenize takes one sentence, a str; got {type(text).__name__} {text!r}")
     text = _SYMBOL.sub(r" \1 ", _CLITIC.sub(r" \1", _DROPPED.sub(" ", text)))
     return (text.lower() if lowercase else text).split()
+
+
+def _sentences(texts: object, what: str, *, allow_empty: bool = True) -> None:
+    """TypeError unless ``texts`` is a list of str (a str alone would be read letter by letter);
+    ValueError for an empty one unless ``allow_empty``."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(
+            f"{what} must be a list of sentences (str); got {type(texts).__name__} "
+            f"{str(texts)[:40]!r}"
+        )
+    if not texts and not allow_empty:
+        raise ValueError(f"{what} is empty; pass at least one sentence")
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"{what} must hold only str; one is {type(bad).__name__} {bad!r}")
 
 
 def sentence_length(texts: Sequence[str]) -> int:
@@ -183,6 +212,7 @@ def sentence_length(texts: Sequence[str]) -> int:
     >>> sentence_length(["a good film .", "bad"])
     3
     """
+    _sentences(texts, "texts", allow_empty=False)
     return max(len(tokenize(text)) for text in texts)  # case does not change the count
 
 
@@ -192,6 +222,7 @@ def build_vocabulary(texts: Sequence[str], lowercase: bool = True) -> list[str]:
     >>> build_vocabulary(["a b a", "c"])
     ['', '[UNK]', 'a', 'b', 'c']
     """
+    _sentences(texts, "texts", allow_empty=False)
     counts = Counter(word for text in texts for word in tokenize(text, lowercase))
     return ["", "[UNK]", *sorted(counts, key=lambda word: (-counts[word], word))]
 
@@ -226,6 +257,13 @@ def dev_split(indices: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.n
     indices = np.asarray(indices)
     if indices.ndim != 1:
         raise ValueError(f"indices must be a 1-d array, got shape {indices.shape}")
+    if indices.size and not np.issubdtype(indices.dtype, np.integer):
+        raise TypeError(f"indices must be integers (sentence numbers), got dtype {indices.dtype}")
+    if indices.size and (indices.min() < 0 or len(np.unique(indices)) != len(indices)):
+        raise ValueError(
+            "indices must be distinct sentence numbers >= 0 (a repeated one would be in both "
+            f"splits); got {indices[:8].tolist()}{' ...' if len(indices) > 8 else ''}"
+        )
     if len(indices) < 2:
         raise ValueError(f"need at least 2 training sentences for a dev split, got {len(indices)}")
     shuffled = np.random.default_rng(seed).permutation(indices)
@@ -250,10 +288,31 @@ def encode(
     """
     length = check_int("length", length)
     pad = check_int("pad", pad, minimum=0)
-    if isinstance(vocabulary, str) or list(vocabulary[:2]) != ["", "[UNK]"]:
+    lowercase = check_bool("lowercase", lowercase)
+    _sentences(texts, "texts")
+    if isinstance(vocabulary, str) or not isinstance(vocabulary, Sequence | np.ndarray):
+        raise TypeError(
+            f"vocabulary must be a list of words as build_vocabulary gives it; got "
+            f"{type(vocabulary).__name__}"
+        )
+    vocabulary = list(vocabulary)
+    if vocabulary[:2] != ["", "[UNK]"]:
         raise ValueError(
             f"vocabulary must start with '' (padding, id 0) and '[UNK]' (id 1), as "
-            f"build_vocabulary gives it; got {list(vocabulary[:2])!r}"
+            f"build_vocabulary gives it; got {vocabulary[:2]!r}"
+        )
+    if not all(isinstance(word, str) for word in vocabulary):
+        raise TypeError("vocabulary must hold only words (str)")
+    if len(set(vocabulary)) != len(vocabulary):
+        repeated = sorted({w for w in vocabulary if vocabulary.count(w) > 1})
+        raise ValueError(f"vocabulary repeats {repeated[:5]}; each word needs one id")
+    unmatchable = [w for w in vocabulary[2:] if tokenize(w, lowercase) != [w]]
+    if unmatchable:
+        raise ValueError(
+            f"vocabulary holds {len(unmatchable)} word(s) that tokenize "
+            f"(lowercase={lowercase}) never produces, e.g. {unmatchable[:3]}, so their ids would "
+            "never be used (a vocabulary from data.vectorize goes with data.vectorize); build "
+            "it with build_vocabulary"
         )
     index = {word: i for i, word in enumerate(vocabulary)}
     ids = np.zeros((len(texts), length + 2 * pad), dtype=np.int32)
@@ -296,9 +355,14 @@ class Trained:
 
     def accuracy(self, texts: Sequence[str], labels: np.ndarray) -> float:
         """The model's accuracy on ``texts``."""
-        _, accuracy = self.model.evaluate(
-            self.encode(texts), np.asarray(labels), batch_size=256, verbose=0
-        )
+        texts, labels = _checked(texts, labels, "the scored")
+        classes = self.model.output_shape[-1]
+        if labels.max() >= classes:
+            raise ValueError(
+                f"a label is {int(labels.max())}, but the model has {classes} classes (0.."
+                f"{classes - 1})"
+            )
+        _, accuracy = self.model.evaluate(self.encode(texts), labels, batch_size=256, verbose=0)
         return float(accuracy)
 
 
@@ -330,11 +394,18 @@ def train(
     epochs = check_int("epochs", preset.epochs if epochs is None else epochs)
     patience = check_int("patience", patience, allow_none=True)
     lowercase = check_bool("lowercase", lowercase)
-    seed = check_int("seed", seed, minimum=0)
+    seed = _check_seed(seed)
     sequence_length = check_int("sequence_length", sequence_length, allow_none=True)
     num_classes = check_int("num_classes", num_classes, minimum=2)
     fit_texts, fit_labels = _checked(*_pair(fit, "fit"), "the fit")
     dev_texts, dev_labels = _checked(*_pair(dev, "dev"), "the dev")
+    _two_classes(fit_labels, "the fit")
+    sentences = len(fit_texts) + len(dev_texts)
+    if num_classes > sentences:  # one output per class: 10**9 of them ran out of memory
+        raise ValueError(
+            f"num_classes={num_classes} is more than the {sentences} fit and dev sentences; "
+            "pass the number of classes, labelled 0..num_classes-1"
+        )
     top = int(max(fit_labels.max(), dev_labels.max()))
     if top >= num_classes:
         raise ValueError(
@@ -420,6 +491,39 @@ def _summary(
     }
 
 
+_MAX_SEED = 2**32 - 1  # NumPy's legacy seeding, which keras.utils.set_random_seed uses
+
+
+def _check_seed(seed: object, runs: int = 1) -> int:
+    """``seed`` if it is an int from 0 and every run's seed (``seed + k``) stays <= 2**32 - 1."""
+    seed = check_int("seed", seed, minimum=0)
+    if seed + runs - 1 > _MAX_SEED:
+        raise ValueError(
+            f"seed must be at most {_MAX_SEED - runs + 1} (the seed of run k is seed + k, and "
+            f"NumPy takes seeds up to 2**32 - 1); got {seed}"
+        )
+    return seed
+
+
+def _check_report(report: object) -> None:
+    """TypeError unless ``report`` is None or callable (checked before any training)."""
+    if report is not None and not callable(report):
+        raise TypeError(f"report must be a function such as print, or None; got {report!r}")
+
+
+def _check_numbering(labels: np.ndarray, what: str) -> None:
+    """Refuse labels that ask for more classes than there are sentences: the model gets one
+    output per class 0..max (a label of 2**31 - 1 asked for 2**31 of them)."""
+    top = int(labels.max())
+    if top + 1 > len(labels):
+        present = np.unique(labels)
+        raise ValueError(
+            f"{what} labels go up to {top}, which asks for {top + 1} classes (0..{top}), more "
+            f"than the {len(labels)} sentences; number the {len(present)} classes "
+            f"{present[:4].tolist()}{' ...' if len(present) > 4 else ''} as 0..{len(present) - 1}"
+        )
+
+
 def _pair(split: object, what: str) -> tuple:
     """``split`` as (texts, labels), or TypeError naming it."""
     if not isinstance(split, (tuple, list)) or len(split) != 2:
@@ -478,16 +582,23 @@ def cross_validate(
     preset = get_preset(preset)
     texts, labels = _checked(texts, labels, "the")
     _two_classes(labels, "the")
+    _check_numbering(labels, "the")
+    _check_report(report)
+    _check_seed(seed, check_int("folds", folds, minimum=2))
     _check_words(texts, "cross_validate")
     num_classes = int(labels.max()) + 1
     length = sentence_length(texts)
     started = time.perf_counter()
     runs = []
     parts = fold_indices(len(texts), folds, seed)
+    plan = []  # every fold's split, checked before any training
     for k, test in enumerate(parts):
-        clock = time.perf_counter()
         rest = np.setdiff1d(np.arange(len(texts)), test)
         fit, dev = dev_split(rest, preset.dev_fraction, seed + k)
+        _two_classes(labels[fit], f"fold {k + 1}'s fit")
+        plan.append((test, fit, dev))
+    for k, (test, fit, dev) in enumerate(plan):
+        clock = time.perf_counter()
         with warnings.catch_warnings():  # said once above for all the sentences
             warnings.simplefilter("ignore", NonAsciiWarning)
             run = train(
@@ -544,6 +655,13 @@ def train_dev_test(
     train_texts, train_labels = _checked(*_pair(train_set, "train_set"), what="the training")
     test_texts, test_labels = _checked(*_pair(test_set, "test_set"), what="the test")
     _two_classes(train_labels, "the training")
+    _check_report(report)
+    _check_seed(seed)
+    if test_texts == train_texts:
+        raise ValueError(
+            "test_set holds the training sentences: its accuracy would be training accuracy; "
+            "pass the dataset's own test split"
+        )
     _check_words(train_texts + test_texts, "train_dev_test")
     if dev_set is None:
         fit, dev = dev_split(np.arange(len(train_texts)), preset.dev_fraction, seed)
@@ -553,6 +671,13 @@ def train_dev_test(
     else:
         dev_texts, dev_labels = _checked(*_pair(dev_set, "dev_set"), what="the dev")
         source = "the dataset's dev split"
+        for name, texts in (("test", test_texts), ("training", train_texts)):
+            if dev_texts == texts:
+                raise ValueError(
+                    f"dev_set holds the {name} sentences: the epoch would be chosen on them; "
+                    "pass the dataset's own dev split, or dev_set=None (a tenth of training)"
+                )
+    _check_numbering(np.concatenate([train_labels, dev_labels, test_labels]), "the")
     num_classes = int(max(train_labels.max(), dev_labels.max(), test_labels.max())) + 1
     started = time.perf_counter()
     with warnings.catch_warnings():  # said once above for all the sentences
@@ -622,7 +747,12 @@ class Benchmark:
 
     def find(self, folder: str | Path) -> Layout | None:
         """The first layout whose files are all in ``folder``, or None."""
-        return next((lay for lay in self.layouts if lay.found(Path(folder))), None)
+        folder = check_path("folder", folder)  # "" would be the working folder
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(
+                f"folder {str(folder)!r} is not a folder: it is a file; pass the datasets' folder"
+            )
+        return next((lay for lay in self.layouts if lay.found(folder)), None)
 
 
 def _classes(paths: list[Path]) -> dict[str, Split]:

@@ -151,10 +151,23 @@ def build_textcnn(
     dropout = float(dropout)
     trainable_embedding = check_bool("trainable_embedding", trainable_embedding)
     if max_norm is not None and (
-        isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0
+        isinstance(max_norm, bool)
+        or not isinstance(max_norm, numbers.Real)
+        or not 0 < max_norm < float("inf")
     ):
-        raise ValueError(f"max_norm must be a positive number or None, got {max_norm!r}")
+        raise ValueError(
+            f"max_norm must be a positive number or None (no constraint), and finite; got "
+            f"{max_norm!r}"
+        )
     constraint = None if max_norm is None else keras.constraints.MaxNorm(float(max_norm), axis=0)
+    try:
+        keras.constraints.get(embedding_constraint)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"embedding_constraint must be a keras.constraints.Constraint (e.g. "
+            f"kim.PaddingStaysZero()), a Keras constraint name, or None; got "
+            f"{embedding_constraint!r} ({error})"
+        ) from None
     weights = None
     if embedding_matrix is not None:
         try:

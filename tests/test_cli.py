@@ -352,3 +352,101 @@ def test_encoding_reaches_a_polarity_folder(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:  # a wrong --encoding is used, so it is refused
         cli.main(["--data", str(folder), "--encoding", "utf-8", "--out", str(tmp_path / "o")])
     assert info.value.code == 2 and "is not valid utf-8" in capsys.readouterr().err
+
+
+# --- campaign 24: usage errors (exit status 2) before any training, nothing left on disk ---
+
+
+def usage_error(capsys, *args) -> str:
+    """The error line of ``cli.main(args)``, which must exit with status 2."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([str(arg) for arg in args])
+    assert exit_.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("flag", ["--data", "--class-files", "--glove", "--train"])
+def test_an_empty_data_path_is_refused_not_read_as_the_working_folder(tmp_path, capsys, flag):
+    error = usage_error(capsys, flag, "", "--out", tmp_path / "out")
+    assert f"argument {flag}: '' is an empty path; name a file or folder" in error
+
+
+@pytest.mark.backend_independent
+def test_a_glove_folder_is_named_a_folder(tmp_path, capsys):
+    error = usage_error(capsys, "--glove", tmp_path, "--out", tmp_path / "out")
+    assert "is not a file: it is a folder" in error
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    ("seed", "extra", "top"),
+    [
+        ("-1", [], 2**32 - 1),
+        (str(2**33), [], 2**32 - 1),
+        (str(2**32 - 2), ["--preset", "kim-rand"], 2**32 - 10),
+    ],
+)
+def test_a_seed_numpy_cannot_take_is_a_usage_error(tmp_path, capsys, seed, extra, top):
+    error = usage_error(capsys, "--seed", seed, *extra, "--out", tmp_path / "out")
+    assert f"--seed must be from 0 to {top}" in error and f"got {seed}" in error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.backend_independent
+def test_encoding_without_data_files_is_refused_not_ignored(tmp_path, capsys):
+    error = usage_error(capsys, "--encoding", "latin-1", "--out", tmp_path / "out")
+    assert "--encoding applies to data files" in error
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("preset", [[], ["--preset", "kim-rand", "--folds", "2"]])
+@pytest.mark.parametrize(
+    ("label", "match"),
+    [
+        (lambda y: 0, "every label is 0; a classifier needs 2 classes or more"),
+        (lambda y: y * (2**31 - 1), "the labels go up to 2147483647, which asks for 2147483648"),
+    ],
+)
+def test_labels_a_classifier_cannot_learn_are_usage_errors(tmp_path, capsys, preset, label, match):
+    texts, labels = data.synthetic_reviews(40, seed=3)
+    file = tmp_path / "l.txt"
+    file.write_text("".join(f"{label(y)} {t}\n" for t, y in zip(texts, labels, strict=True)))
+    out = tmp_path / "out"  # all 0 was a raw "num_classes must be >= 2"; 2**31-1 an OOM
+    error = usage_error(capsys, "--data", file, "--format", "label-text", *preset, "--out", out)
+    assert match in error
+    assert not out.exists()  # the folder the failed run created is removed
+
+
+@pytest.mark.backend_independent
+def test_sentences_without_words_are_a_usage_error(tmp_path, capsys):
+    file = tmp_path / "l.txt"
+    file.write_text("".join(f"{i % 2} ,\n" for i in range(20)))
+    error = usage_error(capsys, "--data", file, "--format", "label-text", "--out", tmp_path / "o")
+    assert "l.txt (20 sentences): texts hold no words to learn a vocabulary from" in error
+
+
+@pytest.mark.backend_independent
+def test_a_folder_named_like_an_output_file_is_refused_before_training(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "labels.npy").mkdir(parents=True)  # --overwrite failed on it after training
+    error = usage_error(capsys, "--out", out, "--overwrite")
+    assert "holds folders named like its files: labels.npy" in error
+
+
+@pytest.mark.backend_independent
+def test_synthetic_size_with_data_is_refused_not_ignored(tmp_path, capsys):
+    file = tmp_path / "l.txt"
+    file.write_text("0 a\n1 b\n", encoding="utf-8")
+    error = usage_error(
+        capsys,
+        "--data",
+        file,
+        "--format",
+        "label-text",
+        "--synthetic-size",
+        "50",
+        "--out",
+        tmp_path,
+    )
+    assert "--synthetic-size is for the synthetic corpus; it does not apply to --data" in error

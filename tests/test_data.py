@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import threading
 import time
@@ -103,7 +105,7 @@ def test_load_polarity_missing_directory_says_where_data_comes_from(tmp_path):
 
 def test_load_polarity_on_a_file_says_it_is_not_a_folder(tmp_path):
     folder = write_polarity(tmp_path / "rt")
-    with pytest.raises(NotADirectoryError, match="rt-polarity.pos' is not a folder. Download"):
+    with pytest.raises(NotADirectoryError, match="pos' is not a folder: it is a file. Download"):
         data.load_polarity(folder / "rt-polarity.pos")
 
 
@@ -373,9 +375,9 @@ def test_glove_dim_without_numbers_on_the_first_line_is_an_error(tmp_path, first
 
 
 def test_glove_paths_that_are_folders_are_not_files(tmp_path):
-    with pytest.raises(IsADirectoryError, match="is not a file. Download"):
+    with pytest.raises(IsADirectoryError, match="is not a file: it is a folder. Download"):
         data.load_glove(tmp_path, ["film"], 3)
-    with pytest.raises(IsADirectoryError, match="is not a file. Download"):
+    with pytest.raises(IsADirectoryError, match="is not a file: it is a folder. Download"):
         data.glove_dim(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist. Download"):
         data.glove_dim(tmp_path / "none.txt")
@@ -657,5 +659,158 @@ def test_a_label_out_of_range_names_the_file_and_line(tmp_path, label):
 def test_load_sst_refuses_a_label_above_4(tmp_path, binary):
     file = tmp_path / "train.txt"
     file.write_text("(3 (2 It) (4 works))\n(7 (2 It) (9 fails))\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="line 2: the sentence's label is 7; SST labels are 0"):
+    with pytest.raises(ValueError, match=r"line 2: .* the label '7' is not 0..4"):
         data.load_sst(file, binary)
+
+
+# --- campaign 24: bad input that read silently wrong, or raised a vague or misleading error ---
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "café ".encode() + "naïve\n".encode("latin-1"),  # both encodings in one line
+        "café\r".encode() + "naïve\r".encode("latin-1"),  # old Mac line ends
+    ],
+)
+def test_mixed_encodings_are_refused_in_one_line_and_with_cr_line_ends(tmp_path, raw):
+    file = tmp_path / "mixed.txt"
+    file.write_bytes(raw)
+    with pytest.raises(ValueError, match=r"mixes encodings: line 1 is UTF-8 text \('é', .*'Ã©'"):
+        data.read_lines(file)
+
+
+def test_utf32_with_a_byte_order_mark_is_read_as_utf32(tmp_path):
+    file = tmp_path / "u32.txt"
+    file.write_bytes("ab\ncd\n".encode("utf-32"))
+    assert data.read_lines(file) == ["ab", "cd"]  # was ['\x00a\x00b\x00', ...] as UTF-16
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_a_byte_order_mark_is_no_part_of_the_first_word(tmp_path, encoding):
+    file = tmp_path / "l.txt"
+    codec = "utf-8-sig" if encoding == "utf-8" else "utf-16"
+    file.write_bytes("1 good\n0 bad\n".encode(codec))
+    assert data.load_labeled(file, encoding)[0] == ["good", "bad"]
+    concatenated = tmp_path / "cat.txt"
+    concatenated.write_bytes(b"good\n\xef\xbb\xbfbad\n")
+    assert data.read_lines(concatenated) == ["good", "bad"]
+
+
+def test_latin1_given_for_a_utf8_file_is_refused_not_mojibake(tmp_path):
+    file = tmp_path / "u8.txt"
+    file.write_text("café\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"is UTF-8 text: read as latin-1 its 'é' would become"):
+        data.read_lines(file, "latin-1")
+    assert data.read_lines(file, "utf-8") == ["café"]
+
+
+@pytest.mark.parametrize("raw", [b"a\x00b\n", b"ok\nx\x1by\n"])
+def test_control_characters_in_a_given_encoding_are_refused(tmp_path, raw):
+    file = tmp_path / "c.txt"
+    file.write_bytes(raw)
+    with pytest.raises(ValueError, match=r"line \d holds the control character"):
+        data.read_lines(file, "utf-8")
+
+
+def test_a_broken_symlink_a_pipe_and_a_device_are_named_as_such(tmp_path):
+    link = tmp_path / "link.txt"
+    link.symlink_to(tmp_path / "gone.txt")
+    with pytest.raises(FileNotFoundError, match="is a symbolic link to .*gone.txt.*not exist"):
+        data.read_lines(link)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        data.read_lines(fifo)  # would block forever in read_bytes
+    with pytest.raises(ValueError, match="is not a regular file"):
+        data.load_labeled("/dev/null")
+    with pytest.raises(IsADirectoryError, match="is not a file: it is a folder"):
+        data.load_trec(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("(3 (2 It) (X works))", "the label 'X' is not 0..4"),
+        ("(3 (8 It) (4 works))", "the label '8' is not 0..4"),
+        ("(10 (2 It) (4 works))", "the label '10' is not 0..4"),
+        ("(3 (2 It) (4 works) extra)", "expected ')' at 'extra )'"),
+        ("(3 (2 It) (4 wo rks))", "expected ')' at 'rks"),
+        ("(3 (2 It)) (1 (4 works))", "more after the tree's last"),
+        ("(3 (2 It) (4 works)) junk", "more after the tree's last ')': 'junk'"),
+        ("(3 (2 It) (4 works)", "a parenthesis is not closed"),
+        ("(3 (2 It) (4))", "holds no word and no node"),
+    ],
+)
+def test_load_sst_never_drops_a_word_of_a_malformed_tree(tmp_path, line, problem):
+    file = tmp_path / "train.txt"
+    file.write_text(f"(1 (2 fine) (0 one))\n{line}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"train.txt non-blank line 2: .*{re.escape(problem)}"):
+        data.load_sst(file)
+
+
+def test_load_sst_reads_any_whitespace_between_nodes(tmp_path):
+    file = tmp_path / "train.txt"
+    file.write_text("(3\t(2 It)  (4 works))\n", encoding="utf-8")
+    assert data.load_sst(file)[0] == ["It works"]
+
+
+def test_a_data_file_that_is_a_folder_is_reported_as_a_folder(tmp_path):
+    folder = write_polarity(tmp_path / "rt")
+    (folder / "rt-polarity.neg").unlink()
+    (folder / "rt-polarity.neg").mkdir()
+    with pytest.raises(IsADirectoryError, match="rt-polarity.neg' is not a file: it is a folder"):
+        data.load_polarity(folder)
+
+
+def test_load_class_files_refuses_one_file_for_two_classes(tmp_path):
+    file = tmp_path / "a.txt"
+    file.write_text("good film\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(file)
+    for second in (file, tmp_path / "link.txt"):
+        with pytest.raises(ValueError, match=r"paths\[0\] .* and paths\[1\] .* are the same file"):
+            data.load_class_files([file, second])
+
+
+@pytest.mark.parametrize("token", ["The", ",", "'s", "new york"])
+def test_vectorize_refuses_vocabulary_tokens_it_can_never_produce(token):
+    with pytest.raises(ValueError, match="that vectorize can never produce"):
+        data.vectorize(["The film , new york 's"], 10, 6, ["", "[UNK]", "film", token])
+
+
+def test_vectorize_lower_cases_every_letter_and_takes_its_vocabulary_back():
+    ids, vocabulary = data.vectorize(["Café NAÏVE", "café naïve"], 10, 2)
+    assert vocabulary == ["", "[UNK]", "naïve", "café"]  # was 'naÏve' and 'café' apart
+    assert ids.tolist() == [[3, 2], [3, 2]]
+    again, _ = data.vectorize(["CAFÉ"], 10, 2, vocabulary)
+    assert again.tolist() == [[3, 0]]
+
+
+def test_vectorize_to_npy_names_a_folder_or_a_file_in_the_way(tmp_path):
+    vocabulary = ["", "[UNK]", "a"]
+    with pytest.raises(IsADirectoryError, match="is a folder; name the .npy file"):
+        data.vectorize_to_npy([["a"]], tmp_path, vocabulary, 2)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="f' is a file, not a folder"):
+        data.vectorize_to_npy([["a"]], tmp_path / "f" / "ids.npy", vocabulary, 2)
+
+
+@pytest.mark.parametrize("raw", ["caf\xe9 1 0\n".encode("latin-1"), "café 1 0\n".encode("utf-16")])
+def test_a_glove_file_that_is_not_utf8_is_refused_not_silently_unmatched(tmp_path, raw):
+    glove = tmp_path / "g.txt"
+    glove.write_bytes(raw)
+    with pytest.raises(ValueError, match="g.txt is not UTF-8 after line 0"):
+        data.load_glove(glove, ["", "[UNK]", "café"], 2)
+
+
+def test_a_glove_file_with_a_byte_order_mark_finds_its_first_word(tmp_path):
+    glove = tmp_path / "g.txt"
+    glove.write_bytes("\ufeffthe 1 0\nfilm 0 1\n".encode())
+    assert data.glove_dim(glove) == 2
+    matrix, found = data.load_glove(glove, ["", "[UNK]", "the"], 2)
+    assert found == 1.0 and matrix[2].tolist() == [1.0, 0.0]
+
+
+def test_detect_encoding_takes_bytes_only():
+    with pytest.raises(TypeError, match="takes the file's bytes"):
+        data.detect_encoding("café")

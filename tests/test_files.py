@@ -125,3 +125,46 @@ def test_only_our_own_temporaries_are_removed_never_a_users_partial_file(tmp_pat
     ):
         pass
     assert not ours.exists() and sorted(names(tmp_path)) == sorted(users)
+
+
+# --- campaign 24: a folder or a file in the way is named before anything is written ---
+
+
+def test_a_file_cannot_replace_a_folder_and_the_error_names_the_path(tmp_path):
+    (tmp_path / "labels.npy").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"labels.npy' is a folder; a file cannot be"):
+        _files.save_npy(tmp_path / "labels.npy", np.arange(3))  # named our .partial before
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        _files.write_json(tmp_path / "labels.npy", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.npy"]  # no .partial left
+
+
+def test_a_missing_folder_or_a_file_as_folder_is_named(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"f' is a file, not a folder"):
+        _files.save_npy(tmp_path / "f" / "x.npy", np.arange(3))
+    with pytest.raises(FileNotFoundError, match=r"no' does not exist"):
+        _files.write_json(tmp_path / "no" / "x.json", {})
+
+
+def test_write_json_refuses_nan_which_json_cannot_store(tmp_path):
+    with pytest.raises(ValueError, match="r.json: NaN or inf cannot be written as JSON"):
+        _files.write_json(tmp_path / "r.json", {"accuracy": float("nan")})  # wrote NaN
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_locked_folder_names_a_file_in_the_folders_place_and_takes_a_str(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="--out '.*f' is a file, not a folder"):
+        _files.locked_folder(tmp_path / "f", "--out").__enter__()
+    with _files.locked_folder(str(tmp_path / "s")):  # an AttributeError before
+        assert (tmp_path / "s").is_dir()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_refuse_existing_names_a_folder_under_an_output_name(tmp_path, overwrite):
+    from helpers._featurefolder import refuse_existing
+
+    (tmp_path / "extractor.npy").mkdir()
+    with pytest.raises(IsADirectoryError, match="holds folder.* named like output files: extr"):
+        refuse_existing(tmp_path, {"extractor": "extractor.npy"}, overwrite)

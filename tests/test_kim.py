@@ -358,3 +358,150 @@ def test_train_and_the_protocols_refuse_bad_splits_before_any_training():
         kim.train_dev_test((texts, np.ones(20, int)), (texts, labels), preset=TINY, report=None)
     with pytest.raises(TypeError, match="test_set must be a \\(texts, labels\\) pair"):
         kim.train_dev_test((texts, labels), texts, preset=TINY, report=None)
+
+
+# --- campaign 24: refusals before any training, naming the value and what would be valid ---
+
+
+@pytest.mark.parametrize("text", [5, None, b"a film"])
+def test_tokenize_takes_one_sentence_as_a_str(text):
+    with pytest.raises(TypeError, match="tokenize takes one sentence, a str"):
+        kim.tokenize(text)
+
+
+@pytest.mark.parametrize("call", [kim.sentence_length, kim.build_vocabulary])
+def test_sentence_helpers_refuse_a_str_and_an_empty_list(call):
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        call("a film")  # was read letter by letter
+    with pytest.raises(ValueError, match="texts is empty"):
+        call([])  # sentence_length raised max()'s "arg is an empty sequence"
+
+
+@pytest.mark.parametrize(
+    ("indices", "error", "match"),
+    [
+        (np.array([0.5, 1.5, 2.5]), TypeError, "indices must be integers"),
+        (np.array([True, False, True]), TypeError, "indices must be integers"),
+        (np.array([0, 0, 0, 0]), ValueError, "distinct sentence numbers >= 0"),
+        (np.array([-1, 2, 3]), ValueError, "distinct sentence numbers >= 0"),
+    ],
+)
+def test_dev_split_refuses_indices_that_are_not_sentence_numbers(indices, error, match):
+    with pytest.raises(error, match=match):
+        kim.dev_split(indices, 0.3)
+
+
+def test_encode_refuses_a_str_and_a_vocabulary_it_cannot_index():
+    vocabulary = ["", "[UNK]", "a", "b"]
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        kim.encode("a b", vocabulary, 2, 1)  # was three rows, one per letter
+    with pytest.raises(ValueError, match=r"vocabulary repeats \['a'\]"):
+        kim.encode(["a"], ["", "[UNK]", "a", "a"], 2, 1)  # was id 3 for 'a'
+    with pytest.raises(TypeError, match="vocabulary must hold only words"):
+        kim.encode(["a"], ["", "[UNK]", None], 2, 1)
+    with pytest.raises(TypeError, match="got dict"):
+        kim.encode(["a"], {"": 0, "[UNK]": 1}, 2, 1)
+    assert kim.encode(["b a"], tuple(vocabulary), 2, 1).tolist() == [[0, 3, 2, 0]]
+
+
+def test_presets_refuse_repeated_windows_and_names_that_are_not_text():
+    with pytest.raises(ValueError, match=r"filter_sizes must be distinct .* \(3, 3\)"):
+        kim.Preset("x", "", filter_sizes=(3, 3))
+    with pytest.raises(TypeError, match="name must be a str; got 5"):
+        kim.Preset(5, "")
+    for preset in (["kim-rand"], None, {"name": "kim-rand"}):
+        with pytest.raises(TypeError, match="preset must be a Preset or one of the names"):
+            kim.get_preset(preset)  # a list or dict was "unhashable type"
+
+
+def test_seeds_numpy_cannot_take_are_refused_before_training():
+    texts, labels = corpus(40)
+    fit, dev = (texts[:30], labels[:30]), (texts[30:], labels[30:])
+    with pytest.raises(ValueError, match=r"seed must be at most 4294967295 .* got 8589934592"):
+        kim.train(fit, dev, 2, TINY, seed=2**33)
+    with pytest.raises(ValueError, match="seed must be at most 4294967294"):
+        kim.cross_validate(texts, labels, 2, TINY, seed=2**32 - 1, report=None)
+
+
+def test_report_must_be_callable_before_the_first_fold():
+    texts, labels = corpus(40)
+    with pytest.raises(TypeError, match="report must be a function such as print, or None"):
+        kim.cross_validate(texts, labels, 2, TINY, report="x")
+    with pytest.raises(TypeError, match="report must be a function"):
+        kim.train_dev_test((texts[:30], labels[:30]), (texts[30:], labels[30:]), report=1)
+
+
+def test_labels_asking_for_more_classes_than_sentences_are_refused():
+    texts, labels = corpus(40)
+    huge = np.where(labels > 0, 2**31 - 1, 0)  # built a Dense of 2**31 outputs
+    match = r"labels go up to 2147483647, .* more than the 40 sentences; number the 2 classes"
+    with pytest.raises(ValueError, match=match):
+        kim.cross_validate(texts, huge, 2, TINY, report=None)
+    with pytest.raises(ValueError, match="labels go up to 2147483647"):
+        kim.train_dev_test((texts[:30], huge[:30]), (texts[30:], huge[30:]))
+
+
+def test_a_fit_split_of_one_class_is_refused_before_training():
+    texts, labels = corpus(40)
+    with pytest.raises(ValueError, match="the fit labels are all 0"):
+        kim.train((texts[:10], np.zeros(10, int)), (texts[30:], labels[30:]), 2, TINY)
+
+
+def test_train_dev_test_refuses_the_training_set_as_the_test_set():
+    texts, labels = corpus(40)
+    with pytest.raises(ValueError, match="test_set holds the training sentences"):
+        kim.train_dev_test((texts, labels), (list(texts), labels.copy()), preset=TINY)
+
+
+def test_trained_accuracy_checks_its_labels():
+    texts, labels = corpus(40)
+    run = kim.train((texts[:30], labels[:30]), (texts[30:], labels[30:]), 2, TINY, epochs=1)
+    with pytest.raises(ValueError, match="the scored labels must be 5 integers"):
+        run.accuracy(texts[:5], labels[:3])  # was Keras' "Data cardinality is ambiguous"
+    with pytest.raises(ValueError, match=r"a label is 5, but the model has 2 classes \(0..1\)"):
+        run.accuracy(texts[:2], [5, 5])  # was TensorFlow's InvalidArgumentError
+    with pytest.raises(ValueError, match="the scored labels must be >= 0"):
+        run.accuracy(texts[:2], [-1, 0])
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        run.encode("a film")
+
+
+def test_encode_refuses_words_tokenize_never_produces():
+    vocabulary = data.vectorize(["Café isnt"], 10, 4)[1]  # ['', '[UNK]', 'isnt', 'café']
+    with pytest.raises(
+        ValueError, match=r"tokenize \(lowercase=True\) never produces, e.g. \['café'\]"
+    ):
+        kim.encode(["café"], vocabulary, 4, 1)  # 'café' was silently [UNK]: tokenize drops 'é'
+    with pytest.raises(ValueError, match=r"e.g. \['The'\]"):
+        kim.encode(["The"], ["", "[UNK]", "The"], 2, 1)  # lower-cased input never matches
+    assert kim.encode(["The"], ["", "[UNK]", "The"], 2, 1, lowercase=False).tolist() == [
+        [0, 2, 0, 0]
+    ]
+    texts = [*corpus(200)[0], "the dogs' bone (or not) don't you'll ``quoted'' 1,000 e-mail"]
+    for lowercase in (True, False):  # what build_vocabulary returns, encode takes back
+        kim.encode(texts, kim.build_vocabulary(texts, lowercase), 30, 4, lowercase)
+
+
+def test_benchmark_find_refuses_an_empty_path_and_a_file(tmp_path):
+    mr = kim.BENCHMARKS[0]
+    with pytest.raises(ValueError, match="folder is an empty path"):
+        mr.find("")  # was the working folder
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is not a folder: it is a file"):
+        mr.find(tmp_path / "f")  # was None, "not found"
+    assert mr.find(tmp_path) is None
+
+
+@pytest.mark.parametrize("same_as", ["test", "training"])
+def test_train_dev_test_refuses_a_dev_set_that_is_another_split(same_as):
+    texts, labels = corpus(40)
+    train, test = (texts[:30], labels[:30]), (texts[30:], labels[30:])
+    dev = test if same_as == "test" else train  # the epoch was chosen on the test sentences
+    with pytest.raises(ValueError, match=f"dev_set holds the {same_as} sentences"):
+        kim.train_dev_test(train, test, dev, TINY, report=None)
+
+
+def test_train_refuses_more_classes_than_sentences():
+    texts, labels = corpus(40)
+    with pytest.raises(ValueError, match=r"num_classes=1000000000 is more than the 40 fit and dev"):
+        kim.train((texts[:30], labels[:30]), (texts[30:], labels[30:]), 10**9, TINY)  # OOM kill

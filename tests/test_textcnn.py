@@ -355,3 +355,15 @@ def test_extract_reaches_the_extractor_inside_a_model_that_reads_raw_strings():
     from_reader = activations.extract(reader, strings, [name], batch_size=16)[name]
     plain = keras.Model(cnn.input, cnn.get_layer("extractor").output, name="plain")
     np.testing.assert_allclose(from_reader, plain.predict(ids, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("max_norm", [float("inf"), 0, float("nan"), True])
+def test_max_norm_must_be_a_positive_finite_number(max_norm):
+    with pytest.raises(ValueError, match="max_norm must be a positive number or None .*finite"):
+        textcnn.build_textcnn(10, 2, 20, 4, num_filters=2, max_norm=max_norm)  # inf was taken
+
+
+@pytest.mark.parametrize("constraint", ["bogus", 5])
+def test_a_bad_embedding_constraint_is_named(constraint):
+    with pytest.raises(ValueError, match=r"embedding_constraint must be a keras.constraints"):
+        textcnn.build_textcnn(10, 2, 20, 4, num_filters=2, embedding_constraint=constraint)
