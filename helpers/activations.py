@@ -745,7 +745,8 @@ def index_entry(path: str | os.PathLike, checksum: bool = True) -> dict[str, Any
 def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[str, Any]:
     """Check a folder ``extract_to_disk`` wrote against its ``index.json``; return the index.
 
-    Refuses (ValueError, or FileNotFoundError for a missing file) a folder without an index (an
+    Refuses (ValueError; FileNotFoundError for a missing file; NotADirectoryError for a file
+    given as ``out_dir``) a folder without an index (an
     unfinished or interrupted run), an index of another version, listing no activation or one
     file twice, and any file whose shape, dtype, samples, size or (when ``checksum``, which
     reads every byte) CRC-32 differs from what the index records (or has no CRC-32 recorded).
@@ -754,8 +755,13 @@ def verify_features(out_dir: str | os.PathLike, checksum: bool = True) -> dict[s
     """
     out_dir = check_path("out_dir", out_dir)
     checksum = check_bool("checksum", checksum)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(
+            f"out_dir {str(out_dir)!r} is a file, not a folder: pass the folder extract_to_disk "
+            "wrote"
+        )
     if not out_dir.is_dir():
-        raise FileNotFoundError(f"out_dir {str(out_dir)!r} is not a folder")
+        raise FileNotFoundError(f"out_dir {str(out_dir)!r} does not exist")
     index_path = out_dir / INDEX_FILE
     if not index_path.is_file():
         found = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))

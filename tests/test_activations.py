@@ -975,6 +975,16 @@ def test_the_reader_refuses_an_unfinished_or_changed_folder(tmp_path):
         load_features(tmp_path)
 
 
+def test_load_features_names_a_file_or_a_missing_folder(tmp_path):
+    """A file given as the folder is named as a file (not as missing); a missing one as missing."""
+    (tmp_path / "features.npy").write_bytes(b"x")
+    for read in (load_features, verify_features):
+        with pytest.raises(NotADirectoryError, match="features.npy' is a file, not a folder"):
+            read(tmp_path / "features.npy")
+        with pytest.raises(FileNotFoundError, match="nowhere' does not exist"):
+            read(tmp_path / "nowhere")
+
+
 def run_python(code: str, **kwargs) -> subprocess.Popen:
     """A Python child process running ``code`` (keras on this backend, quiet TF logs)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
