@@ -1,7 +1,8 @@
 """Tests for helpers.scale: activation extraction as a Ray Data job, with 2 local workers.
 
-Ray starts once for the module (a few seconds); every job starts its own 2 workers, each of which
-imports Keras and loads the model, so the jobs here are few and small.
+Ray starts once for the module. Its worker processes are kept from job to job, so only the first
+job waits for them to import TensorFlow (about 35 s on a busy 2-core machine); the later jobs take
+a second or two. The test that starts Ray in a fresh process runs first, before this module's Ray.
 """
 
 from __future__ import annotations
@@ -92,6 +93,33 @@ def assert_same_files(out_dir: Path, corpus: Corpus) -> None:
         np.testing.assert_array_equal(got, want)  # bit-identical, in input order
 
 
+# --- a fresh process: the job starts Ray itself (before this module's Ray starts) ------
+
+
+JOB_WITHOUT_START_LOCAL = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+from helpers import scale
+model, ids, out = sys.argv[1:]
+paths = scale.extract_to_disk(model, ids, ["extractor"], out, shard_rows=1024, workers=1)
+print(sorted(paths))
+"""
+
+
+@pytest.mark.backend_independent
+def test_a_fresh_process_runs_a_job_without_start_local(corpus, tmp_path):
+    """The case that failed with "Failed to start GCS" (Ray imported before its settings)."""
+    out_dir = tmp_path / "features"
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    env.pop("RAY_ADDRESS", None)
+    command = [sys.executable, "-c", JOB_WITHOUT_START_LOCAL, corpus.model, corpus.ids, out_dir]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "['extractor']" in done.stdout.splitlines(), done.stdout
+    got = np.load(out_dir / "extractor.npy")
+    np.testing.assert_array_equal(got, corpus.expected["extractor"])
+
+
 # --- the job on 2 local workers ----------------------------------------------------------------
 
 
@@ -173,8 +201,16 @@ def test_a_failed_job_looks_unfinished_and_a_rerun_redoes_only_missing_shards(
 ):
     out_dir = tmp_path / "features"
     monkeypatch.setattr(scale, "_ShardWorker", FailAtShard4)
-    with pytest.raises(Exception, match="disk full"):
+    with pytest.raises(OSError) as info:  # the worker's error, not Ray's RayTaskError
         scale.extract_to_disk(corpus.model, corpus.ids, LAYERS, out_dir, shard_rows=256)
+    assert type(info.value) is OSError
+    message = str(info.value)  # ours first, in one line; the worker's traceback is a note
+    assert message.startswith(
+        "shard shard-000004.npz (rows 1024..1279 of ids file "
+        f"{str(corpus.ids)!r}) failed in a Ray worker: OSError: disk full (simulated). "
+    ), message
+    assert "\n" not in message and "Ray" not in message.replace("a Ray worker", "")
+    assert "in write" in info.value.__notes__[0]  # the worker's own traceback, kept
     assert sorted(p.name for p in out_dir.iterdir()) == [scale.WORK_DIR]  # no index, no .npy
     work = out_dir / scale.WORK_DIR
     done = {int(re.findall(r"\d+", p.name)[0]) for p in work.glob("shard-*.npz")}
@@ -191,6 +227,57 @@ def test_a_failed_job_looks_unfinished_and_a_rerun_redoes_only_missing_shards(
     # been finishing a shard when the driver saw the error, and that shard is kept too.
     assert 4 in redone and redone <= set(range(12)) - done, (redone, done)
     assert_same_files(out_dir, corpus)
+
+
+@pytest.mark.backend_independent
+def test_a_bad_id_found_by_a_worker_is_its_own_clear_error(
+    corpus, local_ray, tmp_path, monkeypatch
+):
+    """Ids that changed after the driver checked them: the worker's ValueError, ours, first."""
+    ids = np.load(corpus.ids)
+    ids[2500, 3] = 10_000  # shard 9 (rows 2304..2559), row 196 in it
+    bad = tmp_path / "bad.npy"
+    np.save(bad, ids)
+    monkeypatch.setattr(scale, "_check_id_range", lambda model, files: None)
+    with pytest.raises(ValueError) as info:
+        scale.extract_to_disk(corpus.model, bad, LAYERS, tmp_path / "o", shard_rows=256)
+    message = str(info.value)
+    assert type(info.value) is ValueError, type(info.value)
+    assert message.startswith(
+        f"shard shard-000009.npz (rows 2304..2559 of ids file {str(bad)!r}) failed in a Ray "
+        "worker: ValueError: "
+    ), message
+    assert "id 10000 at position [196, 3] is outside [0, " in message, message
+
+
+class Custom(Exception):
+    """An exception that cannot be made from one message."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(code, text)
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (PermissionError("read-only folder"), PermissionError),
+        (KeyError("arr_0"), RuntimeError),  # a KeyError would print our message quoted
+        (Custom(7, "bad"), RuntimeError),  # not a built-in
+    ],
+)
+def test_a_workers_error_is_raised_with_our_message_first(error, raised):
+    shard = scale._Shard(2, "ids.npy", 512, 768)
+    try:
+        raise error
+    except Exception as caught:  # noqa: BLE001 (as in the worker: with its traceback)
+        failure = scale._failure(shard, caught)
+    clear = scale._worker_error(failure)
+    assert type(clear) is raised
+    assert str(clear) == (
+        "shard shard-000002.npz (rows 512..767 of ids file 'ids.npy') failed in a Ray worker: "
+        f"{type(error).__name__}: {error}. The shards written so far are kept: run the job again"
+    )
+    assert "test_a_workers_error_is_raised" in clear.__notes__[0]  # the worker's traceback
 
 
 def is_loopback(ip: str) -> bool:
@@ -428,45 +515,40 @@ def test_ray_imported_but_not_started_is_refused_before_any_work(
     assert not (tmp_path / "o").exists()
 
 
-JOB_WITHOUT_START_LOCAL = """
-import os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-from helpers import scale
-model, ids, out = sys.argv[1:]
-paths = scale.extract_to_disk(model, ids, ["extractor"], out, shard_rows=1024, workers=1)
-print(sorted(paths))
-"""
-
-
-@pytest.mark.backend_independent
-def test_a_fresh_process_runs_a_job_without_start_local(corpus, tmp_path):
-    """The case that failed with "Failed to start GCS" (Ray imported before its settings)."""
-    out_dir = tmp_path / "features"
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
-    env.pop("RAY_ADDRESS", None)
-    command = [sys.executable, "-c", JOB_WITHOUT_START_LOCAL, corpus.model, corpus.ids, out_dir]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "['extractor']" in done.stdout.splitlines(), done.stdout
-    got = np.load(out_dir / "extractor.npy")
-    np.testing.assert_array_equal(got, corpus.expected["extractor"])
-
-
 # --- one worker, in this process ---------------------------------------------------------------
 
 
 def test_a_worker_writes_its_shard_as_extract_computes_it(corpus, tmp_path):
-    worker = scale._ShardWorker(
-        str(corpus.model), LAYERS, str(tmp_path), 256, keras.backend.backend(), "job-1"
-    )
+    arguments = (str(corpus.model), tuple(LAYERS), str(tmp_path), 256, keras.backend.backend())
     shard = scale._Shard(3, str(corpus.ids), 768, 1024)
-    worker({"index": np.array([3]), "path": np.array([shard.path]),
-            "start": np.array([768]), "stop": np.array([1024])})  # fmt: skip
+    batch = {"index": np.array([3]), "path": np.array([shard.path]),
+             "start": np.array([768]), "stop": np.array([1024])}  # fmt: skip
+    done = scale._write_shards(batch, scale._ShardWorker, (*arguments, "job-1"))
+    assert list(done["index"]) == [3] and list(done["error"]) == [""]
     with np.load(tmp_path / shard.file) as saved:
         for i, key in enumerate(LAYERS):
             np.testing.assert_array_equal(saved[f"arr_{i}"], corpus.expected[key][768:1024])
         assert str(saved["job"]) == "job-1"  # which job wrote it, and from which ids:
         assert str(saved["ids_sha256"]) == scale._rows_sha256(np.load(corpus.ids)[768:1024])
+    key = ("helpers.scale", "_ShardWorker", (*arguments, "job-1"))
+    worker = scale._WORKER[key]
+    scale._write_shards(batch, scale._ShardWorker, (*arguments, "job-1"))
+    assert list(scale._WORKER) == [key] and scale._WORKER[key] is worker  # loaded once a job
+    scale._write_shards(batch, scale._ShardWorker, (*arguments, "job-2"))  # the next job's
+    assert list(scale._WORKER) == [(*key[:2], (*arguments, "job-2"))]  # replaces it
+    scale._WORKER.clear()
+
+
+def test_a_short_last_shard_is_bit_identical_to_extract_in_a_fresh_process(corpus, tmp_path):
+    """Rows 2816..2999, shorter than a batch, as the first shard of a new worker (its model
+    never ran another batch shape): as extract computes them, in its padded last batch."""
+    worker = scale._ShardWorker(
+        str(corpus.model), LAYERS, str(tmp_path), 256, keras.backend.backend(), "job-1"
+    )
+    worker.write(scale._Shard(11, str(corpus.ids), 2816, 3000))
+    with np.load(tmp_path / "shard-000011.npz") as saved:
+        for i, key in enumerate(LAYERS):
+            np.testing.assert_array_equal(saved[f"arr_{i}"], corpus.expected[key][2816:])
 
 
 def test_a_worker_on_another_backend_refuses_to_start(corpus, tmp_path):
