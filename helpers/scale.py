@@ -7,10 +7,13 @@ How a job runs:
    id files (``.npy``, as ``helpers.data.vectorize_to_npy`` writes them) fit the model, every id
    is in its Embedding's range, and the layer names exist (it runs ``activations.extract`` on one
    row).
-2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to a
-   pool of actors, each of which loads the model from the file once and writes one ``.npz`` per
-   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete), with
-   the job's random id (from ``job.json``) and a checksum of the ids rows it was made from.
+2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to
+   ``workers`` tasks at a time; each worker process loads the model from the file once per job
+   (and imports TensorFlow once for all jobs: Ray keeps it) and writes one ``.npz`` per shard
+   into ``out_dir/.shards/`` (atomically: a shard file is there only when complete), with the
+   job's random id (from ``job.json``) and a checksum of the ids rows it was made from. A shard
+   that fails stops the job with the worker's error, our message first (which shard, the
+   error's type and message), not Ray's wrapper.
 3. The driver streams the shards, in input order, into one ``.npy`` per activation and writes
    ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``. A
    shard is merged only if it is intact, carries this job's id and the checksum of its rows of
@@ -611,13 +614,15 @@ def extract_to_disk(
     such files, read in order. ``layers``: as for ``activations.extract``. The rows are cut into
     shards of ``shard_rows`` (a multiple of ``batch_size``, so every batch holds the rows
     ``activations.extract`` would batch together, and the numbers are the same); ``workers``
-    actors write one file per shard into ``out_dir/.shards/``, and the driver merges them into
-    one ``.npy`` per activation in input order, then writes ``index.json`` last. Run again after a
-    failure to finish the job: finished shards are kept. Outputs that exist are refused
-    (FileExistsError) unless ``overwrite=True``, as in ``activations.extract_to_disk``. Uses the
-    running Ray, else joins ``RAY_ADDRESS``, else ``start_local(num_cpus=workers)`` (refused
-    before any work if ``ray`` was imported but not started: call ``start_local`` first). On a
-    cluster the model, the ids and ``out_dir`` must be on storage every node sees.
+    worker processes write one file per shard into ``out_dir/.shards/``, and the driver merges
+    them into one ``.npy`` per activation in input order, then writes ``index.json`` last. A
+    shard that fails raises its worker's error (a built-in type is kept, else RuntimeError), our
+    message first. Run again after a failure to finish the job: finished shards are kept.
+    Outputs that exist are refused (FileExistsError) unless ``overwrite=True``, as in
+    ``activations.extract_to_disk``. Uses the running Ray, else joins ``RAY_ADDRESS``, else
+    ``start_local(num_cpus=workers)`` (refused before any work if ``ray`` was imported but not
+    started: call ``start_local`` first). On a cluster the model, the ids and ``out_dir`` must be
+    on storage every node sees.
 
     >>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
     >>> np.load(paths["extractor"], mmap_mode="r").shape   # (rows of ids.npy, 100)
