@@ -443,7 +443,8 @@ def _run_on_ray(
     job: str,
 ) -> None:
     """Write the given shards on Ray Data, at most ``workers`` at a time (Ray started if need
-    be). The first shard that failed raises its worker's error (``_worker_error``)."""
+    be). Once all were tried, the first shard that failed raises its worker's error
+    (``_worker_error``)."""
     if "ray" not in sys.modules and not os.environ.get("RAY_ADDRESS"):
         start_local(num_cpus=workers)  # before importing ray: it reads its settings on import
     ray = _ray()
@@ -463,9 +464,14 @@ def _run_on_ray(
         fn_kwargs={"worker": _ShardWorker, "arguments": arguments},
         runtime_env={"env_vars": env},
     )
-    for row in dataset.iter_rows():
-        if row["error"]:
-            raise _worker_error(row["error"])
+    # A failed shard does not stop the others: stopping the job mid-way would kill the busy
+    # worker processes (Ray Data cancels their tasks), and the re-run would wait for new ones.
+    failures = [row["error"] for row in dataset.iter_rows() if row["error"]]
+    if failures:
+        error = _worker_error(failures[0])
+        if len(failures) > 1:
+            error.add_note(f"{len(failures)} of {len(shards)} shards failed; the first is above")
+        raise error
 
 
 # ---------------------------------------------------------------------------------------------
