@@ -71,8 +71,14 @@ _LOCAL_ENV = {
 _INSTALL = "pip install -e .[scale]"
 START_ATTEMPTS = 3  # Ray starts tried by start_local before it gives up
 # No idle workers started with Ray: on a busy machine they compete with Ray's agents, which
-# must start within 15 s; a job starts the workers it needs.
-_NO_PRESTART = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
+# must start within 15 s; a job starts the workers it needs. Workers at this process's priority:
+# Ray runs them 15 nicer by default, and beside other busy programs (nice 0: a weight of 1024 to
+# their 36 in Linux's scheduler) a worker's TensorFlow import took minutes.
+_SYSTEM_CONFIG = {
+    "enable_worker_prestart": False,
+    "prestart_worker_first_driver": False,
+    "worker_niceness": 0,
+}
 _RAY_STARTUP = Path(__file__).with_name("_ray_startup")  # see _ray_process_path
 
 logger = logging.getLogger(__name__)
@@ -104,6 +110,7 @@ def start_local(num_cpus: int = 2) -> None:
     alone took longer, so Ray's processes start without the slow import they do not need
     (``helpers/_ray_startup``) and with no idle workers started in advance. If Ray still times
     out it is started again, up to START_ATTEMPTS times, then a RuntimeError says what to do.
+    Its workers run at this process's priority, not Ray's default of 15 nicer.
 
     >>> start_local(num_cpus=2)
     """
@@ -124,7 +131,7 @@ def start_local(num_cpus: int = 2) -> None:
                     _node_ip_address=LOOPBACK,
                     log_to_driver=False,
                     logging_level=logging.WARNING,
-                    _system_config=_NO_PRESTART,
+                    _system_config=_SYSTEM_CONFIG,
                 )
             break
         except Exception as error:  # Ray raises a bare Exception for this

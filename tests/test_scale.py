@@ -313,6 +313,15 @@ def test_rays_processes_start_without_the_slow_import_and_this_one_keeps_its_pat
 
 
 @pytest.mark.backend_independent
+def test_rays_workers_run_at_this_processs_priority(local_ray):
+    @local_ray.remote
+    def niceness() -> int:
+        return os.nice(0)
+
+    assert local_ray.get(niceness.remote()) == os.nice(0)  # not 15 nicer, Ray's default
+
+
+@pytest.mark.backend_independent
 def test_a_ray_start_that_times_out_is_retried_then_explained_in_one_line(monkeypatch):
     os.environ.update(scale._LOCAL_ENV)  # as start_local does before ray is imported
     ray = scale._ray()
