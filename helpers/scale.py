@@ -7,10 +7,13 @@ How a job runs:
    id files (``.npy``, as ``helpers.data.vectorize_to_npy`` writes them) fit the model, every id
    is in its Embedding's range, and the layer names exist (it runs ``activations.extract`` on one
    row).
-2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to a
-   pool of actors, each of which loads the model from the file once and writes one ``.npz`` per
-   shard into ``out_dir/.shards/`` (atomically: a shard file is there only when complete), with
-   the job's random id (from ``job.json``) and a checksum of the ids rows it was made from.
+2. The ids are cut into shards of ``shard_rows`` rows. Ray Data's ``map_batches`` hands them to
+   ``workers`` tasks at a time; each worker process loads the model from the file once per job
+   (and imports TensorFlow once for all jobs: Ray keeps it) and writes one ``.npz`` per shard
+   into ``out_dir/.shards/`` (atomically: a shard file is there only when complete), with the
+   job's random id (from ``job.json``) and a checksum of the ids rows it was made from. A shard
+   that fails stops the job with the worker's error, our message first (which shard, the
+   error's type and message), not Ray's wrapper.
 3. The driver streams the shards, in input order, into one ``.npy`` per activation and writes
    ``index.json`` last: the same files, names and index as ``activations.extract_to_disk``. A
    shard is merged only if it is intact, carries this job's id and the checksum of its rows of
@@ -29,6 +32,7 @@ and retries its shard.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import hashlib
@@ -38,6 +42,7 @@ import os
 import secrets
 import shutil
 import sys
+import traceback
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -66,8 +71,14 @@ _LOCAL_ENV = {
 _INSTALL = "pip install -e .[scale]"
 START_ATTEMPTS = 3  # Ray starts tried by start_local before it gives up
 # No idle workers started with Ray: on a busy machine they compete with Ray's agents, which
-# must start within 15 s; a job starts the workers it needs.
-_NO_PRESTART = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
+# must start within 15 s; a job starts the workers it needs. Workers at this process's priority:
+# Ray runs them 15 nicer by default, and beside other busy programs (nice 0: a weight of 1024 to
+# their 36 in Linux's scheduler) a worker's TensorFlow import took minutes.
+_SYSTEM_CONFIG = {
+    "enable_worker_prestart": False,
+    "prestart_worker_first_driver": False,
+    "worker_niceness": 0,
+}
 _RAY_STARTUP = Path(__file__).with_name("_ray_startup")  # see _ray_process_path
 
 logger = logging.getLogger(__name__)
@@ -99,6 +110,7 @@ def start_local(num_cpus: int = 2) -> None:
     alone took longer, so Ray's processes start without the slow import they do not need
     (``helpers/_ray_startup``) and with no idle workers started in advance. If Ray still times
     out it is started again, up to START_ATTEMPTS times, then a RuntimeError says what to do.
+    Its workers run at this process's priority, not Ray's default of 15 nicer.
 
     >>> start_local(num_cpus=2)
     """
@@ -119,7 +131,7 @@ def start_local(num_cpus: int = 2) -> None:
                     _node_ip_address=LOOPBACK,
                     log_to_driver=False,
                     logging_level=logging.WARNING,
-                    _system_config=_NO_PRESTART,
+                    _system_config=_SYSTEM_CONFIG,
                 )
             break
         except Exception as error:  # Ray raises a bare Exception for this
@@ -318,15 +330,16 @@ def _plan(files: list[_Ids], shard_rows: int) -> list[_Shard]:
 
 
 class _ShardWorker:
-    """A Ray Data actor: loads the model once, then writes the activations of each shard it gets.
+    """Writes the activations of the shards it gets; one per Ray worker process and job.
 
-    Ray builds it in the worker process from these arguments (no live model is pickled).
+    Built in the worker process from these arguments (no live model is pickled), by
+    ``_write_shards``, which keeps it for the job's next shards: the model is loaded once.
     """
 
     def __init__(
         self,
         model_path: str,
-        layers: list[str],
+        layers: Sequence[str],
         work_dir: str,
         batch_size: int,
         backend: str,
@@ -338,28 +351,93 @@ class _ShardWorker:
                 f"{backend!r}: set KERAS_BACKEND={backend} on the workers"
             )
         self.model = keras.saving.load_model(model_path, compile=False)
-        self.layers = layers
+        self.layers = list(layers)
         self.work_dir = Path(work_dir)
         self.batch_size = batch_size
         self.job = job
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        columns = (batch["index"], batch["path"], batch["start"], batch["stop"])
-        for index, path, start, stop in zip(*columns, strict=True):
-            self.write(_Shard(int(index), str(path), int(start), int(stop)))
-        return {"index": batch["index"]}
 
     def write(self, shard: _Shard) -> None:
         """Extract one shard and save it as ``arr_0, arr_1, ...`` (one per layer, in order), with
         the job's id and the checksum of the ids it was made from (see ``_read_shard``)."""
         ids = shard.ids()
-        out = activations.extract(self.model, ids, self.layers, self.batch_size)
+        # A shard shorter than a batch (the last one) is padded to a whole batch with copies of
+        # its last row, as activations.extract pads its last batch: a batch of another shape
+        # runs other kernels, and the last row came out 1 ulp off in some activations.
+        padding = -len(ids) % self.batch_size
+        padded = np.concatenate([ids, np.repeat(ids[-1:], padding, axis=0)])
+        out = activations.extract(self.model, padded, self.layers, self.batch_size)
+        out = {key: value[: len(ids)] for key, value in out.items()}
         with atomic_open(self.work_dir / shard.file, "wb") as file:
             np.savez(
                 file,
                 *(out[key] for key in self.layers),
                 **{_JOB_KEY: np.array(self.job), _IDS_KEY: np.array(_rows_sha256(ids))},
             )
+
+
+_WORKER: dict[tuple, _ShardWorker] = {}  # in a Ray worker process: the latest job's worker
+
+
+def _write_shards(
+    batch: dict[str, np.ndarray], worker: type[_ShardWorker], arguments: tuple
+) -> dict[str, np.ndarray]:
+    """The Ray Data task: write the shards of ``batch`` with this process's ``worker`` for the
+    job ``arguments`` describe (made at the job's first shard here, kept for the rest). A shard
+    that fails gives its ``_failure`` in the ``error`` column ("" if written), not an exception:
+    Ray would bury our message in its own (the driver raises it, see ``_worker_error``).
+
+    Tasks, not an actor pool: Ray keeps a task's worker process for the next task, so a
+    process imports TensorFlow and Ray Data once for all its jobs; each job of an actor pool
+    started new processes, about 30 s each on a busy 2-core machine (see README).
+    """
+    errors = []
+    columns = (batch["index"], batch["path"], batch["start"], batch["stop"])
+    for index, path, start, stop in zip(*columns, strict=True):
+        shard = _Shard(int(index), str(path), int(start), int(stop))
+        try:
+            key = (worker.__module__, worker.__qualname__, arguments)
+            if key not in _WORKER:
+                _WORKER.clear()  # one model in memory: the previous job's is dropped
+                _WORKER[key] = worker(*arguments)
+            _WORKER[key].write(shard)
+            errors.append("")
+        except Exception as error:
+            errors.append(_failure(shard, error))
+    return {"index": batch["index"], "error": np.array(errors)}
+
+
+def _failure(shard: _Shard, error: Exception) -> str:
+    """What the driver needs to raise a worker's ``error`` as its own (JSON)."""
+    return json.dumps(
+        {
+            "type": type(error).__name__,
+            "builtin": type(error).__module__ == "builtins",
+            "message": f"shard {shard.file} (rows {shard.start}..{shard.stop - 1} of ids file "
+            f"{shard.path!r}) failed in a Ray worker: {type(error).__name__}: {error}",
+            "traceback": "".join(traceback.format_exception(error)),
+        }
+    )
+
+
+def _worker_error(failure: str) -> Exception:
+    """The exception to raise for a ``_failure``: our message first, in one line, as the
+    worker's error type if it is a built-in one (not KeyError, which would print it quoted),
+    else RuntimeError; the worker's traceback is kept as a note.
+
+    >>> str(_worker_error(_failure(_Shard(0, "ids.npy", 0, 8), OSError("disk full"))))[:27]
+    'shard shard-000000.npz (row'
+    """
+    failed = json.loads(failure)
+    message = f"{failed['message']}. The shards written so far are kept: run the job again"
+    kind = getattr(builtins, failed["type"], None) if failed["builtin"] else None
+    if not (isinstance(kind, type) and issubclass(kind, Exception)) or issubclass(kind, KeyError):
+        kind = RuntimeError
+    try:
+        error = kind(message)
+    except Exception:  # noqa: BLE001 (a built-in that needs other arguments)
+        error = RuntimeError(message)
+    error.add_note(f"The worker's traceback:\n{failed['traceback']}")
+    return error
 
 
 def _run_on_ray(
@@ -371,7 +449,9 @@ def _run_on_ray(
     workers: int,
     job: str,
 ) -> None:
-    """Write the given shards on Ray Data, with ``workers`` actors (Ray started if need be)."""
+    """Write the given shards on Ray Data, at most ``workers`` at a time (Ray started if need
+    be). Once all were tried, the first shard that failed raises its worker's error
+    (``_worker_error``)."""
     if "ray" not in sys.modules and not os.environ.get("RAY_ADDRESS"):
         start_local(num_cpus=workers)  # before importing ray: it reads its settings on import
     ray = _ray()
@@ -380,24 +460,25 @@ def _run_on_ray(
     env = {"KERAS_BACKEND": keras.backend.backend()}
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         env["TF_CPP_MIN_LOG_LEVEL"] = os.environ["TF_CPP_MIN_LOG_LEVEL"]
+    backend = keras.backend.backend()
+    arguments = (str(model_path), tuple(keys), str(work), batch_size, backend, job)
     items = [dataclasses.asdict(shard) for shard in shards]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-        _ShardWorker,
+        _write_shards,
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=min(workers, len(items))),
+        compute=ray.data.TaskPoolStrategy(size=min(workers, len(items))),
         num_cpus=1,
-        fn_constructor_kwargs={
-            "model_path": str(model_path),
-            "layers": keys,
-            "work_dir": str(work),
-            "batch_size": batch_size,
-            "backend": keras.backend.backend(),
-            "job": job,
-        },
+        fn_kwargs={"worker": _ShardWorker, "arguments": arguments},
         runtime_env={"env_vars": env},
     )
-    for _ in dataset.iter_rows():
-        pass
+    # A failed shard does not stop the others: stopping the job mid-way would kill the busy
+    # worker processes (Ray Data cancels their tasks), and the re-run would wait for new ones.
+    failures = [row["error"] for row in dataset.iter_rows() if row["error"]]
+    if failures:
+        error = _worker_error(failures[0])
+        if len(failures) > 1:
+            error.add_note(f"{len(failures)} of {len(shards)} shards failed; the first is above")
+        raise error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,13 +627,15 @@ def extract_to_disk(
     such files, read in order. ``layers``: as for ``activations.extract``. The rows are cut into
     shards of ``shard_rows`` (a multiple of ``batch_size``, so every batch holds the rows
     ``activations.extract`` would batch together, and the numbers are the same); ``workers``
-    actors write one file per shard into ``out_dir/.shards/``, and the driver merges them into
-    one ``.npy`` per activation in input order, then writes ``index.json`` last. Run again after a
-    failure to finish the job: finished shards are kept. Outputs that exist are refused
-    (FileExistsError) unless ``overwrite=True``, as in ``activations.extract_to_disk``. Uses the
-    running Ray, else joins ``RAY_ADDRESS``, else ``start_local(num_cpus=workers)`` (refused
-    before any work if ``ray`` was imported but not started: call ``start_local`` first). On a
-    cluster the model, the ids and ``out_dir`` must be on storage every node sees.
+    worker processes write one file per shard into ``out_dir/.shards/``, and the driver merges
+    them into one ``.npy`` per activation in input order, then writes ``index.json`` last. A
+    shard that fails raises its worker's error (a built-in type is kept, else RuntimeError), our
+    message first. Run again after a failure to finish the job: finished shards are kept.
+    Outputs that exist are refused (FileExistsError) unless ``overwrite=True``, as in
+    ``activations.extract_to_disk``. Uses the running Ray, else joins ``RAY_ADDRESS``, else
+    ``start_local(num_cpus=workers)`` (refused before any work if ``ray`` was imported but not
+    started: call ``start_local`` first). On a cluster the model, the ids and ``out_dir`` must be
+    on storage every node sees.
 
     >>> paths = extract_to_disk("textcnn.keras", "ids.npy", ["extractor"], "features")
     >>> np.load(paths["extractor"], mmap_mode="r").shape   # (rows of ids.npy, 100)
