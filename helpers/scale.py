@@ -198,12 +198,23 @@ def _model_file(model_path: Any) -> Path:
             f"model_path must be a .keras file (as model.save('name.keras') writes); got "
             f"{str(path)!r}"
         )
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"model_path {str(path)!r} is a folder, not a .keras file (model.save('name.keras') "
+            "writes one file)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"model_path {str(path)!r} does not exist or is not a file")
     return path.resolve()
 
 
 def _load_model(path: Path) -> keras.Model:
+    if not zipfile.is_zipfile(path):
+        # Keras reports any file it cannot open as a zip as "File not found".
+        raise ValueError(
+            f"model_path {str(path)!r} is not a .keras file: a .keras file is a zip archive "
+            "(as model.save('name.keras') writes), and this file is not one"
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:

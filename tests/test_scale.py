@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -361,7 +362,12 @@ def test_a_ray_start_that_times_out_is_retried_then_explained_in_one_line(monkey
 def bad_model(kind: str, folder: Path):
     """A model_path argument that must be refused."""
     if kind == "junk.keras":
-        (folder / kind).write_text("not a zip file")
+        (folder / kind).write_bytes(np.random.default_rng(0).bytes(256))
+    if kind == "folder.keras":
+        (folder / kind).mkdir()
+    if kind == "other zip.keras":
+        with zipfile.ZipFile(folder / kind, "w") as archive:
+            archive.writestr("notes.txt", "a zip, but not a saved model")
     if kind == "live model":
         return keras.Sequential(name="live")
     return folder / kind
@@ -372,7 +378,9 @@ def bad_model(kind: str, folder: Path):
     [
         ("missing.keras", FileNotFoundError, "does not exist"),
         ("model.h5", ValueError, r"must be a \.keras file"),
-        ("junk.keras", ValueError, "not a loadable Keras model"),
+        ("junk.keras", ValueError, r"is not a \.keras file: a \.keras file is a zip archive"),
+        ("folder.keras", IsADirectoryError, r"is a folder, not a \.keras file"),
+        ("other zip.keras", ValueError, "not a loadable Keras model"),
         ("live model", TypeError, r"not a live model.*model\.save"),
     ],
 )
