@@ -5,6 +5,8 @@
 Each dataset is run with the paper's protocol (helpers.kim): 10-fold cross-validation where it
 has no test split (MR, Subj, CR, MPQA), else its train / dev / test split (SST-1, SST-2, TREC;
 TREC's dev set is a random 10% of its training split), with early stopping on the dev data only.
+SST read from the treebank's trees is trained on every labelled phrase of the training trees, as
+Kim did (helpers.data.load_sst_trees). Datasets with a test split print a line per epoch.
 The table shows the mean accuracy (and standard deviation over folds) beside Kim's figure and the
 time each dataset took. Datasets whose files are missing are listed with where to get them;
 with none found the script stops (exit status 1). See the README for the folder layout.

@@ -868,3 +868,112 @@ def load_sst(
     if not texts:
         raise ValueError(f"{str(path)!r} has no sentences")
     return texts, np.asarray(labels, dtype="int32")
+
+
+_TREE_TOKEN = re.compile(r"\(|\)|[^()]+")
+
+
+def parse_sst_tree(line: str) -> list[tuple[int, str]]:
+    """Every node of one PTB tree of the Stanford Sentiment Treebank as ``(label, phrase)``,
+    children before their parent, left to right (so the whole sentence comes last). A leaf's
+    word may hold a space (``(2 8 1\\/2)``); a phrase is its leaves joined by spaces.
+
+    Raises ValueError for unbalanced parentheses, a label outside 0-4, a node without words or
+    text outside the tree.
+
+    >>> parse_sst_tree("(3 (2 It) (4 works))")
+    [(2, 'It'), (4, 'works'), (3, 'It works')]
+    """
+    if not isinstance(line, str):
+        raise TypeError(f"a tree must be a str such as '(3 (2 It) (4 works))', got {line!r}")
+    tokens = [token for token in _TREE_TOKEN.findall(line) if token.strip()]
+    if tokens.count("(") != tokens.count(")"):
+        raise ValueError(
+            f"unbalanced parentheses: {tokens.count('(')} '(' and {tokens.count(')')} ')'"
+        )
+    nodes: list[tuple[int, str]] = []
+    stack: list[tuple[int, list[str]]] = []  # (label, words so far) of the open nodes
+    for position, token in enumerate(tokens):
+        if token == "(":
+            if position and not stack:
+                raise ValueError("text after the tree's closing parenthesis")
+            stack.append((-1, []))
+        elif token == ")":
+            if not stack:
+                raise ValueError("a ')' closes no node: unbalanced parentheses")
+            label, words = stack.pop()
+            if label < 0 or not words:
+                raise ValueError("an empty node '()': every node needs a label and words")
+            nodes.append((label, " ".join(words)))
+            if stack:
+                stack[-1][1].extend(words)
+        else:
+            if not stack:
+                raise ValueError(f"text {token.strip()[:20]!r} outside the tree's parentheses")
+            label, words = stack[-1]
+            if label >= 0:  # the label is already read: text after a child node
+                raise ValueError(f"a word {token.strip()[:20]!r} beside child nodes")
+            head, _, leaf = token.strip().partition(" ")
+            if not (head.isascii() and head.isdigit() and int(head) <= 4):
+                raise ValueError(
+                    f"label {head[:10]!r}: SST labels are 0 (very negative) to 4 (very positive)"
+                )
+            stack[-1] = (int(head), [leaf.strip()] if leaf.strip() else [])
+    if not nodes:
+        raise ValueError("no tree: expected one such as '(3 (2 It) (4 works))'")
+    return nodes
+
+
+def load_sst_trees(
+    path: str | os.PathLike,
+    binary: bool = False,
+    phrases: bool = False,
+    exclude_tail: str | os.PathLike | None = None,
+    encoding: str | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """The Stanford Sentiment Treebank from a PTB tree file (``trees/train.txt``, ``dev.txt``,
+    ``test.txt`` of ``trainDevTestTrees_PTB.zip``), one tree a line, labels 0-4.
+
+    ``phrases=False``: the whole sentences with their root labels (for dev and test).
+    ``phrases=True``: every labelled phrase of every tree, as Kim (2014) trained SST: the nodes
+    of each tree children first, lower-cased, and each distinct phrase once (its first
+    occurrence); this rebuilds the public ``stsa.*.phrases.train`` files. ``binary=True`` gives
+    SST-2: neutral (2) dropped *after* that de-duplication, as in those files, 0-1 -> 0, 3-4 -> 1.
+    ``exclude_tail``: a tree file (``dev.txt``) whose trees are cut off the end of this file
+    when it ends with them (some copies' ``train.txt`` hold the 8544 training trees and then
+    the 1101 dev trees); a file that does not end with them is read whole.
+
+    >>> train = load_sst_trees("train.txt", True, True, "dev.txt")  # doctest: +SKIP
+    """
+    binary = check_bool("binary", binary)
+    phrases = check_bool("phrases", phrases)
+    lines = read_lines(path, encoding)
+    trees = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            trees.append(parse_sst_tree(line))
+        except ValueError as error:
+            raise ValueError(
+                f"{Path(path).name} non-blank line {number}: {error}; got {line[:60]!r}"
+            ) from None
+    if exclude_tail is not None:
+        tail = read_lines(exclude_tail, encoding)
+        if tail and len(lines) > len(tail) and lines[-len(tail) :] == tail:
+            trees = trees[: -len(tail)]
+    texts: list[str] = []
+    labels: list[int] = []
+    seen: set[str] = set()
+    for nodes in trees:
+        for label, text in nodes if phrases else nodes[-1:]:  # the last node: the sentence
+            if phrases:
+                text = text.lower()
+                if text in seen:
+                    continue
+                seen.add(text)
+            if binary and label == 2:
+                continue
+            texts.append(text)
+            labels.append(int(label > 2) if binary else label)
+    if not texts:
+        raise ValueError(f"{str(path)!r} has no {'phrases' if phrases else 'sentences'} left")
+    return texts, np.asarray(labels, dtype="int32")

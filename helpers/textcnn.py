@@ -33,7 +33,7 @@ POOL_SIZE = 2
 
 
 def _check_config(
-    sequence_length: int,
+    sequence_length: int | None,
     num_classes: int,
     vocab_size: int,
     embedding_size: int,
@@ -48,13 +48,13 @@ def _check_config(
     config: dict[str, Any] = {
         name: check_int(name, value)
         for name, value in (
-            ("sequence_length", sequence_length),
             ("vocab_size", vocab_size),
             ("embedding_size", embedding_size),
             ("num_filters", num_filters),
             ("pool_size", pool_size),
         )
     }
+    config["sequence_length"] = check_int("sequence_length", sequence_length, allow_none=True)
     config["feature_dim"] = check_int("feature_dim", feature_dim, allow_none=True)
     config["num_classes"] = check_int("num_classes", num_classes, minimum=2)
     if isinstance(filter_sizes, str | bytes) or not (
@@ -75,6 +75,13 @@ def _check_config(
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     config["pooling"] = pooling
     length = config["sequence_length"]
+    if length is None and pooling == "window":
+        raise ValueError(
+            "sequence_length=None (any length) needs pooling='max_over_time'; "
+            "pooling='window' flattens a fixed number of steps"
+        )
+    if length is None:
+        return config
     if pooling == "max_over_time" and max(sizes) > length:
         raise ValueError(
             f"sequence_length={length} is shorter than the widest filter "
@@ -86,7 +93,7 @@ def _check_config(
 
 
 def build_textcnn(
-    sequence_length: int,
+    sequence_length: int | None,
     num_classes: int,
     vocab_size: int,
     embedding_size: int,
@@ -118,8 +125,10 @@ def build_textcnn(
     ``"same"`` padding, conv_k position p sees tokens p - (k-1)//2 .. p + k//2 (zeros outside the
     sentence), so pooled step t (window 2) sees tokens 2t - (k-1)//2 .. 2t + 1 + k//2.
     ``pooling="max_over_time"`` (Kim 2014): ``padding="valid"`` and ``GlobalMaxPooling1D``, one
-    number per filter. Layer names: ``tokens, embedding, conv_k, pool_k, concat, (flatten),
-    extractor, dropout, output``. Compiled with Adam, sparse categorical cross-entropy, accuracy.
+    number per filter; there ``sequence_length=None`` takes batches of any length (at least the
+    widest filter), e.g. each padded to its own longest sentence. Layer names: ``tokens,
+    embedding, conv_k, pool_k, concat, (flatten), extractor, dropout, output``. Compiled with
+    Adam, sparse categorical cross-entropy, accuracy.
 
     >>> build_textcnn(10, 2, 50, 4, pooling="max_over_time").get_layer("concat").output.shape
     (None, 150)

@@ -814,3 +814,86 @@ def test_a_glove_file_with_a_byte_order_mark_finds_its_first_word(tmp_path):
 def test_detect_encoding_takes_bytes_only():
     with pytest.raises(TypeError, match="takes the file's bytes"):
         data.detect_encoding("café")
+
+
+# --- load_sst_trees: Kim's SST, every labelled phrase of the training trees -----------------
+
+SST_TREES = [
+    "(3 (2 It) (4 (3 (2 a) (4 (3 lovely) (2 film))) (2 .)))",
+    "(1 (2 It) (1 (2 's) (0 (2 (2 8) (2 1\\/2)) (0 dull))))",  # "8 1\/2" is one leaf
+    "(3 (3 Lovely) (2 film))",  # "lovely" and "film" again (other case): kept once
+]
+
+
+def test_parse_sst_tree_gives_every_node_children_first():
+    assert data.parse_sst_tree("(3 (2 It) (4 (3 good) (2 film)))") == [
+        (2, "It"), (3, "good"), (2, "film"), (4, "good film"), (3, "It good film")]  # fmt: skip
+    assert data.parse_sst_tree("(2 (2 8 1\\/2) (3 works))")[-1] == (2, "8 1\\/2 works")
+
+
+def test_load_sst_trees_gives_kims_phrases_and_whole_sentences(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(SST_TREES) + "\n", encoding="utf-8")
+    texts, labels = data.load_sst_trees(path, phrases=True)
+    assert list(zip(labels.tolist(), texts, strict=True)) == [
+        (2, "it"), (2, "a"), (3, "lovely"), (2, "film"), (4, "lovely film"), (3, "a lovely film"),
+        (2, "."), (4, "a lovely film ."), (3, "it a lovely film ."), (2, "'s"), (2, "8"),
+        (2, "1\\/2"), (2, "8 1\\/2"), (0, "dull"), (0, "8 1\\/2 dull"), (1, "'s 8 1\\/2 dull"),
+        (1, "it 's 8 1\\/2 dull")]  # fmt: skip
+    binary, labels2 = data.load_sst_trees(path, binary=True, phrases=True)
+    # SST-2 drops neutral after de-duplication: "lovely film" of tree 3 is not added again
+    assert binary == [t for t, label in zip(texts, labels, strict=True) if label != 2]
+    assert labels2.tolist() == [int(label > 2) for label in labels.tolist() if label != 2]
+    sentences, roots = data.load_sst_trees(path)
+    assert sentences[1] == "It 's 8 1\\/2 dull" and roots.tolist() == [3, 1, 3]
+    assert data.load_sst_trees(path, binary=True)[1].tolist() == [1, 0, 1]
+
+
+def test_load_sst_trees_cuts_the_dev_trees_off_the_end_of_train(tmp_path):
+    train, dev = tmp_path / "train.txt", tmp_path / "dev.txt"
+    dev.write_text(SST_TREES[0] + "\n" + SST_TREES[2] + "\n", encoding="utf-8")
+    # A train.txt holding the training trees and then the dev trees, as in some copies
+    train.write_text("\n".join([*SST_TREES[:2], SST_TREES[0], SST_TREES[2]]), encoding="utf-8")
+    assert data.load_sst_trees(train, exclude_tail=dev)[1].tolist() == [3, 1]
+    # The standard train.txt does not end with dev's trees: read whole, although tree 1 is in both
+    train.write_text("\n".join(SST_TREES[:2]), encoding="utf-8")
+    assert data.load_sst_trees(train, exclude_tail=dev)[1].tolist() == [3, 1]
+    train.write_text("\n".join(SST_TREES[:1]), encoding="utf-8")
+    assert data.load_sst_trees(train, exclude_tail=dev)[1].tolist() == [3]
+
+
+@pytest.mark.parametrize(
+    ("tree", "match"),
+    [
+        ("(3 (2 It) (4 works)", r"unbalanced parentheses: 3 '\(' and 2 '\)'"),
+        ("(3 (2 It)) (4 works))", r"unbalanced parentheses|text after the tree"),
+        ("(3 (2 It) (5 works))", "label '5': SST labels are 0 .* to 4"),
+        ("(3 (2 It) (-1 works))", "label '-1': SST labels are 0"),
+        ("(x (2 It) (4 works))", "label 'x': SST labels are 0"),
+        ("()", r"an empty node '\(\)'"),
+        ("(3 (2 It) (4))", r"an empty node '\(\)'"),
+        ("(3 (2 It) words (4 works))", "a word 'words' beside child nodes"),
+        ("(3 (2 It)) (4 works)", "text after the tree's closing parenthesis"),
+        ("It works", "text 'It works' outside the tree's parentheses"),
+    ],
+)
+def test_load_sst_trees_refuses_a_bad_tree_naming_file_and_line(tmp_path, tree, match):
+    path = tmp_path / "dev.txt"
+    path.write_text(SST_TREES[0] + "\n" + tree + "\n", encoding="utf-8")
+    for phrases in (False, True):
+        with pytest.raises(ValueError, match=f"dev.txt non-blank line 2: {match}"):
+            data.load_sst_trees(path, phrases=phrases)
+
+
+def test_load_sst_trees_refuses_empty_files_and_bad_options(tmp_path):
+    path = tmp_path / "test.txt"
+    path.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="test.txt' has no sentences left"):
+        data.load_sst_trees(path)
+    path.write_text("(2 (2 It) (2 is))\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="test.txt' has no phrases left"):
+        data.load_sst_trees(path, binary=True, phrases=True)  # all neutral
+    with pytest.raises(TypeError, match="phrases must be True or False"):
+        data.load_sst_trees(path, phrases="yes")
+    with pytest.raises(TypeError, match="a tree must be a str"):
+        data.parse_sst_tree(None)

@@ -269,7 +269,7 @@ def test_sentences_get_kims_padding_so_short_ones_work():
     # sees "so good" at every offset although the longest sentence has 2 tokens.
     assert run.sequence_length == 2 and run.pad == 4 and ids.shape == (1, 10)
     assert (ids[0, :4] == 0).all() and (ids[0, 4:6] > 1).all() and (ids[0, 6:] == 0).all()
-    assert run.model.input_shape == (None, 10)
+    assert run.model.input_shape == (None, None)  # any length: batches are padded per batch
 
 
 def test_non_ascii_words_are_never_dropped_silently():
@@ -505,3 +505,70 @@ def test_train_refuses_more_classes_than_sentences():
     texts, labels = corpus(40)
     with pytest.raises(ValueError, match=r"num_classes=1000000000 is more than the 40 fit and dev"):
         kim.train((texts[:30], labels[:30]), (texts[30:], labels[30:]), 10**9, TINY)  # OOM kill
+
+
+def test_padding_per_batch_gives_the_logits_of_full_padding():
+    texts, labels = corpus(60)
+    texts[5] = "good"  # one word: its row is pad + 1 + pad + 1 wide, wider than the 5-wide filter
+    run = kim.train((texts[:40], labels[:40]), (texts[40:], labels[40:]), 2, TINY, epochs=1)
+    ids = kim.word_ids(texts, run.vocabulary, run.sequence_length)
+    batches = kim.LengthBatches(ids, None, 7, run.pad)
+    widths = {batch[0].shape[1] for batch in batches}
+    assert len(widths) > 1 and min(widths) >= max(TINY.filter_sizes)  # padded per batch
+    per_batch = kim.predict(run.model, ids, run.pad, batch_size=7)
+    # Full padding as in Kim's code, to a length above the longest sentence (so that every row
+    # has an all-zero window, as per-batch padding gives every row).
+    full = run.model.predict(
+        kim.encode(texts, run.vocabulary, run.sequence_length + 3, run.pad), verbose=0
+    )
+    np.testing.assert_allclose(per_batch, full, rtol=1e-5, atol=1e-6)
+    assert (per_batch.argmax(1) == full.argmax(1)).all()
+
+
+def test_length_batches_cover_every_sentence_once_per_epoch_and_reshuffle():
+    ids = [np.arange(1, 2 + n % 9) for n in range(103)]
+    batches = kim.LengthBatches(ids, np.arange(103), 10, pad=4, seed=0)
+    first = np.concatenate([batches[i][1] for i in range(len(batches))])
+    assert sorted(first.tolist()) == list(range(103)) and len(batches) == 11
+    for i in range(len(batches)):
+        x, y = batches[i]
+        for row, label in zip(x, y, strict=True):  # the sentence after 4 zeros, then zeros
+            assert (row[:4] == 0).all() and (row[4 : 4 + len(ids[label])] == ids[label]).all()
+            assert (row[4 + len(ids[label]) :] == 0).all() and len(row) % 4 == 0
+    batches.on_epoch_end()
+    second = np.concatenate([batches[i][1] for i in range(len(batches))])
+    assert sorted(second.tolist()) == list(range(103)) and (first != second).any()
+
+
+def test_sst_from_the_trees_trains_on_phrases_and_scores_sentences(tmp_path):
+    trees = tmp_path / "trees"
+    trees.mkdir()
+    train = "(4 (3 a) (4 (4 great) (2 film)))\n(0 (1 so) (0 dull))\n"
+    dev, test = "(0 (2 a) (0 bore))\n", "(3 (2 A) (3 (3 fine) (2 film)))\n(2 (2 a) (2 film))\n"
+    (trees / "train.txt").write_text(train + dev)  # train.txt ending with the dev trees
+    (trees / "dev.txt").write_text(dev)
+    (trees / "test.txt").write_text(test)
+    sst1, sst2 = (b.find(tmp_path).load(tmp_path) for b in kim.BENCHMARKS[1:3])
+    assert sst1["train"][0] == ["a", "great", "film", "great film", "a great film", "so", "dull",
+                                "so dull"]  # fmt: skip
+    assert sst1["dev"][0] == ["a bore"] and sst1["test"][1].tolist() == [3, 2]
+    assert sst2["train"][1].tolist() == [1, 1, 1, 1, 0, 0, 0] and sst2["test"][0] == ["A fine film"]
+    assert "phrase" in kim.BENCHMARKS[1].note
+
+
+def test_textcnn_of_any_length_needs_max_over_time_pooling():
+    model = kim.textcnn.build_textcnn(None, 2, 20, 4, pooling="max_over_time", feature_dim=None)
+    assert model.input_shape == (None, None)
+    for width in (5, 17):
+        assert model.predict(np.ones((3, width), dtype="int32"), verbose=0).shape == (3, 2)
+    with pytest.raises(ValueError, match="sequence_length=None .* needs pooling='max_over_time'"):
+        kim.textcnn.build_textcnn(None, 2, 20, 4, pooling="window")
+
+
+def test_train_dev_test_reports_every_epoch_when_asked():
+    texts, labels = corpus(50)
+    lines: list[str] = []
+    kim.train_dev_test((texts[:40], labels[:40]), (texts[40:], labels[40:]), None, TINY,
+                       epochs=2, report=lines.append)  # fmt: skip
+    assert [line.split(":")[0] for line in lines] == ["  epoch 1", "  epoch 2", "fold 1/1"]
+    assert "dev accuracy" in lines[0] and lines[0].endswith(" s)")
