@@ -792,49 +792,6 @@ def load_trec(path: str | os.PathLike, encoding: str | None = None) -> tuple[lis
     return texts, np.asarray(labels, dtype="int32")
 
 
-_SST_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-
-
-def _sst_tree(line: str) -> tuple[int, list[str]]:
-    """The root label and the leaves of one PTB tree ``(3 (2 It) (4 works))``; ValueError saying
-    what is wrong otherwise: every node is ``(LABEL word)`` or ``(LABEL node node ...)`` with
-    LABEL 0..4, and the line holds exactly one tree (so no word is ever dropped)."""
-    tokens = _SST_TOKEN.findall(line)
-    leaves: list[str] = []
-    position = 0
-
-    def take(expected: str) -> None:
-        nonlocal position
-        if position >= len(tokens):
-            raise ValueError("a parenthesis is not closed")
-        if tokens[position] != expected:
-            raise ValueError(f"expected {expected!r} at {' '.join(tokens[position:])[:30]!r}")
-        position += 1
-
-    def node() -> int:
-        nonlocal position
-        take("(")
-        label = tokens[position] if position < len(tokens) else ""
-        if not (label.isascii() and label.isdigit() and int(label) <= 4):
-            raise ValueError(f"the label {label!r} is not 0..4 (SST's five sentiment classes)")
-        position += 1
-        if position < len(tokens) and tokens[position] not in "()":
-            leaves.append(tokens[position])  # (LABEL word)
-            position += 1
-        else:  # (LABEL node node ...)
-            if tokens[position : position + 1] != ["("]:
-                raise ValueError(f"the node of label {label} holds no word and no node")
-            while tokens[position : position + 1] == ["("]:
-                node()
-        take(")")
-        return int(label)
-
-    root = node()
-    if position != len(tokens):
-        raise ValueError(f"more after the tree's last ')': {' '.join(tokens[position:])[:30]!r}")
-    return root, leaves
-
-
 def load_sst(
     path: str | os.PathLike, binary: bool = False, encoding: str | None = None
 ) -> tuple[list[str], np.ndarray]:
@@ -846,28 +803,11 @@ def load_sst(
     ``binary=True`` gives SST-2: neutral sentences (2) dropped, 0-1 -> 0 and 3-4 -> 1.
     A line that is not exactly one tree of ``(LABEL word)`` and ``(LABEL node ...)`` nodes with
     labels 0..4 raises ValueError naming the line and what is wrong, so no word is dropped.
+    The same as ``load_sst_trees(path, binary)``, which also gives every phrase.
 
     >>> texts, labels = load_sst("trees/train.txt", binary=True)  # doctest: +SKIP
     """
-    binary = check_bool("binary", binary)
-    texts: list[str] = []
-    labels: list[int] = []
-    for number, line in enumerate(read_lines(path, encoding), start=1):
-        try:
-            label, leaves = _sst_tree(line)
-        except ValueError as error:
-            raise ValueError(
-                f"{Path(path).name} non-blank line {number}: expected a PTB tree such as "
-                f"'(3 (2 It) (4 works))', labels 0 (very negative) to 4 (very positive); "
-                f"{error}; got {line[:60]!r}"
-            ) from None
-        if binary and label == 2:
-            continue
-        texts.append(" ".join(leaves))
-        labels.append(int(label > 2) if binary else label)
-    if not texts:
-        raise ValueError(f"{str(path)!r} has no sentences")
-    return texts, np.asarray(labels, dtype="int32")
+    return load_sst_trees(path, binary, phrases=False, encoding=encoding)
 
 
 _TREE_TOKEN = re.compile(r"\(|\)|[^()]+")
@@ -913,7 +853,7 @@ def parse_sst_tree(line: str) -> list[tuple[int, str]]:
             label, words = stack[-1]
             if label >= 0:  # the label is already read: text after a child node
                 raise ValueError(f"a word {token.strip()[:20]!r} beside child nodes")
-            head, _, leaf = token.strip().partition(" ")
+            head, _, leaf = " ".join(token.split()).partition(" ")
             if not (head.isascii() and head.isdigit() and int(head) <= 4):
                 raise ValueError(
                     f"label {head[:10]!r}: SST labels are 0 (very negative) to 4 (very positive)"
@@ -954,7 +894,8 @@ def load_sst_trees(
             trees.append(parse_sst_tree(line))
         except ValueError as error:
             raise ValueError(
-                f"{Path(path).name} non-blank line {number}: {error}; got {line[:60]!r}"
+                f"{Path(path).name} non-blank line {number}: expected a PTB tree such as "
+                f"'(3 (2 It) (4 works))': {error}; got {line[:60]!r}"
             ) from None
     if exclude_tail is not None:
         tail = read_lines(exclude_tail, encoding)
