@@ -1,6 +1,6 @@
 """Shared test tools: the active Keras backend in the report header, a backend-neutral gradient,
-the ``backend_independent`` marker, the order in which files start, and the preamble of
-test_pytorch.py and test_weights.py (X_SEQ, value, random_biases, the fresh_session fixture).
+the ``backend_independent`` marker, the order in which files start, and the fresh_session
+fixture of test_pytorch.py and test_weights.py.
 
 `make test` runs this suite once per supported backend (KERAS_BACKEND=tensorflow, then jax).
 A test marked ``backend_independent`` (the notebook tools, the site, the workshop kit, the CLI's
@@ -97,34 +97,14 @@ def value_and_gradients(
     return float(loss), [keras.ops.convert_to_numpy(g) for g in grads]
 
 
-# The preamble tests/test_pytorch.py and tests/test_weights.py share (`from conftest import ...`).
-X_SEQ = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")  # (batch, time, feat)
-_BIAS_RNG = np.random.default_rng(1)
-
-
+# The fresh_session fixture test_pytorch.py and test_weights.py ask for (their shared values
+# and functions are in tests/layer_helpers.py).
 @pytest.fixture
 def fresh_session() -> None:
     """A cleared Keras session and seed 0, for files that ask for it with
     ``pytestmark = pytest.mark.usefixtures("fresh_session")``."""
     keras.backend.clear_session(free_memory=False)  # gc.collect() per test was most of the run time
     keras.utils.set_random_seed(0)
-
-
-def value(x: object) -> np.ndarray:
-    """A layer output or a variable as numpy.
-
-    np.asarray, not np.array: np.array(variable) passes copy=True to Keras' Variable.__array__,
-    which has no `copy` parameter, so numpy 2 emits a DeprecationWarning
-    (test_weights.py's test_numpy_conversions_of_a_variable pins this).
-    """
-    return np.asarray(x)
-
-
-def random_biases(layer: keras.layers.Layer) -> None:
-    """Give every bias non-zero values so a conversion that drops or misplaces one shows."""
-    for v in layer.weights:
-        if v.name == "bias":
-            v.assign(_BIAS_RNG.normal(size=v.shape).astype("float32"))
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import X_SEQ, random_biases, value
 from keras import layers
+from layer_helpers import X_SEQ, random_biases, value
 
 from helpers import pytorch as P
 
@@ -1150,9 +1150,17 @@ def check_cases() -> list[tuple[keras.layers.Layer, object]]:
 @pytest.mark.parametrize("index", range(len(check_cases())))
 def test_check_torch_layout_agrees_with_every_converted_layer(index):
     layer, x = check_cases()[index]
-    layer(x, x) if isinstance(layer, layers.MultiHeadAttention) else layer(x)
+    run = (
+        (lambda: layer(x, x))
+        if isinstance(layer, layers.MultiHeadAttention)
+        else (lambda: layer(x))
+    )
+    run()
     random_all(layer)
-    assert P.check_torch_layout(layer, P.to_torch_layout(layer), x) < 1e-5
+    # float32 rounding grows with the outputs (a relu SimpleRNN's reach 10 or more), so the
+    # bound is relative to the largest output, and absolute below 1.
+    scale = max(1.0, float(np.abs(value(run())).max()))
+    assert P.check_torch_layout(layer, P.to_torch_layout(layer), x) < 1e-5 * scale
 
 
 def test_check_torch_layout_of_attention_takes_query_value_and_key():

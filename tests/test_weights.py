@@ -7,8 +7,8 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import X_SEQ, random_biases, value
 from keras import layers
+from layer_helpers import X_SEQ, random_biases, value
 
 from helpers import _layers
 from helpers import pytorch as P
