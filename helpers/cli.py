@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=FORMATS,
         help="format of --data (a file), --train, --dev and --test: 'LABEL text' lines, "
-        "TREC's 'COARSE:fine question', or SST's PTB trees (sst-binary: SST-2)",
+        "TREC's 'COARSE:fine question', or SST's PTB trees (sst-binary: SST-2; with --preset, "
+        "--train's every labelled phrase is trained on, as Kim did)",
     )
     source.add_argument(
         "--class-files",
@@ -444,6 +445,12 @@ def _read_data(
             read = readers[args.format]
             splits = {k: read(path, args.encoding) for k, path in files.items() if path}
             source = ", ".join(f"{k} {files[k]} ({len(v[0])})" for k, v in splits.items())
+            if args.preset is not None and args.format in ("sst", "sst-binary"):
+                # Kim's protocol trains SST on every labelled phrase of the training trees
+                splits["train"] = data.load_sst_trees(
+                    args.train, args.format == "sst-binary", True, args.dev, args.encoding
+                )
+                source += f"; trained on its {len(splits['train'][0])} labelled phrases"
             return splits, source
         if args.class_files is not None:
             splits = {"all": data.load_class_files(args.class_files, args.encoding)}

@@ -309,7 +309,10 @@ def test_cli_reads_sst_trees_for_one_run_and_for_the_protocol(tmp_path, fmt, cla
     assert cli.main(["--preset", "kim-rand", "--format", fmt, "--train", str(train), "--test",
                      str(test), "--epochs", "1", "--quiet", "--out", str(out)]) == 0  # fmt: skip
     result = json.loads((out / "results.json").read_text())
-    assert result["rows"]["train"] == len(data.load_sst(train, fmt == "sst-binary")[0])
+    # Kim's protocol trains on every labelled phrase of the training trees, not the sentences
+    phrases = data.load_sst_trees(train, fmt == "sst-binary", phrases=True)[0]
+    assert len(phrases) != len(data.load_sst(train, fmt == "sst-binary")[0])  # 40 sentences
+    assert result["rows"]["train"] == len(phrases) and "labelled phrases" in result["source"]
 
 
 @pytest.mark.backend_independent
