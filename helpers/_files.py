@@ -78,7 +78,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     ...     f.write("a,b\\n")
     """
     path = Path(path)
-    _check_target(path)
+    check_target(path)
     temp, file = create_temp(path.parent, path.name, mode)
     try:
         with file:
@@ -90,11 +90,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         temp.unlink(missing_ok=True)
 
 
-def _check_target(path: Path) -> None:
+def check_target(path: Path) -> None:
     """An error naming ``path`` if no file can be written there: it is a folder, or its folder
     is missing or a file (instead of the OS's error about our hidden temporary name)."""
     if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a folder; a file cannot be written in its place")
+        raise IsADirectoryError(
+            f"{str(path)!r} is a folder; a file cannot be written in its place: name the file "
+            "to write"
+        )
     if path.parent.exists() and not path.parent.is_dir():
         raise NotADirectoryError(
             f"cannot write {str(path)!r}: {str(path.parent)!r} is a file, not a folder"

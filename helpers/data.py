@@ -367,14 +367,7 @@ def vectorize_to_npy(
             f"{str(chunks)[:60]!r}"
         )
     path = check_path("path", path)
-    if path.is_dir():
-        raise IsADirectoryError(f"path {str(path)!r} is a folder; name the .npy file to write")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(
-            f"path {str(path)!r}: {str(path.parent)!r} is a file, not a folder"
-        )
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"path {str(path)!r}: its folder does not exist")
+    _files.check_target(path)
     rows = 0
 
     def write_header(file: IO) -> int:
