@@ -14,7 +14,11 @@ As in Kim's code, sentences are split into words by ``tokenize`` (his cleaning: 
 other than ``, ! ? ( )`` dropped, clitics such as ``'s`` and ``n't`` split off, lower-cased except
 for TREC), every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at least as
 many behind, so the widest filter also sees the first and last words at every offset (a "wide"
-convolution), and the padding vector is kept at zero after every step. Two small differences: the
+convolution), and the padding adds nothing (Kim's code resets the padding vector to zero after
+every step; here the model embeds id 0 to zeros, so that vector gets no gradient at all). The
+model is built as his code builds it (``textcnn.build_textcnn(kim_code=True)``): his
+initialisers, and his dropout, which is not scaled up in training, so that max-norm 3 limits the
+weights his limit does (with Keras' inverted dropout it would be his 6). Two small differences: the
 vocabulary comes from the training sentences of each fold (test-only words become ``[UNK]``; Kim
 gave them random vectors that were never trained), and SST goes through the same ``tokenize``
 (Kim's SST cleaning did not split symbols, so ``1,000`` stays one word there; the treebank is
@@ -325,7 +329,9 @@ def encode(
 @keras.saving.register_keras_serializable(package="helpers")
 class PaddingStaysZero(keras.constraints.Constraint):
     """Keeps row 0 of an embedding matrix (the padding word's vector) at zero after each update,
-    as Kim's code does, so padding adds nothing to a convolution window.
+    as Kim's code does, so padding adds nothing to a convolution window (``train`` now masks the
+    padding instead, which spares a pass over the whole matrix each step; models saved with this
+    constraint still load).
 
     >>> keras.ops.convert_to_numpy(PaddingStaysZero()(keras.ops.ones((2, 2)))).tolist()
     [[0.0, 0.0], [1.0, 1.0]]
@@ -530,7 +536,7 @@ def train(
         dropout=preset.dropout,
         embedding_matrix=vectors,
         max_norm=preset.max_norm,
-        embedding_constraint=PaddingStaysZero(),
+        kim_code=True,  # his initialisers, dropout and max-norm units; padding embeds to zero
     )
     model.compile(
         optimizer=keras.optimizers.Adadelta(
@@ -563,7 +569,8 @@ def train(
                 f"  epoch {epoch + 1}: loss {history['loss'][-1]:.4f}, dev accuracy "
                 f"{dev_accuracy:.4f} ({time.perf_counter() - clock:.0f} s)"
             )
-        if best_weights is None or dev_accuracy > history["val_accuracy"][best_epoch]:
+        # a tie goes to the later epoch, as in Kim's code (>=)
+        if best_weights is None or dev_accuracy >= history["val_accuracy"][best_epoch]:
             best_epoch, best_weights = epoch, model.get_weights()
         elif epoch - best_epoch >= patience:
             break

@@ -107,6 +107,7 @@ def build_textcnn(
     trainable_embedding: bool = True,
     max_norm: float | None = None,
     embedding_constraint: keras.constraints.Constraint | None = None,
+    kim_code: bool = False,
 ) -> keras.Model:
     """A compiled TextCNN whose ``Dense(feature_dim, relu)`` layer is named ``"extractor"``.
 
@@ -117,8 +118,16 @@ def build_textcnn(
     Dropout -> softmax (the features are then the ``"concat"`` layer's). ``max_norm=s`` is the
     paper's constraint on the softmax weights: after each update, every class's weight column
     with an L2 norm above ``s`` is scaled back to ``s`` (``keras.constraints.MaxNorm(s, axis=0)``).
-    ``embedding_constraint`` is the Embedding's ``embeddings_constraint`` (Kim's protocol uses
+    ``embedding_constraint`` is the Embedding's ``embeddings_constraint`` (e.g.
     ``kim.PaddingStaysZero()``); it is saved with the model.
+
+    ``kim_code=True`` builds the model as Kim's code (``conv_net_classes.py``) does, where Keras'
+    defaults differ: convolution kernels ~ U(-0.01, 0.01) and softmax weights at zero (both
+    biases zero); word id 0 (padding) embeds to zeros whatever row 0 holds (a ``padding_mask``
+    multiply, so row 0 gets no gradient); and his dropout, which does not scale the kept
+    features up in training but scales them by ``1 - dropout`` at inference (a Rescaling layer
+    ``dropout_scale`` after ``dropout``), so the softmax weights, and ``max_norm`` on them, are in
+    his units (Keras' inverted dropout would make ``max_norm=3`` his limit of 6).
 
     ``pooling="window"`` (the paper's "max pooling with window 2"): ``padding="same"`` convolutions
     and ``MaxPooling1D(pool_size)``, which keeps a shortened sequence axis, then Flatten. With
@@ -159,6 +168,7 @@ def build_textcnn(
         raise ValueError(f"dropout is the rate to drop, in [0, 1), got {dropout!r}")
     dropout = float(dropout)
     trainable_embedding = check_bool("trainable_embedding", trainable_embedding)
+    kim_code = check_bool("kim_code", kim_code)
     if max_norm is not None and (
         isinstance(max_norm, bool)
         or not isinstance(max_norm, numbers.Real)
@@ -202,11 +212,23 @@ def build_textcnn(
         embeddings_constraint=embedding_constraint,
         name="embedding",
     )(tokens)
+    kernels = "glorot_uniform"
+    if kim_code:
+        kernels = keras.initializers.RandomUniform(-0.01, 0.01)
+        keep = keras.ops.cast(keras.ops.not_equal(tokens, 0), embedded.dtype)
+        embedded = keras.layers.Multiply(name="padding_mask")(
+            [embedded, keras.ops.expand_dims(keep, -1)]
+        )
     padding = "same" if pooling == "window" else "valid"
     branches = []
     for size in filter_sizes:
         x = keras.layers.Conv1D(
-            num_filters, size, padding=padding, activation="relu", name=f"conv_{size}"
+            num_filters,
+            size,
+            padding=padding,
+            activation="relu",
+            kernel_initializer=kernels,
+            name=f"conv_{size}",
         )(embedded)
         if pooling == "window":
             x = keras.layers.MaxPooling1D(pool_size, name=f"pool_{size}")(x)
@@ -222,8 +244,14 @@ def build_textcnn(
     if feature_dim is not None:
         x = keras.layers.Dense(feature_dim, activation="relu", name="extractor")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
+    if kim_code:  # kept features x (not x / (1 - rate)) in training, x * (1 - rate) at inference
+        x = keras.layers.Rescaling(1 - dropout, name="dropout_scale")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation="softmax", kernel_constraint=constraint, name="output"
+        num_classes,
+        activation="softmax",
+        kernel_initializer="zeros" if kim_code else "glorot_uniform",
+        kernel_constraint=constraint,
+        name="output",
     )(x)
     model = keras.Model(tokens, outputs, name=f"textcnn_{pooling}")
     model.compile(

@@ -367,3 +367,31 @@ def test_max_norm_must_be_a_positive_finite_number(max_norm):
 def test_a_bad_embedding_constraint_is_named(constraint):
     with pytest.raises(ValueError, match=r"embedding_constraint must be a keras.constraints"):
         textcnn.build_textcnn(10, 2, 20, 4, num_filters=2, embedding_constraint=constraint)
+
+
+def test_kim_code_builds_his_initialisers_padding_and_dropout_units():
+    model = textcnn.build_textcnn(None, 3, 30, 8, num_filters=6, feature_dim=None,
+                                  pooling="max_over_time", max_norm=3.0, kim_code=True)  # fmt: skip
+    for size in textcnn.FILTER_SIZES:
+        kernel = model.get_layer(f"conv_{size}").kernel.numpy()
+        assert np.abs(kernel).max() <= 0.01 and np.abs(kernel).max() > 0  # U(-0.01, 0.01)
+    assert (model.get_layer("output").kernel.numpy() == 0).all()  # softmax weights start at 0
+    assert model.get_layer("output").kernel.constraint.max_value == 3.0
+    # Padding (id 0) embeds to zeros whatever row 0 holds: the same probabilities.
+    ids = np.array([[0, 0, 0, 0, 5, 7, 9, 0, 0, 0, 0, 0], [0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]])
+    model.get_layer("output").kernel.assign(np.random.default_rng(0).normal(size=(18, 3)))
+    before = keras.ops.convert_to_numpy(model(ids))
+    table = model.get_layer("embedding").embeddings.numpy()
+    table[0] = 5.0
+    model.get_layer("embedding").embeddings.assign(table)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(ids)), before, atol=1e-6)
+    # Kim's dropout: kept features are not scaled up in training; at inference x * (1 - rate).
+    dropout = keras.Model(model.get_layer("dropout").input, model.get_layer("dropout_scale").output)
+    x = np.arange(1, 19, dtype="float32")[None].repeat(64, axis=0)
+    trained = keras.ops.convert_to_numpy(dropout(x, training=True))
+    assert set(np.unique(trained / x).tolist()) == {0.0, 1.0}  # each kept as it is, or dropped
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(dropout(x)), 0.5 * x)
+    plain = textcnn.build_textcnn(None, 3, 30, 8, pooling="max_over_time", feature_dim=None)
+    assert "dropout_scale" not in [layer.name for layer in plain.layers]  # Keras' default
+    with pytest.raises(TypeError, match="kim_code"):
+        textcnn.build_textcnn(10, 2, 20, 4, kim_code="yes")
