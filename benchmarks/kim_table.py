@@ -19,7 +19,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
-import json
+import datetime
 import platform
 import sys
 import time
@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 
 from helpers import kim
+from helpers._files import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,10 +67,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     print(f"preset {args.preset}: {kim.get_preset(args.preset).description}")
-    machine = platform.processor() or platform.machine()
-    print(
-        f"keras {keras.__version__} ({keras.backend.backend()}), {machine}, {os.cpu_count()} CPUs"
-    )
+    meta = {
+        "started": _now(),
+        "machine": f"{_machine()}, {os.cpu_count()} CPUs",
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "preset": args.preset,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "folds": args.folds,
+        "command": " ".join(["benchmarks/kim_table.py", *(sys.argv[1:] if argv is None else argv)]),
+    }
+    print(f"keras {meta['keras']} ({meta['backend']}), {meta['machine']}")
+    clock = time.perf_counter()
     rows = []
     for bench, layout in found:
         if layout is None:
@@ -88,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             {"dataset": bench.name, "kim_cnn_rand": bench.kim_rand, "note": bench.note, **result}
         )
+        minutes = result["seconds"] / 60
+        print(f"{bench.name}: {100 * result['accuracy_mean']:.1f} in {minutes:.1f} min")
+    meta.update(finished=_now(), total_seconds=round(time.perf_counter() - clock, 1))
 
     print(f"\n{'dataset':8} {'measured':>15} {'Kim CNN-rand':>13} {'diff':>6} {'time':>8}")
     for row in rows:
@@ -99,10 +112,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         if row["note"]:
             print(f"         {row['dataset']}: {row['note']}")
+    print(f"all datasets: {meta['total_seconds'] / 60:.1f} min on {meta['machine']}")
     if args.out:
-        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+        write_json(args.out, {"meta": meta, "rows": rows})
         print(f"wrote {args.out}")
     return 0
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _machine() -> str:
+    """The CPU's model name (Linux), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{platform.machine()} ({line.split(':', 1)[1].strip()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
