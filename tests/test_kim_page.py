@@ -271,3 +271,19 @@ def test_the_site_has_the_kim_page_with_its_plot_linked_from_the_landing_page(tm
         r'<a class="reference internal" href="([^"#]+)"', nav[: nav.index("</nav>")]
     )
     assert sidebar == ["recipes.html", "01_first.html", "kim_table.html"], sidebar
+
+
+# Built in this process (to point KIM_TABLE elsewhere): myst-parser's notices to Sphinx's API.
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_without_the_committed_table_the_site_says_it_was_not_measured(tmp_path, monkeypatch):
+    absent = tmp_path / "results" / "kim_table.json"
+    monkeypatch.setattr(nb, "KIM_TABLE", absent)
+    out = tmp_path / "site"
+    nb.site(one_notebook(tmp_path / "nb"), out, committed=True)
+    page = html.unescape((out / "kim_table.html").read_text(encoding="utf-8"))
+    article = page[page.index("<article") : page.index("</article>")]
+    text = re.sub(r"<[^>]+>", "", article)
+    assert f"The table has not been measured in this checkout: there is no {absent}." in text
+    assert "make bench-kim DATA=folder" in text
+    assert "<img" not in article and "<table" not in article
+    assert not (out / "_images").exists()
