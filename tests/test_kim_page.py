@@ -107,13 +107,13 @@ def test_the_difference_is_the_shown_measurement_minus_kims_figure():
             assert float(diff.replace("−", "-")) == pytest.approx(float(shown) - kim, abs=1e-9)
 
 
-def test_the_page_without_std_and_with_no_patience(tmp_path):
+def test_the_page_without_std_and_with_no_patience_or_epochs(tmp_path):
     table = copy.deepcopy(TABLE)
-    table["meta"]["patience"] = None
+    table["meta"] |= {"patience": None, "epochs": None}
     table["rows"] = [row("TREC", 0.894, None, 91.2, 42.0)]
     page = nb.kim_page(nb.read_kim_table(write(tmp_path / "kim.json", table)), tmp_path)
     assert "| TREC | 89.4 | 91.2 | −1.8 | 42 s |" in page
-    assert "early-stopping patience none" in page
+    assert "preset kim-rand, the preset's number of epochs, early-stopping patience none" in page
 
 
 def test_markup_in_the_json_is_shown_as_written(tmp_path):
@@ -176,7 +176,10 @@ MALFORMED = [
     ("[]", "must be an object with 'meta' and 'rows'"),
     (broken(lambda t: t.pop("rows")), "must be an object with 'meta' and 'rows'"),
     (broken(lambda t: t["meta"].pop("machine")), "meta has no 'machine' (it must be a non-empty"),
-    (broken(lambda t: t["meta"].update(epochs=True)), "meta.epochs must be a whole number >= 1"),
+    (
+        broken(lambda t: t["meta"].update(epochs=True)),
+        "meta.epochs must be null (the preset's) or a whole number >= 1; got True",
+    ),
     (broken(lambda t: t.update(rows=[])), "rows must be a non-empty list"),
     (broken(lambda t: t.update(rows={})), "rows must be a non-empty list"),
     (broken(lambda t: t["rows"].append(3)), "rows[4] must be an object; got 3"),

@@ -401,7 +401,7 @@ KIM_META = {
     "keras": _TEXT,
     "backend": _TEXT,
     "preset": _TEXT,
-    "epochs": (lambda v: _count(v, 1), "a whole number >= 1"),
+    "epochs": (lambda v: v is None or _count(v, 1), "null (the preset's) or a whole number >= 1"),
     "patience": (lambda v: v is None or _count(v, 0), "null or a whole number >= 0"),
     "command": _TEXT,
 }
@@ -585,11 +585,12 @@ def kim_page(table: dict | None, source: Path) -> str:
         for row in rows
     )
     patience = "none" if meta["patience"] is None else meta["patience"]
+    epochs = "the preset's number of" if meta["epochs"] is None else f"up to {meta['epochs']}"
     total = _duration(meta["total_seconds"])
     about = (
         f"Measured on {_md(meta['machine'])} with Keras {_md(meta['keras'])} "
-        f"({_md(meta['backend'])} backend), preset {_md(meta['preset'])}, up to {meta['epochs']} "
-        f"epochs, early-stopping patience {patience}, from {_md(meta['started'])} to "
+        f"({_md(meta['backend'])} backend), preset {_md(meta['preset'])}, {epochs} epochs, "
+        f"early-stopping patience {patience}, from {_md(meta['started'])} to "
         f"{_md(meta['finished'])}: {total} in all. One run per dataset: ± std is the spread "
         "over the cross-validation folds, not over seeds."
     )
