@@ -2,9 +2,11 @@
 
 Every page is visited at a phone's width (400 px) and a desktop's (1400 px): no page wider than
 the window, no code output cut, the contents panel not clipped, one "Show solution" per
-exercise, alt text on every plot, the build line in every footer; and the recipes page lists
-one short answer per notebook. The site is built from the notebooks' committed outputs (`site
---committed-outputs`): in `make test`, nbval checks those outputs against a fresh execution.
+exercise, alt text on every plot, the build line in every footer; the recipes page lists one
+short answer per notebook, and the Kim (2014) page shows its table and plot (of the committed
+benchmarks/results/kim_table.json, else of a sample table written here). The site is built from
+the notebooks' committed outputs (`site --committed-outputs`): in `make test`, nbval checks those
+outputs against a fresh execution.
 Needs /usr/bin/chromium (Debian's `chromium` package); without it the test is skipped with a
 message saying so, except under CI (CI=true), where a missing browser is a failure. Screenshots
 go to build/screenshots/: each page whole at both widths (`400/<page>.jpg`, `1400/<page>.jpg`).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -41,7 +44,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SEARCH_WORD, SEARCH_PAGE = "extractor", "05_textcnn_activations.html"
 PHONE, DESKTOP = 400, 1400
 RECIPES = "recipes.html"
-PAGES = ["index.html", RECIPES] + [f"{p.stem}.html" for p in NOTEBOOKS]
+KIM = "kim_table.html"
+PAGES = ["index.html", RECIPES] + [f"{p.stem}.html" for p in NOTEBOOKS] + [KIM]
+KIM_TABLE = ROOT / "benchmarks" / "results" / "kim_table.json"  # the measured one, once committed
 pytestmark = pytest.mark.backend_independent
 
 if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
@@ -95,11 +100,64 @@ def short_answer_code(path: Path) -> str:
     return next(c.source for c in cells[start:] if c.cell_type == "code")
 
 
+def sample_kim_table(path: Path) -> Path:
+    """A Kim table as benchmarks/kim_table.py --out writes it: Table 2's seven datasets."""
+    meta = {
+        "started": "2026-12-07T03:30:00Z",
+        "finished": "2026-12-07T05:57:00Z",
+        "total_seconds": 8820.0,
+        "machine": "x86_64, 2 CPUs (AMD EPYC 7B13 64-Core Processor)",
+        "keras": "3.15.1",
+        "backend": "tensorflow",
+        "preset": "kim-rand",
+        "epochs": 25,
+        "patience": 4,
+        "folds": 10,
+        "command": "benchmarks/kim_table.py /work/data/kim --out build/kim_table.json",
+    }
+    measured = [
+        ("MR", 76.1, 0.756, 0.014, 3510.0),
+        ("SST-1", 45.0, 0.385, None, 318.0),
+        ("SST-2", 82.7, 0.837, None, 888.0),
+        ("Subj", 89.6, 0.890, 0.010, 4890.0),
+        ("TREC", 91.2, 0.894, None, 96.0),
+        ("CR", 79.8, 0.782, 0.019, 1404.0),
+        ("MPQA", 83.4, 0.857, 0.008, 3150.0),
+    ]
+    rows = [
+        {
+            "dataset": name,
+            "kim_cnn_rand": kim,
+            "note": "",
+            "protocol": "10-fold cross-validation; dev = 10% of each training fold, for early "
+            "stopping only"
+            if std is not None
+            else "train / dev / test split; dev = the dataset's dev split, for early stopping only",
+            "accuracy_mean": mean,
+            "accuracy_std": std,
+            "seconds": seconds,
+            "folds": [],
+        }
+        for name, kim, mean, std, seconds in measured
+    ]
+    path.write_text(json.dumps({"meta": meta, "rows": rows}), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+def kim_table(tmp_path_factory) -> Path:
+    """The committed Kim table, else a sample: either way the page has its table and plot."""
+    if KIM_TABLE.is_file():
+        return KIM_TABLE
+    return sample_kim_table(tmp_path_factory.mktemp("kim") / "kim_table.json")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, kim_table) -> Path:
     out = tmp_path_factory.mktemp("book") / "site"
+    command = ["site", "notebooks", str(out), "--committed-outputs", "--kim-table", str(kim_table)]
     result = subprocess.run(
-        [sys.executable, str(TOOL), "site", "notebooks", str(out), "--committed-outputs"],
+        [sys.executable, str(TOOL), *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -180,6 +238,10 @@ MEASURE = """() => {
                        [...s.querySelectorAll('details > summary .collapsed')]
                            .filter(e => e.getClientRects().length).length])),
         alts: [...document.querySelectorAll('.cell_output img')].map(i => i.alt),
+        images: [...document.querySelectorAll('article img')].map(i => ({
+            alt: i.alt, natural: i.naturalWidth, shown: i.getBoundingClientRect().width})),
+        tables: [...document.querySelectorAll('article table')]
+            .map(t => [t.rows.length, t.scrollWidth <= t.clientWidth + 1]),
         build: document.querySelector('.build-info')?.innerText || '',
         launch: [...document.querySelectorAll('a[href]')].map(a => a.href)
             .filter(h => /colab|binder/i.test(h)),
@@ -251,6 +313,7 @@ def test_every_page_has_its_notebooks_title(crawl):
     pages = crawl["pages"]
     assert pages["index.html"]["title"].startswith("keras-layer-recipes")
     assert pages[RECIPES]["h1"] == "Recipes: every notebook's short answer"
+    assert pages[KIM]["h1"] == "Kim (2014), Table 2: measured"
     for path in NOTEBOOKS:
         title, _, _ = expected(path)
         info = pages[f"{path.stem}.html"]
@@ -427,3 +490,17 @@ def test_the_sidebar_opens_on_a_small_screen(crawl, base_url):
     page.wait_for_function("document.getElementById('pst-primary-sidebar-modal').open")
     page.locator("nav.bd-docs-nav").wait_for(state="visible", timeout=5_000)
     page.close()
+
+
+def test_the_kim_page_shows_its_table_and_plot_whole_on_a_phone(crawl, kim_table, base_url):
+    rows = len(json.loads(kim_table.read_text(encoding="utf-8"))["rows"])
+    for width, pages in [(PHONE, crawl["phone"]), (DESKTOP, crawl["pages"])]:
+        info = pages[KIM]
+        # The whole table in view, no sideways scrolling even on a phone: a header and a row each.
+        assert info["tables"] == [[rows + 1, True]], (width, info["tables"])
+        (plot,) = info["images"]
+        assert plot["alt"].startswith("Dot plot of test accuracy in percent per dataset"), plot
+        assert plot["natural"] > 0 and 0 < plot["shown"] <= min(plot["natural"], width), plot
+    landing = crawl["browser"].open(base_url + "index.html")
+    assert landing.locator(f'article a[href="{KIM}"]').count() == 1
+    landing.close()

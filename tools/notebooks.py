@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import json
+import math
 import os
 import re
 import shutil
@@ -25,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
+from matplotlib.figure import Figure
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -37,6 +40,9 @@ ANSWER = "answer"  # the cell tag of a student's answer cell (a placeholder; too
 SHORT_ANSWER = "Short answer"  # the heading of each notebook's recipe section (GUIDE.md)
 RECIPES = "recipes"  # the page (recipes.md, generated) that lists every notebook's short answer
 REPOSITORY_ENV = "SITE_REPOSITORY_URL"  # how the repository URL reaches docs/conf.py
+KIM = "kim_table"  # the page (kim_table.md, generated) of Kim's Table 2 as measured here
+KIM_TABLE = ROOT / "benchmarks" / "results" / "kim_table.json"  # the committed measurement
+KIM_CLASS = "kim-table"  # the class of the Kim page's table (docs/_static/custom.css)
 
 
 KERNEL_STARTS = 3  # attempts to start a kernel; see execute()
@@ -270,7 +276,8 @@ def _notebooks(source_dir: Path) -> list[Path]:
 
 
 def landing_page(entries: list[tuple[str, str, str]]) -> str:
-    """docs/index.md, then a numbered list of (page, title, question) and the sidebar's toctrees."""
+    """docs/index.md, the recipes and Kim pages' links, a numbered list of (page, title, question)
+    and the sidebar's toctrees (the Kim page after the notebooks)."""
     items = "\n\n".join(  # the question indented under its number, as wide as "10. "
         f"{n}. **[{title}]({page}.ipynb)**\n\n{' ' * len(f'{n}. ')}{question}"
         for n, (page, title, question) in enumerate(entries, 1)
@@ -281,10 +288,15 @@ def landing_page(entries: list[tuple[str, str, str]]) -> str:
         f"**Just the answers:** [the recipes page]({RECIPES}.md) has every notebook's short "
         "answer on one page, ready to copy."
     )
+    kim = (
+        f"**Kim (2014), Table 2:** [the benchmark page]({KIM}.md) has the paper's CNN-rand "
+        "column beside the accuracy measured here, with a plot, and how to run it."
+    )
     return (
-        f"{intro}\n\n{recipes}\n\n{items}\n\n"
+        f"{intro}\n\n{recipes}\n\n{kim}\n\n{items}\n\n"
         f"```{{toctree}}\n:hidden:\n:caption: Recipes\n\n{RECIPES}\n```\n\n"
-        f"```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{toctree}\n```\n"
+        f"```{{toctree}}\n:hidden:\n:caption: Notebooks\n\n{toctree}\n```\n\n"
+        f"```{{toctree}}\n:hidden:\n:caption: Benchmarks\n\n{KIM}\n```\n"
     )
 
 
@@ -357,6 +369,243 @@ def recipes_page(entries: list[tuple[str, str, str, ShortAnswer]]) -> str:
         blocks.append(f"[The short answer in notebook {page} →]({page}.ipynb#short-answer)")
         parts.append("\n\n".join(b for b in blocks if b))
     return "\n\n".join(parts) + "\n"
+
+
+class KimTableError(ValueError):
+    """A Kim table file (benchmarks/kim_table.py --out) that the Kim page cannot show."""
+
+
+def _number(value: object, low: float, high: float = math.inf) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and low <= value <= high  # NaN fails both
+    )
+
+
+def _count(value: object, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+# What the Kim page reads of benchmarks/kim_table.py's JSON: key -> (test, what it must be).
+_TEXT = (
+    lambda v: isinstance(v, str) and bool(v.strip()) and "\n" not in v,
+    "a non-empty string of one line",
+)
+_SECONDS = (lambda v: _number(v, 0), "a number of seconds >= 0")
+KIM_META = {
+    "started": _TEXT,
+    "finished": _TEXT,
+    "total_seconds": _SECONDS,
+    "machine": _TEXT,
+    "keras": _TEXT,
+    "backend": _TEXT,
+    "preset": _TEXT,
+    "epochs": (lambda v: v is None or _count(v, 1), "null (the preset's) or a whole number >= 1"),
+    "patience": (lambda v: v is None or _count(v, 0), "null or a whole number >= 0"),
+    "command": _TEXT,
+}
+KIM_ROW = {
+    "dataset": _TEXT,
+    "kim_cnn_rand": (lambda v: _number(v, 0, 100), "a percentage from 0 to 100"),
+    "note": (lambda v: isinstance(v, str) and "\n" not in v, 'a string of one line ("" for none)'),
+    "protocol": _TEXT,
+    "accuracy_mean": (lambda v: _number(v, 0, 1), "a fraction from 0 to 1"),
+    "accuracy_std": (lambda v: v is None or _number(v, 0, 1), "null or a fraction from 0 to 1"),
+    "seconds": _SECONDS,
+}
+
+
+def _check_keys(path: Path, where: str, found: object, wanted: dict) -> None:
+    if not isinstance(found, dict):
+        raise KimTableError(f"{path}: {where} must be an object; got {found!r:.80}")
+    for key, (test, what) in wanted.items():
+        if key not in found:
+            raise KimTableError(f"{path}: {where} has no {key!r} (it must be {what})")
+        if not test(found[key]):
+            raise KimTableError(f"{path}: {where}.{key} must be {what}; got {found[key]!r:.80}")
+
+
+def read_kim_table(path: Path) -> dict | None:
+    """The Kim table that benchmarks/kim_table.py --out wrote, checked; None when path is absent.
+
+    Raises KimTableError naming the file and the first thing wrong: not JSON, a missing key, a
+    value of the wrong kind (accuracies are fractions, Kim's figures percentages).
+    """
+    if not path.exists():
+        return None
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KimTableError(
+            f"{path}: not a JSON file ({error}); benchmarks/kim_table.py --out writes one"
+        ) from None
+    if not isinstance(table, dict) or not {"meta", "rows"} <= set(table):
+        raise KimTableError(
+            f"{path}: must be an object with 'meta' and 'rows', as benchmarks/kim_table.py "
+            f"--out writes; got {table!r:.80}"
+        )
+    _check_keys(path, "meta", table["meta"], KIM_META)
+    rows = table["rows"]
+    if not isinstance(rows, list) or not rows:
+        raise KimTableError(f"{path}: rows must be a non-empty list, a row per dataset")
+    seen: set[str] = set()
+    for n, row in enumerate(rows):
+        _check_keys(path, f"rows[{n}]", row, KIM_ROW)
+        if row["dataset"] in seen:
+            raise KimTableError(f"{path}: rows[{n}]: dataset {row['dataset']!r} is listed twice")
+        seen.add(row["dataset"])
+    return table
+
+
+def _md(text: str) -> str:
+    """Text from the JSON shown as written in markdown: its markup characters escaped.
+
+    >>> _md("x86_64 | *fast*")
+    'x86\\\\_64 \\\\| \\\\*fast\\\\*'
+    """
+    return re.sub(r"([\\`*_\[\]<>|#$])", r"\\\1", text)
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``8.5 min`` or ``2 h 27 min``.
+
+    >>> _duration(512.3), _duration(8820)
+    ('8.5 min', '2 h 27 min')
+    """
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
+
+
+def kim_cells(row: dict) -> tuple[str, str]:
+    """A row's measured accuracy (%, with ``± std`` over folds when it has one) and its difference
+    from Kim's figure, taken from the measured value as shown, so that the table adds up.
+
+    >>> kim_cells({"accuracy_mean": 0.7564, "accuracy_std": 0.0142, "kim_cnn_rand": 76.1})
+    ('75.6 ± 1.4', '−0.5')
+    """
+    mean = round(100 * row["accuracy_mean"], 1)
+    spread = "" if row["accuracy_std"] is None else f" ± {100 * row['accuracy_std']:.1f}"
+    diff = round(mean - row["kim_cnn_rand"], 1)
+    return f"{mean:.1f}{spread}", "0.0" if diff == 0 else f"{diff:+.1f}".replace("-", "−")
+
+
+def kim_alt(rows: list[dict]) -> str:
+    """The plot's alt text: what it shows, then every value in it."""
+    values = "; ".join(
+        f"{row['dataset']} {kim_cells(row)[0]} against {row['kim_cnn_rand']:.1f}" for row in rows
+    )
+    return (
+        "Dot plot of test accuracy in percent per dataset: measured here (filled dots, with bars "
+        "of one standard deviation over folds) against Kim's (2014) CNN-rand figure (open "
+        f"diamonds). {values}."
+    )
+
+
+def kim_figure(rows: list[dict]) -> Figure:
+    """Each dataset's measured accuracy (± std over folds) beside Kim's figure, a row each, for
+    the Kim page (its ``savefig`` writes a PNG through Agg: no pyplot, no display needed)."""
+    y = list(range(len(rows)))
+    up, down = [i - 0.12 for i in y], [i + 0.12 for i in y]  # a row's two marks, one above
+    measured = [100 * row["accuracy_mean"] for row in rows]
+    fig = Figure(figsize=(3.6, 1.2 + 0.32 * len(rows)), dpi=150, layout="constrained")
+    ax = fig.add_subplot()
+    spread = [i for i, row in enumerate(rows) if row["accuracy_std"] is not None]
+    if spread:
+        ax.errorbar(
+            [measured[i] for i in spread],
+            [up[i] for i in spread],
+            xerr=[100 * rows[i]["accuracy_std"] for i in spread],
+            fmt="none",
+            ecolor="C0",
+            capsize=3,
+        )
+    ax.plot(measured, up, "o", color="C0", label="measured here (± std over folds)")
+    kim = [row["kim_cnn_rand"] for row in rows]
+    ax.plot(kim, down, "D", color="C3", mfc="none", label="Kim (2014), CNN-rand")
+    ax.set_yticks(y, [row["dataset"] for row in rows])
+    ax.invert_yaxis()  # the table's order, top to bottom
+    ax.set_xlabel("test accuracy (%)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(loc="outside lower center", frameon=False)
+    return fig
+
+
+KIM_HOW = """## How to run it
+
+```bash
+make bench-kim DATA=folder
+```
+
+`folder` holds the datasets' files, laid out as the README's section "Reproducing Kim (2014),
+Table 2" says: each dataset's source and the files it looks for. A dataset that is not there is
+listed with where to get it, and the others run. The table goes to the terminal and to
+`build/kim_table.json`; copy that file to `benchmarks/results/kim_table.json` and build the site
+again (`make run`) to show it here, or build the site with `--kim-table build/kim_table.json`
+(`python tools/notebooks.py site notebooks build/site --kim-table build/kim_table.json`)."""
+
+
+def kim_page(table: dict | None, source: Path) -> str:
+    """The Kim page: Table 2 as measured (``table``, read_kim_table's, from ``source``), the
+    run's machine, versions and times, the plot (``kim_table.png``, kim_figure) and how to run it;
+    without a table, that it has not been measured in this checkout, and how to run it."""
+    head = (
+        "# Kim (2014), Table 2: measured\n\n"
+        "Kim's CNN-rand (Kim, 2014, *Convolutional Neural Networks for Sentence "
+        "Classification*, Table 2) run again on its datasets, with the paper's model and protocol "
+        "in Keras 3 (`helpers.kim`, preset `kim-rand`): random word vectors, filter windows 3, 4 "
+        "and 5 with 100 maps each, dropout 0.5, Adadelta, early stopping on dev data only."
+    )
+    if table is None:
+        return (
+            f"{head}\n\n```{{note}}\nThe table has not been measured in this checkout: there is "
+            f"no `{source}`.\n```\n\n{KIM_HOW}\n\n"
+            "It takes hours on a laptop's CPU: each 10-fold dataset trains ten models of up to 25 "
+            "epochs. The README gives the times measured on a 2-core machine.\n"
+        )
+    meta, rows = table["meta"], table["rows"]
+    lines = [
+        "| dataset | measured (%) | Kim CNN-rand (%) | difference | time |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        measured, diff = kim_cells(row)
+        lines.append(
+            f"| {_md(row['dataset'])} | {measured} | {row['kim_cnn_rand']:.1f} | {diff} | "
+            f"{_duration(row['seconds'])} |"
+        )
+    table_md = "\n".join(lines)
+    protocols = "\n".join(
+        f"- **{_md(row['dataset'])}**: {_md(row['protocol'].rstrip('.'))}."
+        + (f" {_md(row['note'])}" if row["note"] else "")
+        for row in rows
+    )
+    patience = "none" if meta["patience"] is None else meta["patience"]
+    epochs = "the preset's number of" if meta["epochs"] is None else f"up to {meta['epochs']}"
+    total = _duration(meta["total_seconds"])
+    about = (
+        f"Measured on {_md(meta['machine'])} with Keras {_md(meta['keras'])} "
+        f"({_md(meta['backend'])} backend), preset {_md(meta['preset'])}, {epochs} epochs, "
+        f"early-stopping patience {patience}, from {_md(meta['started'])} to "
+        f"{_md(meta['finished'])}: {total} in all. One run per dataset: ± std is the spread "
+        "over the cross-validation folds, not over seeds."
+    )
+    # The table and the plot in one container (docs/_static/custom.css): side by side on a
+    # desktop, one above the other on a phone.
+    side_by_side = (
+        f"````{{container}} {KIM_CLASS}\n{table_md}\n\n"
+        f"```{{image}} {KIM}.png\n:alt: {kim_alt(rows)}\n```\n````"
+    )
+    return (
+        f"{head}\n\n{about}\n\n{side_by_side}\n\n"
+        f"Protocols:\n\n{protocols}\n\n{KIM_HOW}\n\n"
+        f"The run above took {total} (each dataset's time is in the table), with this "
+        "command:\n\n" + _fence(meta["command"], "bash") + "\n"
+    )
 
 
 def _title_strings(source: str) -> list[str]:
@@ -437,7 +686,11 @@ def check_repository_url(url: str) -> str:
 
 
 def site(
-    source_dir: Path, out_dir: Path, committed: bool = False, repository_url: str | None = None
+    source_dir: Path,
+    out_dir: Path,
+    committed: bool = False,
+    repository_url: str | None = None,
+    kim_table: Path | None = None,
 ) -> list[Run]:
     """Build the book site from the notebooks (executed fresh unless committed) into out_dir.
 
@@ -445,12 +698,22 @@ def site(
     it, marked as failed. Cells tagged `solution` are shown collapsed, cells tagged `answer` not at
     all. The recipes page lists each notebook's `## Short answer`. With ``repository_url`` (a
     GitHub address) every page links the repository and notebook pages get Colab and Binder
-    launch buttons; without one the site has no outside link. Each kernel's stderr goes to
-    ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns the runs (none when committed).
+    launch buttons; without one the site has no outside link. The Kim page shows ``kim_table``
+    (benchmarks/kim_table.py's JSON; default KIM_TABLE, and without that file the page says the
+    table has not been measured); a malformed one stops the build before anything runs. Each
+    kernel's stderr goes to ``<out_dir>-logs/<notebook>.log``, not the terminal. Returns the runs
+    (none when committed).
     """
     from sphinx.cmd.build import build_main
 
     url = None if repository_url is None else check_repository_url(repository_url)
+    if kim_table is not None and not kim_table.is_file():
+        raise SystemExit(f"--kim-table {kim_table}: no such file (benchmarks/kim_table.py --out)")
+    kim_source = KIM_TABLE if kim_table is None else kim_table
+    try:
+        table = read_kim_table(kim_source)
+    except KimTableError as error:
+        raise SystemExit(f"{error} (the site was not built)") from None
     paths = _notebooks(source_dir)
     logs = out_dir.with_name(f"{out_dir.name}-logs")
     runs = []
@@ -482,6 +745,9 @@ def site(
             print(f"left off the recipes page (no '## {SHORT_ANSWER}'): {', '.join(missing)}")
         (staged / "index.md").write_text(landing_page(entries), encoding="utf-8")
         (staged / f"{RECIPES}.md").write_text(recipes_page(recipes), encoding="utf-8")
+        (staged / f"{KIM}.md").write_text(kim_page(table, kim_source), encoding="utf-8")
+        if table is not None:
+            kim_figure(table["rows"]).savefig(staged / f"{KIM}.png")
         print("building the site with Sphinx ...", flush=True)
         args = ["-b", "html", "-q", "-c", str(DOCS), "-d", str(Path(tmp, "doctrees"))]
         saved = os.environ.pop(REPOSITORY_ENV, None)
@@ -541,6 +807,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the repository's GitHub address, for a repository link and Colab/Binder launch "
         "buttons on the pages (default: $SITE_REPOSITORY_URL, else none: no outside link)",
     )
+    site_cmd.add_argument(
+        "--kim-table",
+        type=Path,
+        help="the Kim (2014) table to show, as benchmarks/kim_table.py --out writes it "
+        f"(default: {KIM_TABLE.relative_to(ROOT)}, else the page says it was not measured)",
+    )
     refresh_cmd = sub.add_parser("refresh", help="re-execute notebooks in place")
     refresh_cmd.add_argument("paths", type=Path, nargs="+")
     args = parser.parse_args(argv)
@@ -549,7 +821,13 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             raise SystemExit(f"not a notebook file: {', '.join(missing)}")
     if args.command == "site":
-        runs = site(args.source_dir, args.out_dir, args.committed_outputs, args.repository_url)
+        runs = site(
+            args.source_dir,
+            args.out_dir,
+            args.committed_outputs,
+            args.repository_url,
+            args.kim_table,
+        )
         return 1 if any(r.error is not None for r in runs) else 0
     else:
         refresh(args.paths)
