@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from helpers import kim
 from helpers._files import write_json
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--patience", type=int, help="stop after this many epochs without a better dev accuracy"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        help="seeds for each train/dev/test dataset, reported as mean ± std over them "
+        "(default: the dataset's, 5 for TREC, else 1)",
+    )
     names = [b.name for b in kim.BENCHMARKS]
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(names)}")
     parser.add_argument("--out", type=Path, help="also write the table and every fold as JSON")
@@ -51,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown {unknown}; known: {names}")
         chosen = tuple(b for b in kim.BENCHMARKS if b.name in wanted)
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
     if args.out is not None:  # before hours of training, not after
@@ -92,15 +101,16 @@ def main(argv: list[str] | None = None) -> int:
                 *splits["all"], folds=args.folds, preset=args.preset, **options
             )
         else:
-            result, _ = kim.train_dev_test(
-                splits["train"], splits["test"], splits.get("dev"), args.preset, **options
-            )
+            seeds = bench.seeds if args.seeds is None else args.seeds
+            result = _seeds(splits, seeds, args.preset, options)
         rows.append(
             {"dataset": bench.name, "kim_cnn_rand": bench.kim_rand, "note": bench.note, **result}
         )
         minutes = result["seconds"] / 60
         print(f"{bench.name}: {100 * result['accuracy_mean']:.1f} in {minutes:.1f} min")
-    meta.update(finished=_now(), total_seconds=round(time.perf_counter() - clock, 1))
+        meta.update(finished=_now(), total_seconds=round(time.perf_counter() - clock, 1))
+        if args.out:  # the datasets done so far, each time complete: a stopped run keeps them
+            write_json(args.out, {"meta": meta, "rows": rows})
 
     print(f"\n{'dataset':8} {'measured':>15} {'Kim CNN-rand':>13} {'diff':>6} {'time':>8}")
     for row in rows:
@@ -114,9 +124,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"         {row['dataset']}: {row['note']}")
     print(f"all datasets: {meta['total_seconds'] / 60:.1f} min on {meta['machine']}")
     if args.out:
-        write_json(args.out, {"meta": meta, "rows": rows})
         print(f"wrote {args.out}")
     return 0
+
+
+def _seeds(splits: dict, seeds: int, preset: str, options: dict) -> dict:
+    """A train/dev/test dataset run with seeds 0..seeds-1: the mean and spread over them."""
+    runs = []
+    for seed in range(seeds):
+        result, _ = kim.train_dev_test(
+            splits["train"], splits["test"], splits.get("dev"), preset, seed=seed, **options
+        )
+        runs.append(result)
+    accuracies = np.array([run["accuracy_mean"] for run in runs])
+    result = runs[0]
+    if seeds > 1:
+        result["protocol"] += f"; {seeds} seeds (0..{seeds - 1}), ± over seeds"
+    result.update(
+        folds=[{**run["folds"][0], "seed": seed} for seed, run in enumerate(runs)],
+        accuracy_mean=float(accuracies.mean()),
+        accuracy_std=float(accuracies.std(ddof=1)) if seeds > 1 else None,
+        seconds=round(sum(run["seconds"] for run in runs), 1),
+    )
+    return result
 
 
 def _now() -> str:

@@ -592,3 +592,51 @@ def test_train_dev_test_reports_every_epoch_when_asked():
                        epochs=2, report=lines.append)  # fmt: skip
     assert [line.split(":")[0] for line in lines] == ["  epoch 1", "  epoch 2", "fold 1/1"]
     assert "dev accuracy" in lines[0] and lines[0].endswith(" s)")
+
+
+def test_sparse_adadelta_takes_adadeltas_steps_on_the_summed_gradient(gradients):
+    """Kim's Adadelta on the whole table, rows' gradients summed (a dense gradient), step by
+    step; rows unused for several steps and a word used twice in a batch included."""
+    rho, eps = 0.95, 1e-6
+    table = np.random.default_rng(0).uniform(-0.25, 0.25, (40, 6)).astype("float32")
+    tokens = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(40, 6, weights=[table], name="embedding")(tokens)
+    pooled = keras.layers.GlobalMaxPooling1D()(embedded)
+    model = keras.Model(tokens, keras.layers.Dense(2, activation="softmax")(pooled))
+    model.compile(kim.SparseAdadelta(1.0, rho, eps), "sparse_categorical_crossentropy")
+    variable = model.get_layer("embedding").embeddings
+    grad_acc, delta_acc, expected = np.zeros((40, 6)), np.zeros((40, 6)), table.astype("float64")
+    rng = np.random.default_rng(1)
+    for step in range(10):
+        x = rng.integers(1, 8 if step < 5 else 40, size=(4, 5))  # rows 8.. unused at first
+        x[0, :2] = 3  # one word twice in a sentence
+        y = rng.integers(0, 2, size=4)
+        loss = lambda x=x, y=y: keras.ops.mean(  # noqa: E731
+            keras.losses.sparse_categorical_crossentropy(y, model(x))
+        )
+        _, (g,) = gradients(loss, [variable])
+        grad_acc = rho * grad_acc + (1 - rho) * g * g
+        delta = -np.sqrt(delta_acc + eps) / np.sqrt(grad_acc + eps) * g
+        delta_acc = rho * delta_acc + (1 - rho) * delta * delta
+        expected += delta
+        model.train_on_batch(x, y)
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=0, atol=1e-6)
+    assert np.abs(expected - table).max() > 1e-3  # the steps were not all ~0
+    assert (variable.numpy()[0] == table[0]).all()  # the padding word, never used, never moved
+
+
+def test_benchmark_runs_trec_over_seeds(tmp_path, capsys):
+    lines = [f"{i % 2} {'where is' if i % 2 else 'who wrote'} thing{i} ?\n" for i in range(40)]
+    (tmp_path / "TREC.train.all").write_text("".join(lines))
+    (tmp_path / "TREC.test.all").write_text("1 Where is it ?\n0 Who wrote it ?\n")
+    out_json = tmp_path / "table.json"
+    assert run_script(str(tmp_path), "--epochs", "1", "--seeds", "2", "--out", str(out_json)) == 0
+    (row,) = json.loads(out_json.read_text())["rows"]
+    assert [fold["seed"] for fold in row["folds"]] == [0, 1]
+    accuracies = [fold["accuracy"] for fold in row["folds"]]
+    assert row["accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert row["accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert row["protocol"].endswith("2 seeds (0..1), ± over seeds")
+    assert kim.BENCHMARKS[4].name == "TREC" and kim.BENCHMARKS[4].seeds == 5  # TREC's default
+    assert run_script(str(tmp_path), "--seeds", "0") == 2
+    assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
