@@ -90,8 +90,10 @@ def test_the_table_shows_mean_std_kim_difference_and_time(tmp_path):
     assert (
         "Measured on x86\\_64, 2 CPUs (AMD EPYC 7B13) with Keras 3.15.1 (tensorflow backend), "
         "preset kim-rand, up to 25 epochs, early-stopping patience 4, from 2026-12-07T03:30:00Z "
-        "to 2026-12-07T04:26:40Z: 56.7 min in all."
+        "to 2026-12-07T04:26:40Z: 56.7 min in all. ± is one standard deviation over the "
+        "cross-validation folds, or over seeds"
     ) in page
+    assert "A run stopped after 4 epochs without a better dev accuracy (Kim ran all 25" in page
     assert "- **MR**: 10-fold cross-validation.\n- **TREC**: train / dev / test split." in page
     assert "```bash\nbenchmarks/kim_table.py data --out build/kim_table.json\n```" in page
     assert "make bench-kim DATA=folder" in page and "not been measured" not in page
@@ -114,6 +116,7 @@ def test_the_page_without_std_and_with_no_patience_or_epochs(tmp_path):
     page = nb.kim_page(nb.read_kim_table(write(tmp_path / "kim.json", table)), tmp_path)
     assert "| TREC | 89.4 | 91.2 | −1.8 | 42 s |" in page
     assert "preset kim-rand, the preset's number of epochs, early-stopping patience none" in page
+    assert "A run stopped after" not in page  # no patience: every epoch ran, as Kim's
 
 
 def test_markup_in_the_json_is_shown_as_written(tmp_path):
@@ -137,7 +140,7 @@ def test_the_plot_shows_each_measured_value_with_its_std_beside_kims(tmp_path):
     spans = sorted(round(seg[1][0] - seg[0][0], 6) for seg in bars.get_segments())
     assert spans == pytest.approx([1.6, 2.84])
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "measured here (± std over folds)",
+        "measured here (± std)",
         "Kim (2014), CNN-rand",
     ]
     fig.savefig(tmp_path / "kim.png")

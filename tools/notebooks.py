@@ -501,7 +501,7 @@ def kim_alt(rows: list[dict]) -> str:
     )
     return (
         "Dot plot of test accuracy in percent per dataset: measured here (filled dots, with bars "
-        "of one standard deviation over folds) against Kim's (2014) CNN-rand figure (open "
+        "of one standard deviation over folds or seeds) against Kim's (2014) CNN-rand figure (open "
         f"diamonds). {values}."
     )
 
@@ -524,7 +524,7 @@ def kim_figure(rows: list[dict]) -> Figure:
             ecolor="C0",
             capsize=3,
         )
-    ax.plot(measured, up, "o", color="C0", label="measured here (± std over folds)")
+    ax.plot(measured, up, "o", color="C0", label="measured here (± std)")
     kim = [row["kim_cnn_rand"] for row in rows]
     ax.plot(kim, down, "D", color="C3", mfc="none", label="Kim (2014), CNN-rand")
     ax.set_yticks(y, [row["dataset"] for row in rows])
@@ -591,9 +591,15 @@ def kim_page(table: dict | None, source: Path) -> str:
         f"Measured on {_md(meta['machine'])} with Keras {_md(meta['keras'])} "
         f"({_md(meta['backend'])} backend), preset {_md(meta['preset'])}, {epochs} epochs, "
         f"early-stopping patience {patience}, from {_md(meta['started'])} to "
-        f"{_md(meta['finished'])}: {total} in all. One run per dataset: ± std is the spread "
-        "over the cross-validation folds, not over seeds."
+        f"{_md(meta['finished'])}: {total} in all. ± is one standard deviation over the "
+        "cross-validation folds, or over seeds where a protocol says so (a dataset with one "
+        "train/test split)."
     )
+    if meta["patience"] is not None:
+        about += (
+            f" A run stopped after {patience} epochs without a better dev accuracy (Kim ran all "
+            "25 and kept the best dev epoch's model; so does this, of the epochs it ran)."
+        )
     # The table and the plot in one container (docs/_static/custom.css): side by side on a
     # desktop, one above the other on a phone.
     side_by_side = (
