@@ -112,9 +112,10 @@ bench: $(STAMP)
 bench-scale: $(SCALE_STAMP)
 	$(BIN)/python benchmarks/distributed.py
 
-# Kim (2014), Table 2, CNN-rand: `make bench-kim DATA=folder` (see the README for its layout).
+# Kim (2014), Table 2, CNN-rand: `make bench-kim DATA=folder` (see the README for its layout);
+# more options of benchmarks/kim_table.py in ARGS, e.g. ARGS="--patience 3 --only MR,TREC".
 bench-kim: $(STAMP)
-	$(BIN)/python benchmarks/kim_table.py $(or $(DATA),data) --out build/kim_table.json
+	$(BIN)/python benchmarks/kim_table.py $(or $(DATA),data) --out build/kim_table.json $(ARGS)
 
 # The committed outputs are TensorFlow's, whatever KERAS_BACKEND the shell has.
 refresh-notebooks: $(SCALE_STAMP)

@@ -112,17 +112,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:  # the datasets done so far, each time complete: a stopped run keeps them
             write_json(args.out, {"meta": meta, "rows": rows})
 
-    print(f"\n{'dataset':8} {'measured':>15} {'Kim CNN-rand':>13} {'diff':>6} {'time':>8}")
+    header = f"{'dataset':8} {'measured':>15} {'Kim CNN-rand':>13} {'diff':>6} {'time':>10}"
+    print(f"\n{header} {'s/epoch':>8} {'epochs':>6}")
+    full = 0.0  # the time every run would take with all of Kim's 25 epochs, at this pace
     for row in rows:
         mean = 100 * row["accuracy_mean"]
         spread = f" ± {100 * row['accuracy_std']:.1f}" if row["accuracy_std"] is not None else ""
+        epochs = sum(run["epochs_run"] for run in row["folds"])
+        pace = row["seconds"] / epochs  # scoring included
+        full += pace * 25 * len(row["folds"])
         print(
             f"{row['dataset']:8} {f'{mean:.1f}{spread}':>15} {row['kim_cnn_rand']:>13.1f} "
-            f"{mean - row['kim_cnn_rand']:>+6.1f} {row['seconds'] / 60:>6.1f} min"
+            f"{mean - row['kim_cnn_rand']:>+6.1f} {row['seconds'] / 60:>6.1f} min {pace:>8.1f} "
+            f"{epochs / len(row['folds']):>6.1f}"
         )
         if row["note"]:
             print(f"         {row['dataset']}: {row['note']}")
     print(f"all datasets: {meta['total_seconds'] / 60:.1f} min on {meta['machine']}")
+    print(f"every run with all 25 epochs, at this pace: about {full / 60:.0f} min")
     if args.out:
         print(f"wrote {args.out}")
     return 0

@@ -228,6 +228,12 @@ def test_every_layout_is_found_and_loads(tmp_path):
     assert kim.BENCHMARKS[0].find(tmp_path / "nothing") is None
 
 
+def trec_line(out: str) -> str:
+    """The TREC row of the table kim_table.py prints last."""
+    table = out.split("Kim CNN-rand")[-1].splitlines()
+    return next(line for line in table if line.startswith("TREC"))
+
+
 def run_script(*args: str) -> int:
     argv = sys.argv
     sys.argv = ["kim_table.py", *args]
@@ -258,7 +264,7 @@ def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     (tmp_path / "mpqa.all").write_text("".join(f"{i % 2} Word{i % 2} x{i}\n" for i in range(20)))
     out_json = tmp_path / "table.json"
     code = run_script(str(tmp_path), "--only", "TREC,MR,MPQA", "--epochs", "1", "--folds", "2",
-                      "--out", str(out_json))  # fmt: skip
+                      "--seeds", "1", "--out", str(out_json))  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     assert "MR: not found" in out and "TREC: train 60, test 2" in out
@@ -272,11 +278,12 @@ def test_benchmark_runs_what_it_finds_and_prints_the_table(tmp_path, capsys):
     assert meta["total_seconds"] >= row["seconds"] + mpqa["seconds"] - 0.2  # each rounded to 0.1
     assert "--only TREC,MR,MPQA" in meta["command"] and "CPUs" in meta["machine"]
     assert f"TREC: {100 * row['accuracy_mean']:.1f} in " in out and "all datasets: " in out
+    # seconds per epoch and epochs per run (1 here), and what all 25 epochs would take
+    assert trec_line(out).split()[-2:] == [f"{row['seconds']:.1f}", "1.0"]
+    assert "every run with all 25 epochs, at this pace: about " in out
     assert row["dataset"] == "TREC" and row["kim_cnn_rand"] == 91.2
     assert row["lowercase"] is False and mpqa["lowercase"] is True  # Kim: TREC keeps its case
-    table = out.split("Kim CNN-rand")[1].splitlines()
-    trec = next(line for line in table if line.startswith("TREC"))
-    assert trec.split()[1:3] == [f"{100 * row['accuracy_mean']:.1f}", "91.2"]
+    assert trec_line(out).split()[1:3] == [f"{100 * row['accuracy_mean']:.1f}", "91.2"]
     assert run_script(str(tmp_path), "--only", "MRR") == 2
     assert "--only: unknown ['MRR']" in capsys.readouterr().err
 
