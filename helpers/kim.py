@@ -436,17 +436,19 @@ class SparseAdadelta(keras.optimizers.Adadelta):
         if self.built:
             return
         super().build(var_list)
-        # the step at which each row was last updated (0: never), for the tables only
+        # the step at which each row was last updated (0: never), for the tables only (only
+        # TensorFlow's gradients are sparse)
+        sparse = keras.backend.backend() == "tensorflow"
         self._last_used = [
             self.add_variable((v.shape[0],), initializer="zeros", dtype="int64", name="last_used")
-            if len(v.shape) == 2
+            if sparse and len(v.shape) == 2
             else None
             for v in var_list
         ]
 
     def update_step(self, grad: object, variable: object, learning_rate: object) -> None:
         index = self._get_variable_index(variable)
-        if keras.backend.backend() != "tensorflow" or self._last_used[index] is None:
+        if self._last_used[index] is None:
             return super().update_step(grad, variable, learning_rate)
         import tensorflow as tf
 
