@@ -95,6 +95,10 @@ def test_the_table_shows_mean_std_kim_difference_and_time(tmp_path):
     ) in page
     assert "A run stopped after 4 epochs without a better dev accuracy (Kim ran all 25" in page
     assert "- **MR**: 10-fold cross-validation.\n- **TREC**: train / dev / test split." in page
+    noted = copy.deepcopy(TABLE)
+    noted["rows"][0]["note"] = "trained on phrases"  # a note is a sentence of its own
+    page = nb.kim_page(nb.read_kim_table(write(tmp_path / "noted.json", noted)), tmp_path)
+    assert "- **MR**: 10-fold cross-validation. Trained on phrases\n" in page
     assert "```bash\nbenchmarks/kim_table.py data --out build/kim_table.json\n```" in page
     assert "make bench-kim DATA=folder" in page and "not been measured" not in page
 

@@ -581,7 +581,7 @@ def kim_page(table: dict | None, source: Path) -> str:
     table_md = "\n".join(lines)
     protocols = "\n".join(
         f"- **{_md(row['dataset'])}**: {_md(row['protocol'].rstrip('.'))}."
-        + (f" {_md(row['note'])}" if row["note"] else "")
+        + (f" {_md(row['note'][:1].upper() + row['note'][1:])}" if row["note"] else "")
         for row in rows
     )
     patience = "none" if meta["patience"] is None else meta["patience"]
