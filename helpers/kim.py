@@ -12,11 +12,12 @@ split carved from the training data only, so test sentences never choose anythin
 
 As in Kim's code, sentences are split into words by ``tokenize`` (his cleaning: punctuation
 other than ``, ! ? ( )`` dropped, clitics such as ``'s`` and ``n't`` split off, lower-cased except
-for TREC), every sentence gets ``max(filter_sizes) - 1`` padding tokens in front and at least as
-many behind, so the widest filter also sees the first and last words at every offset (a "wide"
-convolution), and the padding adds nothing (Kim's code resets the padding vector to zero after
+for TREC), and the convolutions are "wide", as his: each window size k sees the sentence with
+k - 1 zero vectors on either side, so the widest filter also sees the first and last words at
+every offset, and the padding adds nothing (Kim's code resets the padding vector to zero after
 every step; here the model embeds id 0 to zeros, so that vector gets no gradient at all). The
-model is built as his code builds it (``textcnn.build_textcnn(kim_code=True)``): his
+model is built as his code builds it (``textcnn.build_textcnn(kim_code=True)``), which pads
+each window size itself, so a batch is only as wide as its longest sentence; his
 initialisers, and his dropout, which is not scaled up in training, so that max-norm 3 limits the
 weights his limit does (with Keras' inverted dropout it would be his 6). Two small differences: the
 vocabulary comes from the training sentences of each fold (test-only words become ``[UNK]``; Kim
@@ -357,17 +358,16 @@ class LengthBatches:
     """Mini-batches of sentences of similar length, each padded only to its own longest.
 
     A row is ``pad`` zeros, the sentence, then zeros to the batch's longest sentence plus
-    ``pad + 1`` (rounded up to a multiple of 4, which bounds the distinct shapes to compile).
-    The padding vector is held at zero, so an all-zero window adds the same ``relu(bias)`` to
-    max-over-time pooling in every row, and each sentence gets exactly the logits it gets padded
-    to any longer length (``encode`` with a ``length`` above its own): padding per batch only
-    skips work. ``seed=None``: in length order, for scoring (``order`` maps rows back); a seed:
-    training order, reshuffled every epoch, with sentences of similar length in a batch
-    (sorted within pools of 20 batches) and the batches in random order.
+    ``pad``. The model ``train`` builds (``textcnn.build_textcnn(kim_code=True)``) pads each
+    window size itself and embeds id 0 to zeros, so more zeros change none of its logits: padding
+    per batch only skips work, and ``pad=0`` skips the most. ``seed=None``: in length order, for
+    scoring (``order`` maps rows back); a seed: training order, reshuffled every epoch, with
+    sentences of similar length in a batch (sorted within pools of 20 batches) and the batches in
+    random order.
 
     >>> batches = LengthBatches([np.array([5, 6]), np.array([7])], np.array([1, 0]), 50, pad=4)
     >>> batches[0][0].shape
-    (2, 12)
+    (2, 10)
     """
 
     def __init__(
@@ -402,8 +402,7 @@ class LengthBatches:
         self.order = np.concatenate(batches)
 
     def _width(self, batch: np.ndarray) -> int:
-        width = 2 * self.pad + 1 + int(self.lengths[batch].max())
-        return -(-width // 4) * 4
+        return max(1, 2 * self.pad + int(self.lengths[batch].max()))
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -475,10 +474,11 @@ class SparseAdadelta(keras.optimizers.Adadelta):
 
 
 def predict(
-    model: keras.Model, ids: list[np.ndarray], pad: int, batch_size: int = 256
+    model: keras.Model, ids: list[np.ndarray], pad: int = 0, batch_size: int = 256
 ) -> np.ndarray:
     """The model's class probabilities for each sentence (rows in the order of ``ids``),
-    scored in batches of similar length, each padded to its own longest (``LengthBatches``)."""
+    scored in batches of similar length, each padded to its own longest (``LengthBatches``; a
+    model from ``train`` needs no ``pad``, it pads each window size itself)."""
     batches = LengthBatches(ids, None, batch_size, pad)
     scores = np.concatenate(
         [keras.ops.convert_to_numpy(model.predict_on_batch(batch[0])) for batch in batches]
@@ -515,7 +515,7 @@ class Trained:
                 f"{classes - 1})"
             )
         ids = word_ids(texts, self.vocabulary, self.sequence_length, self.lowercase)
-        scores = predict(self.model, ids, self.pad)
+        scores = predict(self.model, ids)
         return float(np.mean(scores.argmax(axis=1) == labels))
 
 
@@ -573,7 +573,7 @@ def train(
     keras.utils.set_random_seed(seed)
     vocabulary = build_vocabulary(fit_texts, lowercase)
     fit_batches = LengthBatches(
-        word_ids(fit_texts, vocabulary, length, lowercase), fit_labels, preset.batch_size, pad, seed
+        word_ids(fit_texts, vocabulary, length, lowercase), fit_labels, preset.batch_size, 0, seed
     )
     rng = np.random.default_rng(seed)
     vectors = rng.uniform(
@@ -616,7 +616,7 @@ def train(
             losses.append(float(logs["loss"]))
             hits.append(float(logs["accuracy"]))
         fit_batches.on_epoch_end()  # the next epoch's batches
-        dev_accuracy = float(np.mean(predict(model, dev_ids, pad).argmax(1) == dev_labels))
+        dev_accuracy = float(np.mean(predict(model, dev_ids).argmax(1) == dev_labels))
         history["loss"].append(float(np.average(losses, weights=sizes)))
         history["accuracy"].append(float(np.average(hits, weights=sizes)))
         history["val_accuracy"].append(dev_accuracy)

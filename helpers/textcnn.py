@@ -122,12 +122,20 @@ def build_textcnn(
     ``kim.PaddingStaysZero()``); it is saved with the model.
 
     ``kim_code=True`` builds the model as Kim's code (``conv_net_classes.py``) does, where Keras'
-    defaults differ: convolution kernels ~ U(-0.01, 0.01) and softmax weights at zero (both
-    biases zero); word id 0 (padding) embeds to zeros whatever row 0 holds (a ``padding_mask``
-    multiply, so row 0 gets no gradient); and his dropout, which does not scale the kept
-    features up in training but scales them by ``1 - dropout`` at inference (a Rescaling layer
-    ``dropout_scale`` after ``dropout``), so the softmax weights, and ``max_norm`` on them, are in
-    his units (Keras' inverted dropout would make ``max_norm=3`` his limit of 6).
+    defaults differ:
+
+    - convolution kernels ~ U(-0.01, 0.01), softmax weights at zero (both biases zero);
+    - word id 0 (padding) embeds to zeros whatever row 0 holds (a ``padding_mask`` multiply, so
+      row 0 gets no gradient);
+    - with ``pooling="max_over_time"``, his wide convolution: window size k pads the sentence
+      with k - 1 zero vectors in front and k behind (``wide_k`` layers), so it pools every
+      window that touches a word and one all-zero window, ``relu(bias)``, which his padding to
+      the longest sentence gives nearly every row. More zero padding in the input changes
+      nothing, so ``kim.encode``'s padded rows and unpadded ones get the same probabilities;
+    - his dropout, which does not scale the kept features up in training but scales them by
+      ``1 - dropout`` at inference (a Rescaling layer ``dropout_scale`` after ``dropout``), so
+      the softmax weights, and ``max_norm`` on them, are in his units (Keras' inverted dropout
+      would make ``max_norm=3`` his limit of 6).
 
     ``pooling="window"`` (the paper's "max pooling with window 2"): ``padding="same"`` convolutions
     and ``MaxPooling1D(pool_size)``, which keeps a shortened sequence axis, then Flatten. With
@@ -135,9 +143,10 @@ def build_textcnn(
     sentence), so pooled step t (window 2) sees tokens 2t - (k-1)//2 .. 2t + 1 + k//2.
     ``pooling="max_over_time"`` (Kim 2014): ``padding="valid"`` and ``GlobalMaxPooling1D``, one
     number per filter; there ``sequence_length=None`` takes batches of any length (at least the
-    widest filter), e.g. each padded to its own longest sentence. Layer names: ``tokens,
-    embedding, conv_k, pool_k, concat, (flatten), extractor, dropout, output``. Compiled with
-    Adam, sparse categorical cross-entropy, accuracy.
+    widest filter, or any with ``kim_code``), e.g. each padded to its own longest sentence.
+    Layer names: ``tokens, embedding, (padding_mask, wide_k), conv_k, pool_k, concat, (flatten),
+    extractor, dropout, (dropout_scale), output``. Compiled with Adam, sparse categorical
+    cross-entropy, accuracy.
 
     >>> build_textcnn(10, 2, 50, 4, pooling="max_over_time").get_layer("concat").output.shape
     (None, 150)
@@ -220,8 +229,12 @@ def build_textcnn(
             [embedded, keras.ops.expand_dims(keep, -1)]
         )
     padding = "same" if pooling == "window" else "valid"
+    wide = kim_code and pooling == "max_over_time"
     branches = []
     for size in filter_sizes:
+        x = embedded
+        if wide:  # k - 1 zeros before (a wide convolution) and k after (one all-zero window)
+            x = keras.layers.ZeroPadding1D((size - 1, size), name=f"wide_{size}")(x)
         x = keras.layers.Conv1D(
             num_filters,
             size,
@@ -229,7 +242,7 @@ def build_textcnn(
             activation="relu",
             kernel_initializer=kernels,
             name=f"conv_{size}",
-        )(embedded)
+        )(x)
         if pooling == "window":
             x = keras.layers.MaxPooling1D(pool_size, name=f"pool_{size}")(x)
         else:

@@ -536,19 +536,22 @@ def test_train_refuses_more_classes_than_sentences():
 
 def test_padding_per_batch_gives_the_logits_of_full_padding():
     texts, labels = corpus(60)
-    texts[5] = "good"  # one word: its row is pad + 1 + pad + 1 wide, wider than the 5-wide filter
+    texts[5] = "good"  # one word: narrower than every filter, which the model pads itself
     run = kim.train((texts[:40], labels[:40]), (texts[40:], labels[40:]), 2, TINY, epochs=1)
     ids = kim.word_ids(texts, run.vocabulary, run.sequence_length)
-    batches = kim.LengthBatches(ids, None, 7, run.pad)
+    batches = kim.LengthBatches(ids, None, 7, pad=0)
     widths = {batch[0].shape[1] for batch in batches}
-    assert len(widths) > 1 and min(widths) >= max(TINY.filter_sizes)  # padded per batch
-    per_batch = kim.predict(run.model, ids, run.pad, batch_size=7)
-    # Full padding as in Kim's code, to a length above the longest sentence (so that every row
-    # has an all-zero window, as per-batch padding gives every row).
-    full = run.model.predict(
+    assert len(widths) > 1  # each batch as wide as its longest sentence
+    per_batch = kim.predict(run.model, ids, batch_size=7)
+    alone = kim.predict(run.model, ids[5:6])  # a batch one word wide, below every filter
+    # Full padding as in Kim's code: 4 zeros in front, every row as wide as the longest + 3.
+    full = run.model.predict(run.encode(texts), verbose=0)
+    wider = run.model.predict(
         kim.encode(texts, run.vocabulary, run.sequence_length + 3, run.pad), verbose=0
     )
     np.testing.assert_allclose(per_batch, full, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(wider, full, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(alone, full[5:6], rtol=1e-5, atol=1e-6)
     assert (per_batch.argmax(1) == full.argmax(1)).all()
 
 
@@ -561,7 +564,8 @@ def test_length_batches_cover_every_sentence_once_per_epoch_and_reshuffle():
         x, y = batches[i]
         for row, label in zip(x, y, strict=True):  # the sentence after 4 zeros, then zeros
             assert (row[:4] == 0).all() and (row[4 : 4 + len(ids[label])] == ids[label]).all()
-            assert (row[4 + len(ids[label]) :] == 0).all() and len(row) % 4 == 0
+            assert (row[4 + len(ids[label]) :] == 0).all()
+        assert x.shape[1] == 8 + max(len(ids[label]) for label in y)  # 4 + longest + 4
     batches.on_epoch_end()
     second = np.concatenate([batches[i][1] for i in range(len(batches))])
     assert sorted(second.tolist()) == list(range(103)) and (first != second).any()

@@ -369,6 +369,26 @@ def test_a_bad_embedding_constraint_is_named(constraint):
         textcnn.build_textcnn(10, 2, 20, 4, num_filters=2, embedding_constraint=constraint)
 
 
+def test_kim_code_convolutions_are_wide_and_extra_zero_padding_changes_nothing():
+    model = textcnn.build_textcnn(None, 3, 30, 8, num_filters=6, feature_dim=None,
+                                  pooling="max_over_time", kim_code=True)  # fmt: skip
+    model.get_layer("output").kernel.assign(np.random.default_rng(0).normal(size=(18, 3)))
+    for size in textcnn.FILTER_SIZES:
+        conv = model.get_layer(f"conv_{size}")
+        conv.bias.assign(np.random.default_rng(size).normal(size=6))  # relu(bias) can win
+    words = np.array([[7, 3], [5, 0]])  # one word is narrower than every filter
+    base = keras.ops.convert_to_numpy(model(words))
+    for before, after in [(0, 3), (4, 4), (9, 1)]:
+        padded = np.pad(words, ((0, 0), (before, after)))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(padded)), base, atol=1e-6)
+    # conv_k's outputs: the windows touching a word (k - 1 + len) and one all-zero window.
+    acts = keras.Model(model.input, [model.get_layer(f"conv_{k}").output for k in (3, 5)])
+    conv3, conv5 = (keras.ops.convert_to_numpy(a) for a in acts(words))
+    assert conv3.shape == (2, 2 + 3, 6) and conv5.shape == (2, 2 + 5, 6)
+    relu_bias = np.maximum(model.get_layer("conv_5").bias.numpy(), 0)
+    np.testing.assert_allclose(conv5[:, -1], np.stack([relu_bias, relu_bias]), atol=1e-7)
+
+
 def test_kim_code_builds_his_initialisers_padding_and_dropout_units():
     model = textcnn.build_textcnn(None, 3, 30, 8, num_filters=6, feature_dim=None,
                                   pooling="max_over_time", max_norm=3.0, kim_code=True)  # fmt: skip
