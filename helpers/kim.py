@@ -43,6 +43,7 @@ import numpy as np
 
 from helpers import data, textcnn
 from helpers._checks import check_bool, check_int, check_path
+from helpers.sparse_table import SparseAdadelta
 
 Report = Callable[[str], object] | None
 _DROPPED = re.compile(r"[^A-Za-z0-9(),!?'`]")  # every other character becomes a space
@@ -413,64 +414,6 @@ class LengthBatches:
         for row, i in enumerate(batch):
             x[row, self.pad : self.pad + self.lengths[i]] = self.ids[i]
         return (x,) if self.labels is None else (x, self.labels[batch])
-
-
-@keras.saving.register_keras_serializable(package="helpers")
-class SparseAdadelta(keras.optimizers.Adadelta):
-    """Adadelta that updates only the rows of a word-vector table that a batch uses.
-
-    The same steps as Adadelta on the whole table (Kim's, with the rows' gradients summed
-    first, as a dense gradient holds them), for a fraction of the work: a row a batch does not
-    use gets a zero step and its two accumulators are only multiplied by ``rho``, so they are
-    brought up to date (times ``rho ** k``, k the steps it sat out) when a batch next uses it.
-    That applies on TensorFlow, whose Embedding gradients are ``tf.IndexedSlices``; other
-    gradients (and other backends, whose gradients are dense) take Keras' Adadelta step. Keras'
-    own Adadelta squares each occurrence of a repeated word apart, not their sum.
-    Between steps an unused row's accumulators are stale until it is used again.
-
-    >>> model.compile(optimizer=SparseAdadelta(learning_rate=1.0, rho=0.95))  # doctest: +SKIP
-    """
-
-    def build(self, var_list: list) -> None:
-        if self.built:
-            return
-        super().build(var_list)
-        # the step at which each row was last updated (0: never), for the tables only (only
-        # TensorFlow's gradients are sparse)
-        sparse = keras.backend.backend() == "tensorflow"
-        self._last_used = [
-            self.add_variable((v.shape[0],), initializer="zeros", dtype="int64", name="last_used")
-            if sparse and len(v.shape) == 2
-            else None
-            for v in var_list
-        ]
-
-    def update_step(self, grad: object, variable: object, learning_rate: object) -> None:
-        index = self._get_variable_index(variable)
-        if self._last_used[index] is None:
-            return super().update_step(grad, variable, learning_rate)
-        import tensorflow as tf
-
-        if not isinstance(grad, tf.IndexedSlices):
-            return super().update_step(grad, variable, learning_rate)
-        rows, position = tf.unique(grad.indices)
-        g = tf.math.unsorted_segment_sum(
-            tf.cast(grad.values, variable.dtype), position, tf.shape(rows)[0]
-        )  # a word used twice in a batch: its gradients summed, as in the dense gradient
-        step = tf.cast(self.iterations, "int64") + 1
-        last = self._last_used[index]
-        missed = tf.cast(step - 1 - tf.gather(last, rows), variable.dtype)[:, None]
-        decay = tf.pow(tf.cast(self.rho, variable.dtype), missed)
-        grads, deltas = self._accumulated_grads[index], self._accumulated_delta_vars[index]
-        old_delta = tf.gather(deltas, rows) * decay
-        new_grad = self.rho * tf.gather(grads, rows) * decay + (1 - self.rho) * tf.square(g)
-        delta = -tf.sqrt(old_delta + self.epsilon) * g / tf.sqrt(new_grad + self.epsilon)
-        new_delta = self.rho * old_delta + (1 - self.rho) * tf.square(delta)
-        self.assign(grads, tf.IndexedSlices(new_grad, rows))
-        self.assign(deltas, tf.IndexedSlices(new_delta, rows))
-        self.assign(last, tf.IndexedSlices(tf.fill(tf.shape(rows), step), rows))
-        lr = tf.cast(learning_rate, variable.dtype)
-        self.assign_add(variable, tf.IndexedSlices(lr * delta, rows))
 
 
 def predict(

@@ -126,7 +126,8 @@ def build_textcnn(
 
     - convolution kernels ~ U(-0.01, 0.01), softmax weights at zero (both biases zero);
     - word id 0 (padding) embeds to zeros whatever row 0 holds (a ``padding_mask`` multiply, so
-      row 0 gets no gradient);
+      row 0 gets no gradient), and the table is a ``sparse_table.RowEmbedding``, which reads
+      only the rows a batch uses;
     - with ``pooling="max_over_time"``, his wide convolution: window size k pads the sentence
       with k - 1 zero vectors in front and k behind (``wide_k`` layers), so it pools every
       window that touches a word and one all-zero window, ``relu(bias)``, which his padding to
@@ -152,6 +153,8 @@ def build_textcnn(
     (None, 150)
     """
     import keras
+
+    from helpers.sparse_table import RowEmbedding
 
     config = _check_config(
         sequence_length,
@@ -213,7 +216,9 @@ def build_textcnn(
             )
         weights = [embedding_matrix]
     tokens = keras.Input(shape=(sequence_length,), dtype="int32", name="tokens")
-    embedded = keras.layers.Embedding(
+    # kim_code: Kim's training steps the table row by row (kim.SparseAdadelta), so read it so too
+    embedding = RowEmbedding if kim_code else keras.layers.Embedding
+    embedded = embedding(
         vocab_size,
         embedding_size,
         weights=weights,
