@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import runpy
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
+import pytest
 
 from helpers import kim, textcnn
 from helpers.sparse_table import RowEmbedding, SparseAdadelta
@@ -57,3 +62,18 @@ def test_row_embedding_saves_loads_and_is_kims_table(tmp_path):
     assert type(kims.get_layer("embedding")) is RowEmbedding
     assert type(plain.get_layer("embedding")) is keras.layers.Embedding
     assert kim.SparseAdadelta is SparseAdadelta  # Kim's optimizer, where kim.train finds it
+
+
+def test_step_benchmark_prints_both_tables_and_refuses_bad_counts(capsys, monkeypatch):
+    script = str(Path(__file__).parents[1] / "benchmarks" / "kim_step.py")
+    monkeypatch.setattr(sys, "argv", ["kim_step.py", "--steps", "1", "--vocab", "20"])
+    runpy.run_path(script, run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["words", "RowEmbedding", "Embedding", "ratio"]
+    assert [line.split()[0] for line in lines[2:]] == ["1", "10", "30", "50"]
+    assert all(float(line.split()[-1]) > 0 for line in lines[2:])
+    monkeypatch.setattr(sys, "argv", ["kim_step.py", "--steps", "0"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(script, run_name="__main__")
+    assert exit_.value.code == 2
+    assert "--steps must be >= 1 and --vocab >= 2; got 0, 18000" in capsys.readouterr().err
