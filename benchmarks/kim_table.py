@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [b.name for b in kim.BENCHMARKS]
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(names)}")
     parser.add_argument("--out", type=Path, help="also write the table and every fold as JSON")
+    parser.add_argument(
+        "--within",
+        type=float,
+        default=1.5,
+        help="points from Kim's figure that count as reproduced (default 1.5)",
+    )
     args = parser.parse_args(argv)
     chosen = kim.BENCHMARKS
     if args.only:
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown {unknown}; known: {names}")
         chosen = tuple(b for b in kim.BENCHMARKS if b.name in wanted)
+    if not 0 <= args.within <= 100:  # also refuses nan
+        parser.error(f"--within must be a number of points from 0 to 100, got {args.within}")
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not args.folder.is_dir():
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs": args.epochs,
         "patience": args.patience,
         "folds": args.folds,
+        "within": args.within,
         "command": " ".join(["benchmarks/kim_table.py", *(sys.argv[1:] if argv is None else argv)]),
     }
     print(f"keras {meta['keras']} ({meta['backend']}), {meta['machine']}")
@@ -128,11 +137,29 @@ def main(argv: list[str] | None = None) -> int:
         )
         if row["note"]:
             print(f"         {row['dataset']}: {row['note']}")
+    print(verdict(rows, args.within))
     print(f"all datasets: {meta['total_seconds'] / 60:.1f} min on {meta['machine']}")
     print(f"every run with all 25 epochs, at this pace: about {full / 60:.0f} min")
     if args.out:
         print(f"wrote {args.out}")
     return 0
+
+
+def verdict(rows: list[dict], within: float) -> str:
+    """Which rows are within ``within`` points of Kim's figure, as the table prints them.
+
+    >>> verdict([{"dataset": "MR", "accuracy_mean": 0.754, "kim_cnn_rand": 76.1}], 1.5)
+    'within 1.5 points of Kim: MR; not: none'
+    """
+    near, far = [], []
+    for row in rows:
+        diff = round(round(100 * row["accuracy_mean"], 1) - row["kim_cnn_rand"], 1)  # printed
+        if abs(diff) <= within:
+            near.append(row["dataset"])
+        else:
+            far.append(f"{row['dataset']} ({diff:+.1f})")
+    near_text, far_text = ", ".join(near) or "none", ", ".join(far) or "none"
+    return f"within {within:g} points of Kim: {near_text}; not: {far_text}"
 
 
 def _seeds(splits: dict, seeds: int, preset: str, options: dict) -> dict:

@@ -651,3 +651,32 @@ def test_benchmark_runs_trec_over_seeds(tmp_path, capsys):
     assert kim.BENCHMARKS[4].name == "TREC" and kim.BENCHMARKS[4].seeds == 5  # TREC's default
     assert run_script(str(tmp_path), "--seeds", "0") == 2
     assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.backend_independent
+def test_benchmark_says_which_rows_are_within_the_aim_of_kims_figures(tmp_path, capsys):
+    verdict = runpy.run_path(str(ROOT / "benchmarks" / "kim_table.py"))["verdict"]
+    rows = [
+        {"dataset": "MR", "accuracy_mean": 0.754, "kim_cnn_rand": 76.1},  # -0.7
+        {"dataset": "SST-1", "accuracy_mean": 0.42217, "kim_cnn_rand": 45.0},  # -2.8
+        {"dataset": "SST-2", "accuracy_mean": 0.85502, "kim_cnn_rand": 82.7},  # +2.8 is out too
+        {"dataset": "TREC", "accuracy_mean": 0.89649, "kim_cnn_rand": 91.2},  # 89.6: -1.6
+        {"dataset": "CR", "accuracy_mean": 0.78251, "kim_cnn_rand": 79.8},  # 78.3: -1.5, as printed
+    ]
+    assert verdict(rows, 1.5) == (
+        "within 1.5 points of Kim: MR, CR; not: SST-1 (-2.8), SST-2 (+2.8), TREC (-1.6)"
+    )
+    assert verdict(rows, 3) == "within 3 points of Kim: MR, SST-1, SST-2, TREC, CR; not: none"
+    assert verdict(rows, 0).startswith("within 0 points of Kim: none; not: MR (-0.7)")
+    (tmp_path / "mpqa.all").write_text("".join(f"{i % 2} Word{i % 2} x{i}\n" for i in range(20)))
+    out_json = tmp_path / "table.json"
+    args = (str(tmp_path), "--epochs", "1", "--folds", "2", "--out", str(out_json))
+    assert run_script(*args, "--within", "2.5") == 0
+    written = json.loads(out_json.read_text())
+    assert written["meta"]["within"] == 2.5
+    assert verdict(written["rows"], 2.5) in capsys.readouterr().out.splitlines()
+    for bad in ("-1", "nan", "101"):
+        assert run_script(*args, "--within", bad) == 2
+        assert f"--within must be a number of points from 0 to 100, got {float(bad)}" in (
+            capsys.readouterr().err
+        )
