@@ -23,7 +23,7 @@ JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(CURDIR)/build/jax-cache JAX_PERSISTENT_
 export PATH := $(BIN):$(PATH)
 
 .PHONY: venv scale run site workshop wheelhouse test test-busy test-portable notebooks-jax lint
-.PHONY: lab bench bench-scale bench-kim refresh-notebooks clean
+.PHONY: lab bench bench-scale bench-kim kim-data refresh-notebooks clean
 
 venv: $(STAMP)
 
@@ -116,6 +116,10 @@ bench-scale: $(SCALE_STAMP)
 # more options of benchmarks/kim_table.py in ARGS, e.g. ARGS="--patience 3 --only MR,TREC".
 bench-kim: $(STAMP)
 	$(BIN)/python benchmarks/kim_table.py $(or $(DATA),data) --out build/kim_table.json $(ARGS)
+
+# The datasets in DATA against Kim's Table 1 (sentences, words, length), in seconds, no training.
+kim-data: $(STAMP)
+	$(BIN)/python benchmarks/kim_data.py $(or $(DATA),data)
 
 # The committed outputs are TensorFlow's, whatever KERAS_BACKEND the shell has.
 refresh-notebooks: $(SCALE_STAMP)

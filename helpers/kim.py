@@ -838,12 +838,22 @@ class Layout:
 
     files: tuple[str, ...]
     read: Callable[[list[Path]], dict[str, Split]]  # -> {"all"} or {"train", "test"[, "dev"]}
+    # the whole sentences, where ``read`` trains on phrases (the trees); None: ``read``'s, or
+    # none at all when ``phrases`` (the stsa.*.phrases.train copies hold no sentence list)
+    whole: Callable[[list[Path]], dict[str, Split]] | None = None
+    phrases: bool = False
 
     def found(self, folder: Path) -> bool:
         return all((folder / name).is_file() for name in self.files)
 
     def load(self, folder: Path) -> dict[str, Split]:
         return self.read([folder / name for name in self.files])
+
+    def load_sentences(self, folder: Path) -> dict[str, Split] | None:
+        """The dataset's whole sentences, as Kim's Table 1 counts them (None: only phrases)."""
+        if self.whole is not None:
+            return self.whole([folder / name for name in self.files])
+        return None if self.phrases else self.load(folder)
 
 
 @dataclass(frozen=True)
@@ -852,6 +862,7 @@ class Benchmark:
 
     name: str
     kim_rand: float
+    table1: tuple[int, int, int]  # Kim's Table 1: sentences (N), vocabulary (|V|), mean length (l)
     source: str
     layouts: tuple[Layout, ...]
     note: str = ""
@@ -883,18 +894,37 @@ def _trec(paths: list[Path]) -> dict[str, Split]:
     return {"train": data.load_trec(paths[0]), "test": data.load_trec(paths[1])}
 
 
-def _sst(binary: bool) -> Callable[[list[Path]], dict[str, Split]]:
-    """Kim's SST: every distinct labelled phrase of the training trees; dev and test sentences."""
+def _sst(binary: bool, phrases: bool = True) -> Callable[[list[Path]], dict[str, Split]]:
+    """Kim's SST: every distinct labelled phrase of the training trees (``phrases=False``: the
+    training sentences); dev and test sentences."""
 
     def read(paths: list[Path]) -> dict[str, Split]:
         train, dev, test = paths
         return {
-            "train": data.load_sst_trees(train, binary, phrases=True, exclude_tail=dev),
+            "train": data.load_sst_trees(train, binary, phrases=phrases, exclude_tail=dev),
             "dev": data.load_sst_trees(dev, binary),
             "test": data.load_sst_trees(test, binary),
         }
 
     return read
+
+
+def statistics(splits: dict[str, Split], lowercase: bool = True) -> dict[str, float]:
+    """A dataset's figures as Kim's Table 1 gives them, from its sentences (all splits) and
+    ``tokenize``: how many sentences, distinct words and words a sentence on average.
+
+    >>> statistics({"all": (["A good film", "a bad one !"], np.array([1, 0]))})
+    {'sentences': 2, 'vocabulary': 6, 'mean_length': 3.5}
+    """
+    check_bool("lowercase", lowercase)
+    words = [tokenize(text, lowercase) for texts, _ in splits.values() for text in texts]
+    if not words:
+        raise ValueError("statistics: the dataset has no sentences")
+    return {
+        "sentences": len(words),
+        "vocabulary": len({word for sentence in words for word in sentence}),
+        "mean_length": round(sum(map(len, words)) / len(words), 1),
+    }
 
 
 _TREES = ("trees/train.txt", "trees/dev.txt", "trees/test.txt")
@@ -906,6 +936,7 @@ BENCHMARKS = (
     Benchmark(
         "MR",
         76.1,
+        (10662, 18765, 20),
         "Sentence polarity dataset v1.0, "
         "https://www.cs.cornell.edu/people/pabo/movie-review-data/rt-polaritydata.tar.gz "
         "(unpack: rt-polaritydata/rt-polarity.neg, .pos)",
@@ -919,11 +950,16 @@ BENCHMARKS = (
     Benchmark(
         "SST-1",
         45.0,
+        (11855, 17836, 18),
         "Stanford Sentiment Treebank, https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip "
         "(unzip: trees/train.txt, dev.txt, test.txt)",
         (
-            Layout(_TREES, _sst(False)),
-            Layout(("stsa.fine.phrases.train", "stsa.fine.dev", "stsa.fine.test"), _labeled),
+            Layout(_TREES, _sst(False), whole=_sst(False, phrases=False)),
+            Layout(
+                ("stsa.fine.phrases.train", "stsa.fine.dev", "stsa.fine.test"),
+                _labeled,
+                phrases=True,
+            ),
             Layout(("stsa.fine.train", "stsa.fine.dev", "stsa.fine.test"), _labeled),
         ),
         _PHRASES,
@@ -931,10 +967,15 @@ BENCHMARKS = (
     Benchmark(
         "SST-2",
         82.7,
+        (9613, 16185, 19),
         "the same trees as SST-1, neutral sentences dropped and labels made binary",
         (
-            Layout(_TREES, _sst(True)),
-            Layout(("stsa.binary.phrases.train", "stsa.binary.dev", "stsa.binary.test"), _labeled),
+            Layout(_TREES, _sst(True), whole=_sst(True, phrases=False)),
+            Layout(
+                ("stsa.binary.phrases.train", "stsa.binary.dev", "stsa.binary.test"),
+                _labeled,
+                phrases=True,
+            ),
             Layout(("stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"), _labeled),
         ),
         _PHRASES,
@@ -942,6 +983,7 @@ BENCHMARKS = (
     Benchmark(
         "Subj",
         89.6,
+        (10000, 21323, 23),
         "Subjectivity dataset v1.0, "
         "https://www.cs.cornell.edu/people/pabo/movie-review-data/rotten_imdb.tar.gz "
         "(unpack into rotten_imdb/: plot.tok.gt9.5000 objective, quote.tok.gt9.5000 subjective)",
@@ -953,6 +995,7 @@ BENCHMARKS = (
     Benchmark(
         "TREC",
         91.2,
+        (5952, 9592, 10),
         "TREC question classification (Li and Roth, 2002), "
         "https://cogcomp.seas.upenn.edu/Data/QA/QC/ (train_5500.label, TREC_10.label)",
         (
@@ -965,6 +1008,7 @@ BENCHMARKS = (
     Benchmark(
         "CR",
         79.8,
+        (3775, 5340, 19),
         "Customer reviews (Hu and Liu, 2004), "
         "https://www.cs.uic.edu/~liub/FBS/sentiment-analysis.html; one sentence a line as "
         "custrev.neg / custrev.pos (the copies in the SentEval and sent-conv-torch data)",
@@ -973,6 +1017,7 @@ BENCHMARKS = (
     Benchmark(
         "MPQA",
         83.4,
+        (10606, 6246, 3),
         "MPQA opinion polarity (Wiebe et al., 2005), https://mpqa.cs.pitt.edu/; one phrase a "
         "line as mpqa.neg / mpqa.pos (the copies in the SentEval and sent-conv-torch data)",
         (Layout(("mpqa.neg", "mpqa.pos"), _classes), Layout(("mpqa.all",), _labeled)),

@@ -680,3 +680,46 @@ def test_benchmark_says_which_rows_are_within_the_aim_of_kims_figures(tmp_path, 
         assert f"--within must be a number of points from 0 to 100, got {float(bad)}" in (
             capsys.readouterr().err
         )
+
+
+@pytest.mark.backend_independent
+def test_statistics_count_sentences_words_and_length_as_kims_table_1():
+    splits = {"train": (["A good film", "a bad one !"], np.array([1, 0])), "test": (["Good"], [1])}
+    assert kim.statistics(splits) == {"sentences": 3, "vocabulary": 6, "mean_length": 2.7}
+    assert kim.statistics(splits, lowercase=False)["vocabulary"] == 8  # A/a, good/Good: TREC
+    with pytest.raises(ValueError, match="statistics: the dataset has no sentences"):
+        kim.statistics({"all": ([], np.array([]))})
+    assert [b.table1 for b in kim.BENCHMARKS][0] == (10662, 18765, 20)  # MR, Kim's Table 1
+
+
+@pytest.mark.backend_independent
+def test_kim_data_counts_each_copy_beside_kims_table_1(tmp_path, capsys):
+    script = str(ROOT / "benchmarks" / "kim_data.py")
+    main = runpy.run_path(script)["main"]
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "No dataset found in" in out and "MR       not found; expected one of: " in out
+    trees = tmp_path / "trees"
+    trees.mkdir()
+    train, dev = "(4 (3 a) (4 (4 great) (2 film)))\n(2 (2 so) (2 so))\n", "(0 (2 a) (0 bore))\n"
+    (trees / "train.txt").write_text(train + dev)  # the dev trees cut off: 2 + 1 + 1 sentences
+    (trees / "dev.txt").write_text(dev)
+    (trees / "test.txt").write_text("(3 (2 A) (3 (3 fine) (2 film)))\n")
+    (tmp_path / "mpqa.all").write_text("0 Not good\n1 good\n")
+    for name in ("stsa.binary.phrases.train", "stsa.binary.dev", "stsa.binary.test"):
+        (tmp_path / name).write_text("1 good\n")  # SST-2 from the trees all the same: first
+    assert main([str(tmp_path)]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    # SST-1: 4 whole sentences (not the training phrases), 6 words, 10/4 words a sentence
+    assert rows["SST-1"][:7] == ["SST-1", "4", "11855", "6", "17836", "2.5", "18"]
+    assert rows["SST-2"][:2] == ["SST-2", "3"]  # the neutral "so so" is not SST-2's
+    assert rows["MPQA"][:7] == ["MPQA", "2", "10606", "2", "6246", "1.5", "3"]
+    assert rows["MR"][1:3] == ["not", "found;"]
+    for tree in ("train", "dev", "test"):
+        (trees / f"{tree}.txt").unlink()
+    assert main([str(tmp_path)]) == 0
+    sst2 = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("SST-2"))
+    assert sst2.split()[1:3] == ["-", "9613"] and "training phrases only" in sst2
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "mpqa.all")])
+    assert "is not a folder" in capsys.readouterr().err
