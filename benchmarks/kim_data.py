@@ -13,6 +13,10 @@ copies, which hold the training phrases only. Exit status 1 when no dataset is f
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # helpers.kim imports Keras
+
 import argparse
 import sys
 from pathlib import Path
