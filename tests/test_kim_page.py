@@ -87,6 +87,19 @@ def test_the_table_shows_mean_std_kim_difference_and_time(tmp_path):
         "| MPQA | 85.7 ± 0.8 | 83.4 | +2.3 | 2 h 27 min |\n"
         "| SST-2 | 82.7 | 82.7 | 0.0 | 1.0 min |\n"
     ) in page
+    # by the difference shown; the margin is kim_table.py --within's, 1.5 in older tables
+    assert (
+        "\n\nWithin 1.5 points of Kim's figure: MR, SST-2. Further: TREC (−1.8), MPQA (+2.3).\n\n"
+        in page
+    )
+    wider = copy.deepcopy(TABLE)
+    wider["meta"]["within"] = 2
+    page = nb.kim_page(nb.read_kim_table(write(tmp_path / "wider.json", wider)), path)
+    assert "Within 2 points of Kim's figure: MR, TREC, SST-2. Further: MPQA (+2.3)." in page
+    for bad in ("1.5", -1, True, None):
+        wider["meta"]["within"] = bad
+        with pytest.raises(nb.KimTableError, match="meta.within must be a number of points from"):
+            nb.read_kim_table(write(tmp_path / "wider.json", wider))
     assert (
         "Measured on x86\\_64, 2 CPUs (AMD EPYC 7B13) with Keras 3.15.1 (tensorflow backend), "
         "preset kim-rand, up to 25 epochs, early-stopping patience 4, from 2026-12-07T03:30:00Z "

@@ -446,6 +446,11 @@ def read_kim_table(path: Path) -> dict | None:
             f"--out writes; got {table!r:.80}"
         )
     _check_keys(path, "meta", table["meta"], KIM_META)
+    within = table["meta"].get("within", 1.5)  # kim_table.py --within; older tables: 1.5
+    if not _number(within, 0, 100):
+        raise KimTableError(
+            f"{path}: meta.within must be a number of points from 0 to 100; got {within!r:.80}"
+        )
     rows = table["rows"]
     if not isinstance(rows, list) or not rows:
         raise KimTableError(f"{path}: rows must be a non-empty list, a row per dataset")
@@ -492,6 +497,26 @@ def kim_cells(row: dict) -> tuple[str, str]:
     spread = "" if row["accuracy_std"] is None else f" ± {100 * row['accuracy_std']:.1f}"
     diff = round(mean - row["kim_cnn_rand"], 1)
     return f"{mean:.1f}{spread}", "0.0" if diff == 0 else f"{diff:+.1f}".replace("-", "−")
+
+
+def kim_within(rows: list[dict], points: float) -> str:
+    """Which rows are within ``points`` of Kim's figure, by the difference the table shows.
+
+    >>> kim_within([{"dataset": "MR", "accuracy_mean": 0.754, "kim_cnn_rand": 76.1}], 0.5)
+    'Within 0.5 points of Kim\'s figure: none. Further: MR (−0.7).'
+    """
+    near, far = [], []
+    for row in rows:
+        diff = round(round(100 * row["accuracy_mean"], 1) - row["kim_cnn_rand"], 1)
+        name = _md(row["dataset"])
+        if abs(diff) <= points:
+            near.append(name)
+        else:
+            far.append(f"{name} ({f'{diff:+.1f}'.replace('-', '−')})")
+    return (
+        f"Within {points:g} points of Kim's figure: {', '.join(near) or 'none'}. "
+        f"Further: {', '.join(far) or 'none'}."
+    )
 
 
 def kim_alt(rows: list[dict]) -> str:
@@ -617,8 +642,9 @@ def kim_page(table: dict | None, source: Path) -> str:
         f"````{{container}} {KIM_CLASS}\n{table_md}\n\n"
         f"```{{image}} {KIM}.png\n:alt: {kim_alt(rows)}\n```\n````"
     )
+    within = kim_within(rows, meta.get("within", 1.5))  # tables from before --within: 1.5
     return (
-        f"{head}\n\n{about}\n\n{side_by_side}\n\n"
+        f"{head}\n\n{about}\n\n{side_by_side}\n\n{within}\n\n"
         f"Protocols:\n\n{protocols}\n\n{KIM_OTHER}\n\n{KIM_HOW}\n\n"
         f"The run above took {total} (each dataset's time is in the table), with this "
         "command:\n\n" + _fence(meta["command"], "bash") + "\n"
