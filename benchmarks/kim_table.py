@@ -1,6 +1,7 @@
 """Reproduce Kim (2014), Table 2, CNN-rand column, on the datasets found in a folder.
 
     python benchmarks/kim_table.py DATA_FOLDER [--folds 10] [--only MR,TREC] [--out table.json]
+        [--epochs 10 --patience 3] [--seeds 5 --seed 0] [--within 1.5]
 
 Each dataset is run with the paper's protocol (helpers.kim): 10-fold cross-validation where it
 has no test split (MR, Subj, CR, MPQA), else its train / dev / test split (SST-1, SST-2, TREC;
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seeds for each train/dev/test dataset, reported as mean ± std over them "
         "(default: the dataset's, 5 for TREC, else 1)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the first seed (default 0): of a CV dataset's fold split and training, of a "
+        "train/dev/test dataset's first run",
+    )
     names = [b.name for b in kim.BENCHMARKS]
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(names)}")
     parser.add_argument("--out", type=Path, help="also write the table and every fold as JSON")
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = tuple(b for b in kim.BENCHMARKS if b.name in wanted)
     if not 0 <= args.within <= 100:  # also refuses nan
         parser.error(f"--within must be a number of points from 0 to 100, got {args.within}")
+    if not 0 <= args.seed <= 2**31:
+        parser.error(f"--seed must be from 0 to 2**31, got {args.seed}")
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if not args.folder.is_dir():
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "patience": args.patience,
         "folds": args.folds,
         "within": args.within,
+        "seed": args.seed,
         "command": " ".join(["benchmarks/kim_table.py", *(sys.argv[1:] if argv is None else argv)]),
     }
     print(f"keras {meta['keras']} ({meta['backend']}), {meta['machine']}")
@@ -107,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         options = {"epochs": args.epochs, "patience": args.patience, "lowercase": bench.lowercase}
         if "all" in splits:
             result = kim.cross_validate(
-                *splits["all"], folds=args.folds, preset=args.preset, **options
+                *splits["all"], folds=args.folds, preset=args.preset, seed=args.seed, **options
             )
         else:
             seeds = bench.seeds if args.seeds is None else args.seeds
-            result = _seeds(splits, seeds, args.preset, options)
+            result = _seeds(splits, range(args.seed, args.seed + seeds), args.preset, options)
         rows.append(
             {"dataset": bench.name, "kim_cnn_rand": bench.kim_rand, "note": bench.note, **result}
         )
@@ -162,22 +173,22 @@ def verdict(rows: list[dict], within: float) -> str:
     return f"within {within:g} points of Kim: {near_text}; not: {far_text}"
 
 
-def _seeds(splits: dict, seeds: int, preset: str, options: dict) -> dict:
-    """A train/dev/test dataset run with seeds 0..seeds-1: the mean and spread over them."""
+def _seeds(splits: dict, seeds: range, preset: str, options: dict) -> dict:
+    """A train/dev/test dataset run once with each seed: the mean and spread over them."""
     runs = []
-    for seed in range(seeds):
+    for seed in seeds:
         result, _ = kim.train_dev_test(
             splits["train"], splits["test"], splits.get("dev"), preset, seed=seed, **options
         )
         runs.append(result)
     accuracies = np.array([run["accuracy_mean"] for run in runs])
     result = runs[0]
-    if seeds > 1:
-        result["protocol"] += f"; {seeds} seeds (0..{seeds - 1}), ± over seeds"
+    if len(seeds) > 1:
+        result["protocol"] += f"; {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}), ± over seeds"
     result.update(
-        folds=[{**run["folds"][0], "seed": seed} for seed, run in enumerate(runs)],
+        folds=[{**run["folds"][0], "seed": seed} for seed, run in zip(seeds, runs, strict=True)],
         accuracy_mean=float(accuracies.mean()),
-        accuracy_std=float(accuracies.std(ddof=1)) if seeds > 1 else None,
+        accuracy_std=float(accuracies.std(ddof=1)) if len(seeds) > 1 else None,
         seconds=round(sum(run["seconds"] for run in runs), 1),
     )
     return result

@@ -651,6 +651,35 @@ def test_benchmark_runs_trec_over_seeds(tmp_path, capsys):
     assert kim.BENCHMARKS[4].name == "TREC" and kim.BENCHMARKS[4].seeds == 5  # TREC's default
     assert run_script(str(tmp_path), "--seeds", "0") == 2
     assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
+    # --seed: where the seeds start (the README's SST seeds 0..4, CR's other fold splits)
+    args = ("--epochs", "1", "--seeds", "2", "--seed", "3", "--out", str(out_json))
+    assert run_script(str(tmp_path), *args) == 0
+    written = json.loads(out_json.read_text())
+    assert [fold["seed"] for fold in written["rows"][0]["folds"]] == [3, 4]
+    assert written["rows"][0]["protocol"].endswith("2 seeds (3..4), ± over seeds")
+    assert written["meta"]["seed"] == 3
+    runs = [fold["accuracy"] for fold in written["rows"][0]["folds"]]
+    again, _ = kim.train_dev_test(*map(data.load_labeled, (tmp_path / "TREC.train.all",
+                                  tmp_path / "TREC.test.all")), epochs=1, seed=4, report=None,
+                                  lowercase=False)  # fmt: skip
+    assert again["accuracy_mean"] == runs[1]  # seed 4's run, as train_dev_test runs it
+    rng = np.random.default_rng(0)  # noisy labels: each split and seed scores differently
+    (tmp_path / "mpqa.all").write_text("".join(
+        f"{rng.integers(2)} {' '.join(f'w{k}' for k in rng.integers(0, 12, size=4))}\n"
+        for _ in range(60)
+    ))  # fmt: skip
+    assert run_script(str(tmp_path), "--only", "MPQA", "--folds", "2", *args) == 0
+    (mpqa,) = json.loads(out_json.read_text())["rows"]  # a CV dataset: its split and seeds
+    scores = {
+        seed: [f["accuracy"] for f in kim.cross_validate(
+            *data.load_labeled(tmp_path / "mpqa.all"), folds=2, epochs=1, seed=seed, report=None
+        )["folds"]]
+        for seed in (0, 3)
+    }  # fmt: skip
+    assert [f["accuracy"] for f in mpqa["folds"]] == scores[3] != scores[0]
+    for bad in ("-1", str(2**31 + 1)):
+        assert run_script(str(tmp_path), "--seed", bad) == 2
+        assert f"--seed must be from 0 to 2**31, got {bad}" in capsys.readouterr().err
 
 
 @pytest.mark.backend_independent
